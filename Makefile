@@ -1,0 +1,55 @@
+# The README's commands. `make demo` runs the pipeline; `make test` runs every test.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+SERVICES = $(BIN)/python tools/services.py
+PYTEST_ARGS ?=
+
+.PHONY: venv up down status logs init demo test test-unit lint format bench bench-quick clean
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt -e .
+	@touch $@
+
+venv: $(STAMP)                      ## create/refresh .venv
+
+up: $(STAMP)                        ## start local Kafka + Cassandra (fetches jars once)
+	$(SERVICES) up
+
+down:                               ## stop what `make up` started (by pid)
+	@if [ -x $(BIN)/python ]; then $(SERVICES) down; else $(PY) tools/services.py down; fi
+
+status:
+	@if [ -x $(BIN)/python ]; then $(SERVICES) status; else $(PY) tools/services.py status; fi
+
+logs:
+	$(SERVICES) logs
+
+init: up                            ## schema + topics
+	$(BIN)/vitals init
+
+demo: init                          ## run producer + two consumers for a while, show what landed
+	bash tools/demo.sh
+
+test: up                            ## the whole suite against the real servers
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
+
+bench: up                           ## full benchmark (< 10 min), table + .bench/*.json
+	$(BIN)/python -m bench
+
+bench-quick: up                     ## reduced benchmark (< 2 min)
+	$(BIN)/python -m bench --quick
+
+clean: down
+	rm -rf $(VENV) .services/kafka .services/cassandra .bench

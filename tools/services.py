@@ -1,0 +1,839 @@
+"""Run a local Kafka and Cassandra on 127.0.0.1 without Docker.
+
+The official Apache jars come from Maven Central through ``mvn`` and are cached,
+configs are generated under ``.services/``, both JVMs start detached and the
+launcher waits until each really answers (a Kafka metadata request, a CQL query).
+
+    python tools/services.py up | down [--purge] | status | logs [NAME] [-n N]
+    python tools/services.py start NAME | stop NAME [--kill]
+
+Importable for tests: up(), down(), start(name), stop(name, kill=False),
+is_running(name), pid(name), answering(name), status().
+
+Environment: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), CASSANDRA_PORT (9042),
+CASSANDRA_STORAGE_PORT (7000), CASSANDRA_JMX_PORT (7199), KAFKA_START_TIMEOUT (60),
+CASSANDRA_START_TIMEOUT (120), VITALS_SERVICES_CACHE (jar cache, default
+.services/lib), VITALS_JAVA (default: JDK 17).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import functools
+import gc
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE = ROOT / ".services"
+JDK17_JAVA = "/usr/lib/jvm/java-17-openjdk-amd64/bin/java"
+KAFKA_VERSION = "4.1.1"
+CASSANDRA_VERSION = "5.0.6"
+LOG4J_VERSION = "2.24.3"
+DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
+KAFKA_CLUSTER_ID = "dml0YWxzLWxvY2FsLWtmaw"  # base64url(b"vitals-local-kfk"), fixed
+CASSANDRA_CLUSTER_NAME = "vitals-local"
+LOG_TAIL_LINES = 30
+STOP_TIMEOUT = 30.0
+
+
+# fmt: off
+KAFKA_JVM_FLAGS = [
+    "-Xms256m", "-Xmx512m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+    "-XX:InitiatingHeapOccupancyPercent=35", "-XX:+ExplicitGCInvokesConcurrent",
+    "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true",
+    "-Dlog4j2.shutdownHookEnabled=false",  # else logging stops before Kafka's shutdown does
+]
+CASSANDRA_JVM_FLAGS = [
+    "-Xms768m", "-Xmx768m", "-Xss256k", "-XX:+ExitOnOutOfMemoryError",
+    "-Dcassandra-foreground=yes", "-Djava.net.preferIPv4Stack=true",
+    "-Dchronicle.analytics.disable=true", "-Dcassandra.ring_delay_ms=1000",
+    "-Dcassandra.skip_wait_for_gossip_to_settle=0", "-Dcassandra.superuser_setup_delay_ms=0",
+]
+# fmt: on
+
+
+class ServiceError(RuntimeError):
+    """A service could not be fetched, started, probed or stopped."""
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    version: str
+    artifacts: tuple[str, ...]  # groupId:artifactId:version
+    main_class: str
+    config_name: str  # file under conf/ whose absolute path appears on the command line
+    port_env: str
+    default_port: int
+    other_ports: tuple[tuple[str, int], ...]
+    timeout_env: str
+    default_timeout: float
+    prepare: Callable[[Spec], list[str]]  # writes configs, returns the java command
+    probe: Callable[[int], bool]
+
+    @property
+    def dir(self) -> Path:
+        return BASE / self.name
+
+    @property
+    def conf_dir(self) -> Path:
+        return self.dir / "conf"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.dir / "data"
+
+    @property
+    def log_file(self) -> Path:
+        return self.dir / "log" / f"{self.name}.log"
+
+    @property
+    def pid_file(self) -> Path:
+        return BASE / f"{self.name}.pid"
+
+    @property
+    def lib_dir(self) -> Path:
+        cache = os.environ.get("VITALS_SERVICES_CACHE") or str(BASE / "lib")
+        return Path(cache).expanduser().resolve() / f"{self.name}-{self.version}"
+
+    def port(self) -> int:
+        return _env_int(self.port_env, self.default_port)
+
+    def ports(self) -> list[int]:
+        return [self.port()] + [_env_int(env, d) for env, d in self.other_ports]
+
+    def timeout(self) -> float:
+        return float(os.environ.get(self.timeout_env) or self.default_timeout)
+
+
+@dataclass(frozen=True)
+class Status:
+    name: str
+    running: bool
+    pid: int | None
+    port: int
+    answering: bool
+
+    def line(self) -> str:
+        state = "running" if self.running else "stopped"
+        return (
+            f"{self.name:<10} {state:<8} pid {self.pid or '-':<8} port {self.port:<6} "
+            f"answering {'yes' if self.answering else 'no'}"
+        )
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name) or default)
+
+
+def _say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def _java() -> str:
+    java = os.environ.get("VITALS_JAVA")
+    if java:
+        return java
+    if Path(JDK17_JAVA).exists():
+        return JDK17_JAVA
+    found = shutil.which("java")
+    if not found:
+        raise ServiceError("no java found (set VITALS_JAVA to a JDK 11/17 java binary)")
+    return found
+
+
+# --------------------------------------------------------------------------- jars
+
+
+def _pom(spec: Spec) -> str:
+    deps = "\n".join(
+        "    <dependency><groupId>{}</groupId><artifactId>{}</artifactId>"
+        "<version>{}</version></dependency>".format(*coord.split(":"))
+        for coord in spec.artifacts
+    )
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>local.vitals.services</groupId>
+  <artifactId>{spec.name}-libs</artifactId>
+  <version>{spec.version}</version>
+  <packaging>pom</packaging>
+  <dependencies>
+{deps}
+  </dependencies>
+</project>
+"""
+
+
+def ensure_lib(spec: Spec) -> Path:
+    """Return the jar folder of ``spec``, fetching it with mvn unless already complete."""
+    lib = spec.lib_dir
+    marker = lib / ".complete"
+    if marker.is_file():
+        return lib
+    if not shutil.which("mvn"):
+        raise ServiceError(f"{spec.name}: jars not cached in {lib} and mvn is not installed")
+    partial = lib.with_name(lib.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    pom = partial / "pom.xml"
+    pom.write_text(_pom(spec))
+    _say(f"{spec.name}: fetching {', '.join(spec.artifacts)} with mvn (first run only) ...")
+    started = time.monotonic()
+    cmd = ["mvn", "-q", "-B", "-f", str(pom), f"{DEPENDENCY_PLUGIN}:copy-dependencies"]
+    cmd += [f"-DoutputDirectory={partial}", "-DincludeScope=runtime"]
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    jars = sorted(partial.glob("*.jar"))
+    if result.returncode != 0 or not jars:
+        output = "\n".join((result.stdout + result.stderr).splitlines()[-LOG_TAIL_LINES:])
+        raise ServiceError(f"{spec.name}: mvn failed (exit {result.returncode}):\n{output}")
+    size = sum(j.stat().st_size for j in jars) / 1e6
+    (partial / ".complete").write_text(f"{len(jars)} jars\n")
+    shutil.rmtree(lib, ignore_errors=True)
+    partial.rename(lib)
+    _say(f"{spec.name}: {len(jars)} jars ({size:.0f} MB) in {time.monotonic() - started:.1f} s")
+    return lib
+
+
+# ----------------------------------------------------------------------- kafka
+
+
+def _kafka_prepare(spec: Spec) -> list[str]:
+    port, controller_port = spec.ports()
+    for d in (spec.conf_dir, spec.data_dir, spec.log_file.parent):
+        d.mkdir(parents=True, exist_ok=True)
+    props = spec.conf_dir / spec.config_name
+    settings = {
+        "process.roles": "broker,controller",
+        "node.id": "1",
+        "controller.quorum.voters": f"1@127.0.0.1:{controller_port}",
+        "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "log.dirs": str(spec.data_dir),
+        "num.partitions": "6",
+        "auto.create.topics.enable": "true",
+        "offsets.topic.replication.factor": "1",
+        "offsets.topic.num.partitions": "6",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "group.initial.rebalance.delay.ms": "0",
+        # A SIGKILLed broker re-registers only after its old session expires (default 9 s);
+        # shorter keeps kill-and-restart fault tests quick.
+        "broker.session.timeout.ms": "4000",
+        "broker.heartbeat.interval.ms": "1000",
+    }
+    props.write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
+    log4j = spec.conf_dir / "log4j2.xml"
+    log4j.write_text(
+        """<?xml version="1.0" encoding="UTF-8"?>
+<Configuration status="WARN">
+  <Appenders>
+    <Console name="STDOUT" target="SYSTEM_OUT">
+      <PatternLayout pattern="[%d] %p %m (%c)%n"/>
+    </Console>
+  </Appenders>
+  <Loggers>
+    <Logger name="org.apache.kafka.common.config.AbstractConfig" level="WARN"/>
+    <Logger name="kafka.request.logger" level="WARN"/>
+    <Logger name="kafka.log.LogCleaner" level="WARN"/>
+    <Logger name="state.change.logger" level="WARN"/>
+    <Logger name="org.apache.kafka.clients" level="WARN"/>
+    <Root level="INFO"><AppenderRef ref="STDOUT"/></Root>
+  </Loggers>
+</Configuration>
+"""
+    )
+    classpath = f"{ensure_lib(spec)}/*"
+    logging_opt = f"-Dlog4j2.configurationFile={log4j}"
+    if not (spec.data_dir / "meta.properties").exists():
+        fmt = [_java(), "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", logging_opt]
+        fmt += ["-cp", classpath, "kafka.tools.StorageTool", "format"]
+        fmt += ["-t", KAFKA_CLUSTER_ID, "-c", str(props), "--ignore-formatted"]
+        result = subprocess.run(fmt, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise ServiceError(f"kafka: storage format failed:\n{result.stdout}{result.stderr}")
+    error_file = f"-XX:ErrorFile={spec.log_file.parent}/hs_err_%p.log"
+    jvm = [_java(), *KAFKA_JVM_FLAGS, error_file, logging_opt]
+    return [*jvm, "-cp", classpath, spec.main_class, str(props)]
+
+
+@functools.cache
+def _probe_admin_class() -> type:
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    class ProbeAdmin(KafkaAdminClient):
+        """KafkaAdminClient that stops its IO thread when bootstrapping fails."""
+
+        def __init__(self, **configs: object) -> None:
+            try:
+                super().__init__(**configs)
+            except KafkaError:
+                self._closed = False
+                with contextlib.suppress(AttributeError, KafkaError, OSError):
+                    self.close()
+                raise
+
+    return ProbeAdmin
+
+
+def _kafka_probe(port: int) -> bool:
+    if not _port_open(port):
+        return False
+    from kafka.errors import KafkaError
+
+    admin = None
+    answered = False
+    with _quiet("kafka"):
+        try:
+            admin = _probe_admin_class()(
+                bootstrap_servers=f"127.0.0.1:{port}",
+                client_id="vitals-services-probe",
+                request_timeout_ms=3000,
+                bootstrap_timeout_ms=3000,
+            )
+            admin.list_topics()
+            answered = True
+        except (KafkaError, OSError):
+            pass
+        finally:
+            if admin is not None:
+                admin.close()
+    if not answered:
+        # kafka-python leaves the sockets of refused connects unclosed; collect them here,
+        # where their ResourceWarning cannot reach a caller (pytest runs with "error").
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            gc.collect()
+    return answered
+
+
+# ------------------------------------------------------------------- cassandra
+
+CASSANDRA_JVM17_OPTIONS = """\
+-XX:+UseG1GC
+-XX:+ParallelRefProcEnabled
+-XX:MaxTenuringThreshold=1
+-XX:G1HeapRegionSize=16m
+-XX:G1RSetUpdatingPauseTimePercent=5
+-XX:MaxGCPauseMillis=300
+-XX:InitiatingHeapOccupancyPercent=70
+-Djdk.attach.allowAttachSelf=true
+--add-exports java.base/jdk.internal.misc=ALL-UNNAMED
+--add-exports java.management.rmi/com.sun.jmx.remote.internal.rmi=ALL-UNNAMED
+--add-exports java.rmi/sun.rmi.registry=ALL-UNNAMED
+--add-exports java.rmi/sun.rmi.server=ALL-UNNAMED
+--add-exports java.sql/java.sql=ALL-UNNAMED
+--add-exports java.base/java.lang.ref=ALL-UNNAMED
+--add-exports jdk.unsupported/sun.misc=ALL-UNNAMED
+--add-exports jdk.compiler/com.sun.tools.javac.file=ALL-UNNAMED
+--add-exports jdk.attach/sun.tools.attach=ALL-UNNAMED
+--add-opens java.base/java.lang.module=ALL-UNNAMED
+--add-opens java.base/jdk.internal.loader=ALL-UNNAMED
+--add-opens java.base/jdk.internal.ref=ALL-UNNAMED
+--add-opens java.base/jdk.internal.reflect=ALL-UNNAMED
+--add-opens java.base/jdk.internal.math=ALL-UNNAMED
+--add-opens java.base/jdk.internal.module=ALL-UNNAMED
+--add-opens java.base/jdk.internal.util.jar=ALL-UNNAMED
+--add-opens jdk.management/com.sun.management.internal=ALL-UNNAMED
+--add-opens java.base/sun.nio.ch=ALL-UNNAMED
+--add-opens java.base/java.io=ALL-UNNAMED
+--add-opens java.base/java.lang.reflect=ALL-UNNAMED
+--add-opens jdk.compiler/com.sun.tools.javac=ALL-UNNAMED
+--add-opens java.base/java.lang=ALL-UNNAMED
+--add-opens java.base/java.util=ALL-UNNAMED
+-Dio.netty.tryReflectionSetAccessible=true
+-Dio.netty.allocator.useCacheForAllThreads=true
+-Dio.netty.allocator.maxOrder=11
+"""  # apache/cassandra conf/jvm17-server.options (5.0)
+
+CASSANDRA_LOGBACK = """\
+<configuration scan="false">
+  <appender name="STDOUT" class="ch.qos.logback.core.ConsoleAppender">
+    <encoder><pattern>%-5level [%thread] %date{ISO8601} %logger{0} - %msg%n</pattern></encoder>
+  </appender>
+  <root level="INFO"><appender-ref ref="STDOUT"/></root>
+</configuration>
+"""
+
+
+def _cassandra_yaml(spec: Spec) -> str:
+    port, storage_port, _jmx = spec.ports()
+    d = spec.data_dir
+    return f"""\
+cluster_name: {CASSANDRA_CLUSTER_NAME}
+num_tokens: 1
+partitioner: org.apache.cassandra.dht.Murmur3Partitioner
+endpoint_snitch: SimpleSnitch
+seed_provider:
+  - class_name: org.apache.cassandra.locator.SimpleSeedProvider
+    parameters:
+      - seeds: "127.0.0.1:{storage_port}"
+listen_address: 127.0.0.1
+rpc_address: 127.0.0.1
+storage_port: {storage_port}
+native_transport_port: {port}
+start_native_transport: true
+commitlog_sync: periodic
+commitlog_sync_period: 10000ms
+data_file_directories:
+  - {d / "data"}
+commitlog_directory: {d / "commitlog"}
+saved_caches_directory: {d / "saved_caches"}
+hints_directory: {d / "hints"}
+cdc_raw_directory: {d / "cdc_raw"}
+authenticator: AllowAllAuthenticator
+authorizer: AllowAllAuthorizer
+auto_snapshot: false
+concurrent_compactors: 1
+batch_size_warn_threshold: 5KiB
+batch_size_fail_threshold: 50KiB
+"""
+
+
+def _cassandra_prepare(spec: Spec) -> list[str]:
+    for d in (spec.conf_dir / "triggers", spec.data_dir, spec.log_file.parent):
+        d.mkdir(parents=True, exist_ok=True)
+    config = spec.conf_dir / spec.config_name
+    config.write_text(_cassandra_yaml(spec))
+    logback = spec.conf_dir / "logback.xml"
+    logback.write_text(CASSANDRA_LOGBACK)
+    jvm_options = spec.conf_dir / "jvm17-server.options"
+    jvm_options.write_text(CASSANDRA_JVM17_OPTIONS)
+    lib = ensure_lib(spec)
+    jamm = sorted(lib.glob("jamm-*.jar"))
+    if not jamm:
+        raise ServiceError(f"cassandra: no jamm-*.jar in {lib}")
+    _port, _storage, jmx_port = spec.ports()
+    log_dir = spec.log_file.parent
+    return [
+        _java(),
+        f"@{jvm_options}",
+        f"-javaagent:{jamm[-1]}",
+        *CASSANDRA_JVM_FLAGS,
+        f"-XX:ErrorFile={log_dir}/hs_err_%p.log",
+        f"-Dcassandra.config=file://{config}",
+        f"-Dcassandra.storagedir={spec.data_dir}",
+        f"-Dcassandra.logdir={log_dir}",
+        f"-Dcassandra.triggers_dir={spec.conf_dir / 'triggers'}",
+        f"-Dlogback.configurationFile={logback}",
+        f"-Dcassandra.jmx.local.port={jmx_port}",
+        *("-cp", f"{lib}/*", spec.main_class),
+    ]
+
+
+def _cassandra_probe(port: int) -> bool:
+    if not _port_open(port):
+        return False
+    from cassandra import DriverException
+    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable
+    from cassandra.policies import WhiteListRoundRobinPolicy
+    from cassandra.protocol import ErrorMessage
+
+    with _quiet("cassandra"):
+        cluster = Cluster(
+            ["127.0.0.1"],
+            port=port,
+            execution_profiles={
+                EXEC_PROFILE_DEFAULT: ExecutionProfile(
+                    load_balancing_policy=WhiteListRoundRobinPolicy(["127.0.0.1"]),
+                    request_timeout=3,
+                )
+            },
+            connect_timeout=3,
+            control_connection_timeout=3,
+        )
+        try:
+            session = cluster.connect()
+            row = session.execute("SELECT release_version FROM system.local").one()
+            return row is not None
+        except (NoHostAvailable, DriverException, ErrorMessage, OSError):
+            return False
+        finally:
+            cluster.shutdown()
+
+
+# --------------------------------------------------------------------- registry
+
+SPECS: dict[str, Spec] = {
+    "kafka": Spec(
+        name="kafka",
+        version=KAFKA_VERSION,
+        artifacts=(
+            f"org.apache.kafka:kafka_2.13:{KAFKA_VERSION}",
+            f"org.apache.logging.log4j:log4j-api:{LOG4J_VERSION}",
+            f"org.apache.logging.log4j:log4j-core:{LOG4J_VERSION}",
+            f"org.apache.logging.log4j:log4j-slf4j-impl:{LOG4J_VERSION}",
+        ),
+        main_class="kafka.Kafka",
+        config_name="server.properties",
+        port_env="KAFKA_PORT",
+        default_port=9092,
+        other_ports=(("KAFKA_CONTROLLER_PORT", 9093),),
+        timeout_env="KAFKA_START_TIMEOUT",
+        default_timeout=60.0,
+        prepare=_kafka_prepare,
+        probe=_kafka_probe,
+    ),
+    "cassandra": Spec(
+        name="cassandra",
+        version=CASSANDRA_VERSION,
+        artifacts=(f"org.apache.cassandra:cassandra-all:{CASSANDRA_VERSION}",),
+        main_class="org.apache.cassandra.service.CassandraDaemon",
+        config_name="cassandra.yaml",
+        port_env="CASSANDRA_PORT",
+        default_port=9042,
+        other_ports=(("CASSANDRA_STORAGE_PORT", 7000), ("CASSANDRA_JMX_PORT", 7199)),
+        timeout_env="CASSANDRA_START_TIMEOUT",
+        default_timeout=120.0,
+        prepare=_cassandra_prepare,
+        probe=_cassandra_probe,
+    ),
+}
+# Cassandra first: it is the slow one, so it gets going while Kafka formats its storage.
+START_ORDER = ("cassandra", "kafka")
+
+
+def _spec(name: str) -> Spec:
+    try:
+        return SPECS[name]
+    except KeyError:
+        raise ValueError(f"unknown service {name!r} (known: {', '.join(SPECS)})") from None
+
+
+# -------------------------------------------------------------------- processes
+
+
+def _port_open(port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _quiet(*names: str) -> Iterator[None]:
+    """Silence client-library loggers while probing a server that may not be up yet."""
+    loggers = [logging.getLogger(n) for n in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+@contextlib.contextmanager
+def _locked() -> Iterator[None]:
+    """Serialise launcher calls across processes (e.g. parallel pytest workers)."""
+    BASE.mkdir(parents=True, exist_ok=True)
+    with open(BASE / ".lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _cmdline(pid_: int) -> list[str]:
+    """Arguments of a process; empty when it is gone or a zombie."""
+    try:
+        raw = Path(f"/proc/{pid_}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return raw.decode(errors="replace").split("\0")[:-1]
+
+
+def _is_ours(spec: Spec, pid_: int) -> bool:
+    """True if ``pid_`` is a live JVM running ``spec`` with our config file."""
+    args = _cmdline(pid_)
+    config = str(spec.conf_dir / spec.config_name)
+    return spec.main_class in args and any(config in arg for arg in args)
+
+
+def _find_ours(spec: Spec) -> int | None:
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and _is_ours(spec, int(entry.name)):
+            return int(entry.name)
+    return None
+
+
+def pid(name: str) -> int | None:
+    """Pid of the running service, or None. Cleans stale pid files, adopts lost ones."""
+    spec = _spec(name)
+    try:
+        recorded = int(spec.pid_file.read_text().strip())
+    except (OSError, ValueError):
+        recorded = None
+    if recorded is not None and _is_ours(spec, recorded):
+        return recorded
+    spec.pid_file.unlink(missing_ok=True)
+    found = _find_ours(spec)
+    if found is not None:
+        spec.pid_file.write_text(f"{found}\n")
+    return found
+
+
+def is_running(name: str) -> bool:
+    return pid(name) is not None
+
+
+def answering(name: str) -> bool:
+    spec = _spec(name)
+    return spec.probe(spec.port())
+
+
+def log_tail(name: str, lines: int = LOG_TAIL_LINES) -> str:
+    log_file = _spec(name).log_file
+    try:
+        content = log_file.read_text(errors="replace").splitlines()
+    except OSError:
+        return f"(no log at {log_file})"
+    return "\n".join(content[-lines:])
+
+
+def _launch(spec: Spec) -> int:
+    busy = [p for p in spec.ports() if _port_open(p, timeout=0.2)]
+    if busy:
+        raise ServiceError(
+            f"{spec.name}: port(s) {busy} on 127.0.0.1 already in use by a process this "
+            "launcher did not start; stop it or set the port environment variables"
+        )
+    cmd = spec.prepare(spec)
+    if spec.log_file.exists():
+        spec.log_file.replace(spec.log_file.with_suffix(".log.1"))
+    env = dict(os.environ, MALLOC_ARENA_MAX="4")
+    env.pop("CLASSPATH", None)
+    with open(spec.log_file, "ab") as out:
+        out.write(f"# {time.strftime('%F %T')} launching: {' '.join(cmd)}\n".encode())
+    # A background job of a throwaway shell: the JVM is re-parented to init at once, so it
+    # outlives us and never becomes our zombie (nor a ResourceWarning in pytest).
+    shell = 'log=$1; shift; exec "$@" </dev/null >>"$log" 2>&1 & echo $!'
+    result = subprocess.run(
+        ["/bin/sh", "-c", shell, "sh", str(spec.log_file), *cmd],
+        cwd=spec.dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        start_new_session=True,
+        check=False,
+    )
+    if result.returncode != 0 or not result.stdout.strip().isdigit():
+        raise ServiceError(f"{spec.name}: launch failed: {result.stdout}{result.stderr}")
+    new_pid = int(result.stdout.strip())
+    deadline = time.monotonic() + 10
+    while _cmdline(new_pid) and not _is_ours(spec, new_pid) and time.monotonic() < deadline:
+        time.sleep(0.02)  # the background shell has not exec'd java yet
+    spec.pid_file.write_text(f"{new_pid}\n")
+    _say(f"{spec.name}: started pid {new_pid}, log {spec.log_file}")
+    return new_pid
+
+
+def _failure(spec: Spec, reason: str) -> ServiceError:
+    return ServiceError(
+        f"{spec.name}: {reason}\n--- last {LOG_TAIL_LINES} lines of {spec.log_file} ---\n"
+        f"{log_tail(spec.name)}"
+    )
+
+
+def _wait_ready(waiting: dict[str, float], timeout: float | None) -> None:
+    """Wait until every service in ``waiting`` (name -> launch time) answers."""
+    pending = dict(waiting)
+    while pending:
+        for name, launched in list(pending.items()):
+            spec = SPECS[name]
+            limit = timeout if timeout is not None else spec.timeout()
+            if pid(name) is None:
+                raise _failure(spec, "the JVM exited during startup")
+            if spec.probe(spec.port()):
+                elapsed = time.monotonic() - launched
+                _say(f"{name} answered after {elapsed:.1f} s (pid {pid(name)}, port {spec.port()})")
+                del pending[name]
+            elif time.monotonic() - launched > limit:
+                raise _failure(
+                    spec,
+                    f"no answer on 127.0.0.1:{spec.port()} within {limit:.0f} s "
+                    f"(pid {pid(name)} left running; `services.py down` stops it)",
+                )
+        if pending:
+            time.sleep(0.5)
+
+
+def _start_many(names: list[str], timeout: float | None) -> None:
+    for name in names:  # fetch sequentially: concurrent mvn runs share ~/.m2
+        ensure_lib(SPECS[name])
+    waiting: dict[str, float] = {}
+    for name in names:
+        spec = SPECS[name]
+        running = pid(name)
+        if running is not None and spec.probe(spec.port()):
+            _say(f"{name} already running (pid {running})")
+        elif running is not None:
+            _say(f"{name} running (pid {running}) but not answering yet; waiting")
+            waiting[name] = time.monotonic()
+        else:
+            waiting[name] = time.monotonic()
+            _launch(spec)
+    _wait_ready(waiting, timeout)
+
+
+def _signal(name: str, sig: signal.Signals) -> int | None:
+    running = pid(name)
+    if running is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(running, sig)
+    return running
+
+
+def _await_exit(name: str, pid_: int, timeout: float) -> None:
+    spec = SPECS[name]
+    deadline = time.monotonic() + timeout
+    killed = False
+    while _is_ours(spec, pid_):
+        if time.monotonic() > deadline:
+            if killed:
+                raise ServiceError(f"{name}: pid {pid_} survived SIGKILL for 10 s")
+            _say(f"{name}: pid {pid_} still alive after {timeout:.0f} s, sending SIGKILL")
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid_, signal.SIGKILL)
+            killed, deadline = True, time.monotonic() + 10
+        time.sleep(0.1)
+    spec.pid_file.unlink(missing_ok=True)
+    # The leader's cmdline vanishes a moment before the other threads release the sockets.
+    deadline = time.monotonic() + 5
+    while any(_port_open(p, 0.2) for p in spec.ports()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+# ------------------------------------------------------------------- public API
+
+
+def up(timeout: float | None = None) -> None:
+    """Start Kafka and Cassandra (in parallel) unless running; wait until both answer."""
+    started = time.monotonic()
+    with _locked():
+        _start_many(list(START_ORDER), timeout)
+    _say(f"up done in {time.monotonic() - started:.1f} s")
+
+
+def start(name: str, timeout: float | None = None) -> int:
+    """Start one service unless running, wait until it answers; return its pid."""
+    _spec(name)
+    with _locked():
+        _start_many([name], timeout)
+        running = pid(name)
+    if running is None:
+        raise ServiceError(f"{name}: not running after start")
+    return running
+
+
+def stop(name: str, kill: bool = False, timeout: float = STOP_TIMEOUT) -> bool:
+    """SIGTERM (or SIGKILL with ``kill``) one service and wait for it to exit.
+
+    Returns False if it was not running.
+    """
+    _spec(name)
+    with _locked():
+        stopped = _signal(name, signal.SIGKILL if kill else signal.SIGTERM)
+        if stopped is None:
+            _say(f"{name} not running")
+            return False
+        t0 = time.monotonic()
+        _await_exit(name, stopped, timeout)
+    how = "killed" if kill else "stopped"
+    _say(f"{name} {how} (pid {stopped}) in {time.monotonic() - t0:.1f} s")
+    return True
+
+
+def down(purge: bool = False) -> None:
+    """Stop both services (SIGTERM, then SIGKILL after 30 s); ``purge`` deletes their data."""
+    with _locked():
+        t0 = time.monotonic()
+        signalled = {name: _signal(name, signal.SIGTERM) for name in SPECS}
+        for name, stopped in signalled.items():
+            if stopped is None:
+                _say(f"{name} not running")
+                continue
+            _await_exit(name, stopped, STOP_TIMEOUT)
+            _say(f"{name} stopped (pid {stopped}) in {time.monotonic() - t0:.1f} s")
+        if purge:
+            for spec in SPECS.values():
+                shutil.rmtree(spec.dir, ignore_errors=True)
+                _say(f"{spec.name}: deleted {spec.dir}")
+
+
+def status() -> list[Status]:
+    result = []
+    for name, spec in SPECS.items():
+        running = pid(name)
+        port = spec.port()
+        result.append(Status(name, running is not None, running, port, spec.probe(port)))
+    return result
+
+
+# -------------------------------------------------------------------------- CLI
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_up = sub.add_parser("up", help="start both services and wait until they answer")
+    p_up.add_argument("--timeout", type=float, help="seconds per service (default 60/120)")
+    p_down = sub.add_parser("down", help="stop both services")
+    p_down.add_argument("--purge", action="store_true", help="also delete data, configs, logs")
+    sub.add_parser("status", help="one line per service")
+    p_logs = sub.add_parser("logs", help="show the end of the logs")
+    p_logs.add_argument("name", nargs="?", choices=list(SPECS))
+    p_logs.add_argument("-n", "--lines", type=int, default=50)
+    p_start = sub.add_parser("start", help="start one service and wait until it answers")
+    p_start.add_argument("name", choices=list(SPECS))
+    p_start.add_argument("--timeout", type=float)
+    p_stop = sub.add_parser("stop", help="stop one service")
+    p_stop.add_argument("name", choices=list(SPECS))
+    p_stop.add_argument("--kill", action="store_true", help="SIGKILL instead of SIGTERM")
+    args = parser.parse_args(argv)
+
+    try:
+        if args.command == "up":
+            up(args.timeout)
+        elif args.command == "down":
+            down(args.purge)
+        elif args.command == "status":
+            for st in status():
+                _say(st.line())
+        elif args.command == "logs":
+            for name in [args.name] if args.name else list(SPECS):
+                _say(f"==> {SPECS[name].log_file} <==\n{log_tail(name, args.lines)}")
+        elif args.command == "start":
+            start(args.name, args.timeout)
+        elif args.command == "stop":
+            stop(args.name, kill=args.kill)
+    except ServiceError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
