@@ -1,0 +1,125 @@
+"""The ``vitals`` command line: options in, library calls, ``Error: …`` out.
+
+No Kafka or Cassandra logic lives here. Every option can also be set by the
+``VITALS_*`` environment variable shown in ``--help``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import click
+
+from vitals import __version__
+from vitals.cli_consume import consume
+from vitals.cli_options import (
+    VitalsGroup,
+    cassandra_options,
+    cassandra_settings,
+    kafka_options,
+    kafka_settings,
+)
+from vitals.cli_produce import produce
+from vitals.config import ALERTS_TOPIC, DLQ_TOPIC, VITALS_TOPIC
+
+# --- the group ---------------------------------------------------------------------------
+
+
+@click.group(cls=VitalsGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--debug", is_flag=True, envvar="VITALS_DEBUG", help="Show tracebacks and debug logs."
+)
+@click.version_option(__version__, prog_name="vitals")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Real-time patient vital-signs monitor: bedside readings → Kafka → Cassandra.
+
+    \b
+    Typical session (each in its own terminal):
+      vitals init                      # schema + topics, once
+      vitals consume                   # as many as you like: one consumer group
+      vitals produce --patient-count 10
+      vitals query P001 --since 1h
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not debug:
+        # the driver logs every connection retry; the consumer reports outages itself
+        logging.getLogger("cassandra").setLevel(logging.CRITICAL)
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
+
+
+@cli.command()
+@click.option(
+    "--partitions",
+    envvar="VITALS_PARTITIONS",
+    show_envvar=True,
+    default=6,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="Partitions of the readings topic (the most consumers that can share the work).",
+)
+@click.option(
+    "--replication-factor",
+    envvar="VITALS_REPLICATION_FACTOR",
+    show_envvar=True,
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 10),
+    help="Copies of every reading in Kafka and Cassandra (≥2: NetworkTopologyStrategy, min.insync.replicas=N-1).",
+)
+@kafka_options
+@cassandra_options
+def init(partitions: int, replication_factor: int, **kw: object) -> None:
+    """Create the Cassandra schema (cql/*.cql) and the Kafka topics. Safe to run again.
+
+    Example: vitals init --partitions 12
+    """
+    from vitals.admin import TopicSpec
+    from vitals.admin import init as do_init
+
+    kafka, cassandra = kafka_settings(kw), cassandra_settings(kw)
+    topics = [
+        TopicSpec(VITALS_TOPIC, partitions),
+        TopicSpec(ALERTS_TOPIC, partitions),
+        TopicSpec(DLQ_TOPIC, 1),
+    ]
+    statements, created = do_init(
+        kafka=kafka, cassandra=cassandra, topics=topics, replication_factor=replication_factor
+    )
+    click.echo(f"Cassandra: applied {len(statements)} statements to keyspace {cassandra.keyspace}")
+    for t in topics:
+        state = "created" if t.name in created else "exists"
+        click.echo(f"Kafka: topic {t.name} ({state})")
+
+
+cli.add_command(produce)
+cli.add_command(consume)
+
+
+@cli.group()
+def rules() -> None:
+    """Check and show alert rule files."""
+
+
+@rules.command("check")
+@click.argument("file", type=click.Path(dir_okay=False))
+def rules_check(file: str) -> None:
+    """Validate a rules file and print the effective rules (exit 2 if invalid).
+
+    Example: vitals rules check my-ward.yaml
+    """
+    from vitals.rules import load_rules
+
+    ruleset = load_rules(file)
+    click.echo(ruleset.describe())
+    click.echo(f"{file}: OK")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    cli.main(args=argv, prog_name="vitals")

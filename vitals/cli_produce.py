@@ -1,0 +1,225 @@
+"""``vitals produce``: play bedside monitors (random) or replay a CSV into Kafka."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+import click
+
+from vitals.cli_options import RateLine, UserError, install_signals, kafka_options, kafka_settings
+from vitals.config import VITALS_TOPIC
+
+
+@click.command()
+@click.option(
+    "--mode",
+    envvar="VITALS_MODE",
+    show_envvar=True,
+    type=click.Choice(["random", "csv"]),
+    default="random",
+    show_default=True,
+    help="Simulated patients, or replay of a CSV file.",
+)
+@click.option(
+    "--patients",
+    envvar="VITALS_PATIENTS",
+    show_envvar=True,
+    help="Comma-separated patient ids, e.g. P001,P002 (random mode).",
+)
+@click.option(
+    "--patient-count",
+    envvar="VITALS_PATIENT_COUNT",
+    show_envvar=True,
+    type=click.IntRange(1, 1_000_000),
+    help="Simulate N patients P001..PN instead of --patients (default 4).",
+)
+@click.option(
+    "--interval",
+    envvar="VITALS_INTERVAL",
+    show_envvar=True,
+    type=click.FloatRange(0, 3600),
+    default=1.0,
+    show_default=True,
+    help="Seconds between two readings of one patient (CSV without timestamps: between rows).",
+)
+@click.option(
+    "--rate",
+    envvar="VITALS_RATE",
+    show_envvar=True,
+    type=click.FloatRange(0.001, 10_000_000),
+    help="Total readings per second across all patients (load testing); replaces --interval.",
+)
+@click.option(
+    "--count",
+    envvar="VITALS_COUNT",
+    show_envvar=True,
+    type=click.IntRange(0),
+    help="Stop after this many readings in total.",
+)
+@click.option(
+    "--duration",
+    envvar="VITALS_DURATION",
+    show_envvar=True,
+    type=click.FloatRange(0),
+    help="Stop after this many seconds.",
+)
+@click.option(
+    "--seed",
+    envvar="VITALS_SEED",
+    show_envvar=True,
+    type=int,
+    help="Make a random run reproducible.",
+)
+@click.option(
+    "--csv",
+    "csv_file",
+    envvar="VITALS_CSV",
+    show_envvar=True,
+    type=click.Path(dir_okay=False),
+    help="CSV to replay (--mode csv): patient_id,heart_rate,spo2,systolic,diastolic,respiratory_rate,temperature[,timestamp,consciousness,on_oxygen].",
+)
+@click.option(
+    "--speed",
+    envvar="VITALS_SPEED",
+    show_envvar=True,
+    type=click.FloatRange(0.001),
+    default=1.0,
+    show_default=True,
+    help="CSV with timestamps: replay this many times faster than recorded.",
+)
+@click.option(
+    "--loop", envvar="VITALS_LOOP", show_envvar=True, is_flag=True, help="Repeat the CSV forever."
+)
+@click.option(
+    "--skip-bad-rows",
+    envvar="VITALS_SKIP_BAD_ROWS",
+    show_envvar=True,
+    is_flag=True,
+    help="Report and skip invalid CSV rows instead of refusing the file.",
+)
+@click.option(
+    "--topic",
+    envvar="VITALS_TOPIC",
+    show_envvar=True,
+    default=VITALS_TOPIC,
+    show_default=True,
+    help="Kafka topic for readings.",
+)
+@click.option(
+    "--quiet",
+    "-q",
+    envvar="VITALS_QUIET",
+    show_envvar=True,
+    is_flag=True,
+    help="No line per reading; a rate summary every 2 s instead.",
+)
+@kafka_options
+@click.pass_context
+def produce(
+    ctx: click.Context,
+    mode: str,
+    patients: str | None,
+    patient_count: int | None,
+    interval: float,
+    rate: float | None,
+    count: int | None,
+    duration: float | None,
+    seed: int | None,
+    csv_file: str | None,
+    speed: float,
+    loop: bool,
+    skip_bad_rows: bool,
+    topic: str,
+    quiet: bool,
+    **kw: object,
+) -> None:
+    """Send vital-sign readings to Kafka, keyed by patient_id.
+
+    \b
+    Examples:
+      vitals produce --patients P001,P002,P003 --interval 2
+      vitals produce --patient-count 1000 --rate 5000 --count 100000 --quiet
+      vitals produce --mode csv --csv sample_data/vitals.csv --speed 10
+    """
+    from vitals.producer import VitalsProducer, stream_csv, stream_random
+    from vitals.sources import Ward, patient_ids, plan_csv
+
+    src = ctx.get_parameter_source
+    if rate is not None and src("interval") is click.core.ParameterSource.COMMANDLINE:
+        raise click.UsageError("--rate and --interval cannot be used together; pick one.")
+    if patients and patient_count:
+        raise click.UsageError("--patients and --patient-count cannot be used together.")
+    if mode == "csv" and not csv_file:
+        raise click.UsageError("--mode csv needs --csv FILE.")
+    if mode == "random" and csv_file:
+        raise click.UsageError("--csv is only used with --mode csv.")
+
+    plan = None
+    if mode == "csv":
+        plan = plan_csv(csv_file, skip_bad_rows=skip_bad_rows)  # fails before anything is sent
+        for err in plan.skipped:
+            click.echo(f"skipped {err}", err=True)
+    kafka = kafka_settings(kw)
+    stop = threading.Event()
+    install_signals(stop.set)
+    line = RateLine()
+    bar = None
+    if plan is not None and quiet and sys.stderr.isatty() and not loop:
+        bar = click.progressbar(length=len(plan.rows), label="replaying", file=sys.stderr)
+        bar.__enter__()
+
+    t0 = time.monotonic()
+    with VitalsProducer(kafka=kafka, topic=topic) as producer:
+        stats = producer.stats
+
+        def on_sent(reading: object) -> None:
+            if not quiet:
+                click.echo(f"SENT {reading.to_json().decode()}")  # type: ignore[attr-defined]
+            elif bar is not None:
+                bar.update(1)
+            elif line.due():
+                r = line.rate(stats.sent)
+                click.echo(
+                    f"sent {stats.sent} ({r:,.0f}/s), acked {stats.acked}, failed {stats.failed}",
+                    err=True,
+                )
+
+        if plan is None:
+            ward = Ward(patient_ids(patients, patient_count), seed=seed)
+            stream_random(
+                producer,
+                ward,
+                stop=stop,
+                interval=interval,
+                rate=rate,
+                count=count,
+                duration=duration,
+                on_sent=on_sent,
+            )
+        else:
+            stream_csv(
+                producer,
+                plan,
+                stop=stop,
+                interval=interval,
+                speed=speed,
+                loop=loop,
+                count=count,
+                duration=duration,
+                on_sent=on_sent,
+            )
+    if bar is not None:
+        bar.__exit__(None, None, None)
+    elapsed = time.monotonic() - t0
+    click.echo(
+        f"sent {stats.sent} readings to {topic}: {stats.acked} acknowledged, "
+        f"{stats.failed} failed ({stats.sent / max(elapsed, 1e-9):,.0f}/s)",
+        err=True,
+    )
+    if stats.failed or stats.acked < stats.sent:
+        raise UserError(
+            f"{stats.sent - stats.acked} readings were not acknowledged by Kafka "
+            f"(first error: {stats.first_error}); they were NOT delivered"
+        )

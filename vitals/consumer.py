@@ -1,0 +1,388 @@
+"""The consumer loop: poll → validate → NEWS2 + rules → write to Cassandra → publish → commit.
+
+Processing is synchronous per poll: a poll's records are all written (and their
+alerts and dead letters delivered) before their offsets are committed and before
+the next poll. Kafka runs rebalance callbacks inside ``poll``, so when partitions
+are revoked everything this member processed is already committed: nothing is
+committed early, nothing stored is re-read by the next owner.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+import msgspec
+from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka.errors import CommitFailedError, KafkaError, KafkaTimeoutError
+from kafka.structs import OffsetAndMetadata
+
+from vitals import news2 as news2_mod
+from vitals.config import ConsumerSettings, KafkaSettings
+from vitals.errors import InvalidReading, KafkaUnavailable
+from vitals.producer import make_producer
+from vitals.readings import Reading, decode
+from vitals.rules import AlertEvent, RuleEngine, RuleSet
+from vitals.store import Writer
+
+log = logging.getLogger(__name__)
+_encode = msgspec.json.Encoder().encode
+
+
+class Reporter(Protocol):
+    """What the consumer tells its user; the CLI implements it (library code never prints)."""
+
+    def assigned(self, partitions: Sequence[TopicPartition]) -> None: ...
+    def revoked(self, partitions: Sequence[TopicPartition]) -> None: ...
+    def reading(self, reading: Reading, news2: int, events: Sequence[AlertEvent]) -> None: ...
+    def dead_letter(self, topic: str, partition: int, offset: int, reason: str) -> None: ...
+    def waiting(self, what: str, count: int, delay: float, error: object) -> None: ...
+    def recovered(self, what: str) -> None: ...
+    def committed(self, stats: Stats) -> None: ...
+
+
+class SilentReporter:
+    def assigned(self, partitions: Sequence[TopicPartition]) -> None: ...
+    def revoked(self, partitions: Sequence[TopicPartition]) -> None: ...
+    def reading(self, reading: Reading, news2: int, events: Sequence[AlertEvent]) -> None: ...
+    def dead_letter(self, topic: str, partition: int, offset: int, reason: str) -> None: ...
+    def waiting(self, what: str, count: int, delay: float, error: object) -> None: ...
+    def recovered(self, what: str) -> None: ...
+    def committed(self, stats: Stats) -> None: ...
+
+
+@dataclass
+class Stats:
+    consumed: int = 0
+    stored: int = 0
+    dead_lettered: int = 0
+    alerts_raised: int = 0
+    alerts_cleared: int = 0
+    batches: int = 0
+    last_commit: float | None = None
+    alerts_by_severity: dict[str, int] = field(default_factory=dict)
+
+
+def alert_json(e: AlertEvent) -> bytes:
+    return _encode(
+        {
+            "patient_id": e.patient_id,
+            "rule": e.rule,
+            "kind": e.kind,
+            "severity": e.severity,
+            "message": e.message,
+            "value": e.value,
+            "timestamp": e.timestamp.isoformat(),
+            "raised_at": e.raised_at.isoformat() if e.raised_at else None,
+        }
+    )
+
+
+class _Listener(ConsumerRebalanceListener):
+    def __init__(self, owner: VitalsConsumer) -> None:
+        self.owner = owner
+
+    def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        self.owner._on_revoked(revoked)
+
+    def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        self.owner.reporter.assigned(sorted(assigned))
+
+
+class VitalsConsumer:
+    """One member of the consumer group. ``run()`` until ``stop()``; then ``close()``."""
+
+    def __init__(
+        self,
+        *,
+        kafka: KafkaSettings,
+        settings: ConsumerSettings,
+        writer: Writer,
+        rules: RuleSet,
+        reporter: Reporter | None = None,
+        rules_loader: Callable[[], RuleSet] | None = None,
+        metrics: object | None = None,
+    ) -> None:
+        self.kafka = kafka
+        self.settings = settings
+        self.writer = writer
+        self.engine = RuleEngine(rules)
+        self.reporter: Reporter = reporter or SilentReporter()
+        self.rules_loader = rules_loader
+        self.metrics = metrics
+        self.stats = Stats()
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+        self._patients_by_tp: dict[TopicPartition, set[str]] = {}
+        self._known: set[str] = set()
+        self._consumer: KafkaConsumer | None = None
+        self._producer = None
+
+    # control (safe from signal handlers) ----------------------------------------------------
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def request_reload(self) -> None:
+        self._reload.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    # lifecycle ------------------------------------------------------------------------------
+
+    def open(self) -> None:
+        where = ",".join(self.kafka.bootstrap_servers)
+        try:
+            self._consumer = KafkaConsumer(
+                **self.kafka.client_kwargs(),
+                group_id=self.settings.group,
+                client_id="vitals-consumer",
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                max_poll_records=self.settings.max_poll_records,
+                fetch_max_wait_ms=100,
+                max_partition_fetch_bytes=4 * 1024 * 1024,
+                session_timeout_ms=10_000,
+                heartbeat_interval_ms=2_000,
+                max_poll_interval_ms=300_000,
+                request_timeout_ms=int(self.kafka.request_timeout_s * 1000) + 15_000,
+            )
+        except KafkaTimeoutError:
+            raise self.kafka.unreachable() from None
+        topics = self._consumer.topics()
+        if self.settings.topic not in topics:
+            self._consumer.close()
+            raise KafkaUnavailable(
+                f"topic {self.settings.topic!r} does not exist on {where}; create it with "
+                "`vitals init`"
+            )
+        self._producer = make_producer(self.kafka, client_id="vitals-consumer-out", linger_ms=2)
+        self._consumer.subscribe([self.settings.topic], listener=_Listener(self))
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close(autocommit=False)  # leaves the group cleanly
+        if self._producer is not None:
+            self._producer.close(timeout=10)
+
+    def run(self) -> Stats:
+        """Consume until ``stop()``. Call ``open()`` first."""
+        assert self._consumer is not None, "open() first"
+        while not self._stop.is_set():
+            if self._reload.is_set():
+                self._reload.clear()
+                self._reload_rules()
+            try:
+                polled = self._consumer.poll(timeout_ms=250)
+            except KafkaError as e:
+                self.reporter.waiting("Kafka", 0, 1.0, e)
+                time.sleep(1.0)
+                continue
+            if not polled:
+                continue
+            if not self.process(polled):
+                break  # asked to stop while waiting for Cassandra: commit nothing
+            self._commit(polled)
+        return self.stats
+
+    # one poll -------------------------------------------------------------------------------
+
+    def process(self, polled: dict[TopicPartition, list]) -> bool:
+        """Validate, evaluate, write and publish one poll's records. False if stopped early."""
+        readings: list[Reading] = []
+        dead: list[tuple] = []
+        for tp, records in polled.items():
+            seen = self._patients_by_tp.setdefault(tp, set())
+            for rec in records:
+                try:
+                    r = decode(rec.value, rec.timestamp)
+                except InvalidReading as e:
+                    dead.append((rec, e.reason if not e.field else f"{e.field}: {e.reason}"))
+                    continue
+                readings.append(r)
+                seen.add(r.patient_id)
+        self.stats.consumed += sum(len(v) for v in polled.values())
+
+        new = {r.patient_id for r in readings} - self._known
+        if new and not self._restore(new):
+            return False
+
+        engine = self.engine
+        scale_of = engine.ruleset.spo2_scale
+        score = news2_mod.score
+        scores: list[int] = []
+        events: list[AlertEvent] = []
+        latest: dict[str, tuple[Reading, int]] = {}
+        report = self.reporter.reading
+        for r in readings:
+            n = score(r, spo2_scale=scale_of(r.patient_id))
+            ev = engine.evaluate(r, n)
+            scores.append(n.total)
+            if ev:
+                events.extend(ev)
+            prev = latest.get(r.patient_id)
+            if prev is None or prev[0].timestamp < r.timestamp:
+                latest[r.patient_id] = (r, n.total)
+            report(r, n.total, ev)
+
+        w = self.writer
+        statements = w.batches(w.reading_rows(readings, scores))
+        statements += w.latest_statements(latest.values())
+        statements += w.alert_statements(events)
+        started = time.monotonic()
+        ok = w.execute(
+            statements,
+            should_stop=self._stop.is_set,
+            on_retry=lambda n, d, e: self.reporter.waiting("Cassandra", n, d, e),
+        )
+        if not ok:
+            return False
+        if self.metrics is not None:
+            self.metrics.observe_write(time.monotonic() - started, len(readings))  # type: ignore[attr-defined]
+
+        out = [
+            (self.settings.alerts_topic, e.patient_id.encode(), alert_json(e), None) for e in events
+        ]
+        for rec, reason in dead:
+            out.append((self.settings.dlq_topic, rec.key, rec.value, _dlq_headers(rec, reason)))
+            self.reporter.dead_letter(rec.topic, rec.partition, rec.offset, reason)
+        if out and not self._publish(out):
+            return False
+
+        self.stats.stored += len(readings)
+        self.stats.dead_lettered += len(dead)
+        self.stats.batches += 1
+        for e in events:
+            if e.kind == "raised":
+                self.stats.alerts_raised += 1
+                by = self.stats.alerts_by_severity
+                by[e.severity] = by.get(e.severity, 0) + 1
+            elif e.kind == "cleared":
+                self.stats.alerts_cleared += 1
+        if self.metrics is not None:
+            self.metrics.observe_batch(len(polled), len(readings), len(dead), events)  # type: ignore[attr-defined]
+        return True
+
+    def _publish(self, messages: list[tuple]) -> bool:
+        """Deliver alert events and dead letters; retry until Kafka acknowledges each."""
+        pending = messages
+        attempt = 0
+        while pending:
+            futures = []
+            for m in pending:
+                topic, key, value, headers = m
+                try:
+                    futures.append(
+                        (m, self._producer.send(topic, key=key, value=value, headers=headers))
+                    )
+                except KafkaError as e:
+                    futures.append((m, e))
+            self._producer.flush(timeout=30)
+            failed = []
+            error: object = None
+            for m, f in futures:
+                if isinstance(f, Exception):
+                    failed.append(m)
+                    error = f
+                elif f.failed() or not f.is_done:
+                    failed.append(m)
+                    error = f.exception
+            if not failed:
+                if attempt:
+                    self.reporter.recovered("Kafka")
+                return True
+            attempt += 1
+            delay = min(10.0, 0.5 * 2**attempt)
+            self.reporter.waiting("Kafka", len(failed), delay, error)
+            if self._stop.wait(delay):
+                return False
+            pending = failed
+        return True
+
+    def _commit(self, polled: dict[TopicPartition, list]) -> None:
+        offsets = {
+            tp: OffsetAndMetadata(records[-1].offset + 1, "", -1)
+            for tp, records in polled.items()
+            if records
+        }
+        try:
+            self._consumer.commit(offsets)
+        except CommitFailedError as e:
+            # the group rebalanced under us; the new owner re-reads these (idempotent rows)
+            log.warning("commit failed after a rebalance: %s", e)
+            return
+        except KafkaError as e:
+            log.warning("commit failed: %s", e)
+            return
+        self.stats.last_commit = time.time()
+        self.reporter.committed(self.stats)
+
+    # rule state across owners ----------------------------------------------------------------
+
+    def _restore(self, patient_ids: set[str]) -> bool:
+        attempt = 0
+        while True:
+            try:
+                active = self.writer.active_alerts(patient_ids)
+                break
+            except Exception as e:  # driver errors of any kind: wait and retry
+                attempt += 1
+                delay = min(10.0, 0.25 * 2**attempt)
+                self.reporter.waiting("Cassandra", len(patient_ids), delay, e)
+                if self._stop.wait(delay):
+                    return False
+        for pid, rows in active.items():
+            events = [
+                AlertEvent(
+                    patient_id=pid,
+                    rule=rule,
+                    severity=severity,
+                    kind="raised",
+                    timestamp=raised_at or datetime.now(UTC),
+                    value=value if value is not None else 0.0,
+                    message=message or "",
+                    raised_at=raised_at,
+                )
+                for rule, severity, message, value, raised_at in rows
+            ]
+            if events:
+                self.engine.restore(pid, events)
+        self._known |= patient_ids
+        return True
+
+    def _on_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        for tp in revoked:
+            for pid in self._patients_by_tp.pop(tp, set()):
+                self.engine.forget(pid)
+                self._known.discard(pid)
+        self.reporter.revoked(sorted(revoked))
+
+    def _reload_rules(self) -> None:
+        if self.rules_loader is None:
+            return
+        try:
+            rules = self.rules_loader()
+        except Exception as e:
+            log.error("rules not reloaded, the old rules stay in force: %s", e)
+            self.reporter.waiting("rules", 0, 0.0, e)
+            return
+        self.engine.replace_rules(rules)
+        log.info("rules reloaded")
+        self.reporter.recovered("rules")
+
+
+def _dlq_headers(rec: object, reason: str) -> list[tuple[str, bytes]]:
+    return [
+        ("vitals.error", reason.encode("utf-8", "replace")),
+        ("vitals.source.topic", rec.topic.encode()),  # type: ignore[attr-defined]
+        ("vitals.source.partition", str(rec.partition).encode()),  # type: ignore[attr-defined]
+        ("vitals.source.offset", str(rec.offset).encode()),  # type: ignore[attr-defined]
+        ("vitals.source.timestamp", str(rec.timestamp).encode()),  # type: ignore[attr-defined]
+    ]

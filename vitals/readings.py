@@ -1,0 +1,345 @@
+"""The ``Reading`` value: parsing from Kafka JSON and CSV rows, validation, serialisation.
+
+The wire format is the seed's JSON (nested ``blood_pressure``); a flat
+``systolic``/``diastolic`` form is accepted too. Unknown extra fields are
+ignored. Whole-number vitals given with a fraction (``90.5`` from a CSV) are
+rounded half up once, here (temperature to one decimal: 36.05 → 36.1), so the
+stored value, the NEWS2 band and the rules all see the same number.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import msgspec
+
+from vitals.errors import CsvError, InvalidReading
+from vitals.news2 import round_half_up
+
+VITALS = ("heart_rate", "spo2", "systolic", "diastolic", "respiratory_rate", "temperature")
+CONSCIOUSNESS = ("A", "C", "V", "P", "U")
+
+#: Physiologically possible values. Outside these a value is a device error, not a reading.
+LIMITS: dict[str, tuple[float, float]] = {
+    "heart_rate": (1, 350),
+    "spo2": (1, 100),
+    "systolic": (20, 320),
+    "diastolic": (10, 250),
+    "respiratory_rate": (0, 90),
+    "temperature": (25.0, 45.0),
+}
+MAX_PATIENT_ID = 64
+_PATIENT_ID = re.compile(r"[\x21-\x7e]+(?: [\x21-\x7e]+)*")  # printable ASCII, single inner spaces
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_AHEAD = timedelta(hours=24)  # a reading may be at most this far after its Kafka record
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    patient_id: str
+    timestamp: datetime  # timezone-aware, UTC
+    heart_rate: int
+    spo2: int
+    systolic: int
+    diastolic: int
+    respiratory_rate: int
+    temperature: float
+    consciousness: str = "A"
+    on_oxygen: bool = False
+
+    @property
+    def day(self) -> date:
+        return self.timestamp.date()
+
+    def to_json(self) -> bytes:
+        """The seed's message format (nested ``blood_pressure``)."""
+        return _encode(
+            {
+                "patient_id": self.patient_id,
+                "timestamp": self.timestamp.isoformat(),
+                "heart_rate": self.heart_rate,
+                "spo2": self.spo2,
+                "blood_pressure": {"systolic": self.systolic, "diastolic": self.diastolic},
+                "respiratory_rate": self.respiratory_rate,
+                "temperature": self.temperature,
+                "consciousness": self.consciousness,
+                "on_oxygen": self.on_oxygen,
+            }
+        )
+
+    def line(self) -> str:
+        """One line the way the seed's consumer printed it."""
+        return (
+            f"[{self.timestamp.isoformat()}] {self.patient_id} -> HR:{self.heart_rate} "
+            f"SpO2:{self.spo2} BP:{self.systolic}/{self.diastolic} "
+            f"RR:{self.respiratory_rate} T:{self.temperature:.1f}"
+        )
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+class _BloodPressure(msgspec.Struct):
+    systolic: float | None = None
+    diastolic: float | None = None
+
+
+class _Wire(msgspec.Struct):
+    patient_id: str
+    heart_rate: float
+    spo2: float
+    respiratory_rate: float
+    temperature: float
+    timestamp: str | None = None
+    blood_pressure: _BloodPressure | None = None
+    systolic: float | None = None
+    diastolic: float | None = None
+    consciousness: str = "A"
+    on_oxygen: bool = False
+
+
+_decode = msgspec.json.Decoder(_Wire).decode
+
+
+def _whole(value: float) -> int:
+    """Round half up (90.5 -> 91), the one rounding rule for whole-number vitals."""
+    return math.floor(value + 0.5)
+
+
+def _check_range(field: str, value: float) -> None:
+    low, high = LIMITS[field]
+    if not low <= value <= high:  # also false for NaN
+        raise InvalidReading(f"{value!r} is outside the possible range {low:g}..{high:g}", field)
+
+
+def parse_timestamp(text: str, field: str = "timestamp") -> datetime:
+    try:
+        ts = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidReading(
+            f"{text[:40]!r} is not an ISO 8601 time (e.g. 2025-10-26T10:30:15+00:00)", field
+        ) from None
+    if ts.tzinfo is None:
+        raise InvalidReading(
+            f"{text[:40]!r} has no time zone; add one, e.g. {text[:19]}+00:00", field
+        )
+    return ts.astimezone(UTC)
+
+
+def build(
+    patient_id: str,
+    timestamp: datetime,
+    values: dict[str, float],
+    consciousness: str = "A",
+    on_oxygen: bool = False,
+    *,
+    produced_at: datetime | None = None,
+) -> Reading:
+    """Validate raw values into a ``Reading`` or raise ``InvalidReading``."""
+    if not patient_id or len(patient_id) > MAX_PATIENT_ID or not _PATIENT_ID.fullmatch(patient_id):
+        shown = patient_id[:20] + ("…" if len(patient_id) > 20 else "")
+        raise InvalidReading(
+            f"{shown!r} is not a patient id (1–{MAX_PATIENT_ID} printable characters)",
+            "patient_id",
+        )
+    if timestamp < EARLIEST:
+        raise InvalidReading(f"{timestamp.isoformat()} is before {EARLIEST.year}", "timestamp")
+    if produced_at is not None and timestamp > produced_at + MAX_AHEAD:
+        raise InvalidReading(
+            f"{timestamp.isoformat()} is more than 24 h after the message was produced "
+            f"({produced_at.isoformat()})",
+            "timestamp",
+        )
+    out: dict[str, float] = {}
+    for field in VITALS:
+        value = values.get(field)
+        if value is None:
+            raise InvalidReading("missing", field)
+        _check_range(field, value)
+        out[field] = value
+    if out["diastolic"] >= out["systolic"]:
+        raise InvalidReading(
+            f"diastolic {out['diastolic']:g} is not below systolic {out['systolic']:g}",
+            "blood_pressure",
+        )
+    if consciousness not in CONSCIOUSNESS:
+        raise InvalidReading(f"{consciousness!r} is not one of A, C, V, P, U", "consciousness")
+    return Reading(
+        patient_id=patient_id,
+        timestamp=timestamp,
+        heart_rate=_whole(out["heart_rate"]),
+        spo2=_whole(out["spo2"]),
+        systolic=_whole(out["systolic"]),
+        diastolic=_whole(out["diastolic"]),
+        respiratory_rate=_whole(out["respiratory_rate"]),
+        temperature=float(round_half_up(out["temperature"], 1)),
+        consciousness=consciousness,
+        on_oxygen=on_oxygen,
+    )
+
+
+def decode(value: bytes | None, record_timestamp_ms: int) -> Reading:
+    """Decode one Kafka message value into a ``Reading``.
+
+    A reading without its own ``timestamp`` takes its Kafka record's timestamp
+    (set once when produced), so replaying an offset rewrites the same row.
+    """
+    if not value:
+        raise InvalidReading("empty message (null or zero bytes); expected a JSON object")
+    try:
+        wire = _decode(value)
+    except msgspec.ValidationError as e:
+        raise InvalidReading(_explain(str(e))) from None
+    except msgspec.DecodeError as e:
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError as u:
+            raise InvalidReading(f"not valid UTF-8 (byte {u.start}); expected JSON text") from None
+        raise InvalidReading(f"not valid JSON: {e}") from None
+    produced_at = (
+        datetime.fromtimestamp(record_timestamp_ms / 1000, UTC)
+        if record_timestamp_ms >= 0
+        else None
+    )
+    if wire.timestamp is not None:
+        ts = parse_timestamp(wire.timestamp)
+    elif produced_at is not None:
+        ts = produced_at
+    else:
+        raise InvalidReading("missing, and the Kafka record has no timestamp either", "timestamp")
+    bp = wire.blood_pressure
+    values = {
+        "heart_rate": wire.heart_rate,
+        "spo2": wire.spo2,
+        "systolic": bp.systolic if bp and bp.systolic is not None else wire.systolic,
+        "diastolic": bp.diastolic if bp and bp.diastolic is not None else wire.diastolic,
+        "respiratory_rate": wire.respiratory_rate,
+        "temperature": wire.temperature,
+    }
+    return build(
+        wire.patient_id, ts, values, wire.consciousness, wire.on_oxygen, produced_at=produced_at
+    )
+
+
+def _explain(msg: str) -> str:
+    # msgspec: "Expected `float`, got `str` - at `$.heart_rate`" -> "heart_rate: expected a number, got str"
+    missing = re.fullmatch(r"Object missing required field `(\w+)`(?: - at `\$\.?(.*)`)?", msg)
+    if missing:
+        return f"{missing.group(1)}: missing"
+    m = re.fullmatch(r"(.*?)(?: - at `\$\.?(.*)`)?", msg)
+    what, where = (m.group(1), m.group(2)) if m else (msg, None)
+    what = what.replace("`float`", "a number").replace("Expected", "expected")
+    what = what.replace("`str`", "a string").replace("`bool`", "a boolean")
+    what = what.replace("`object`", "a JSON object").replace("`array`", "an array")
+    return f"{where}: {what}" if where else what
+
+
+# --- CSV ---------------------------------------------------------------------------------
+
+CSV_REQUIRED = ("patient_id", *VITALS)
+CSV_OPTIONAL = ("timestamp", "consciousness", "on_oxygen")
+_TRUE = {"1", "true", "yes", "y", "o2", "oxygen"}
+_FALSE = {"", "0", "false", "no", "n", "air"}
+
+
+@dataclass(frozen=True, slots=True)
+class CsvRow:
+    line: int
+    reading: Reading | None  # None when the row has no timestamp: stamped when sent
+    values: dict[str, object]
+
+
+def read_csv(path: str | Path) -> Iterator[tuple[int, dict[str, object] | CsvError]]:
+    """Yield ``(line, fields)`` for every data row, or ``(line, CsvError)`` for a bad one.
+
+    The header is checked first (missing or unknown columns raise at once).
+    ``fields`` holds validated values; ``timestamp`` is a datetime or None.
+    Handles a UTF-8 BOM and Windows line endings.
+    """
+    p = Path(path)
+    try:
+        fh = p.open(encoding="utf-8-sig", newline="")
+    except OSError as e:
+        raise CsvError(str(p), None, None, f"cannot open: {e.strerror}") from None
+    with fh:
+        reader = csv.reader(fh)
+        try:
+            header = next(reader, None)
+        except (csv.Error, UnicodeDecodeError) as e:
+            raise CsvError(str(p), 1, None, f"not a readable CSV file: {e}") from None
+        expected = ",".join(CSV_REQUIRED)
+        if header is None or not any(h.strip() for h in header):
+            raise CsvError(str(p), 1, None, f"file is empty; expected a header line: {expected}")
+        cols = [h.strip().lower() for h in header]
+        missing = [c for c in CSV_REQUIRED if c not in cols]
+        if missing:
+            raise CsvError(
+                str(p), 1, missing[0], f"column missing from the header; expected {expected}"
+            )
+        unknown = [c for c in cols if c not in CSV_REQUIRED + CSV_OPTIONAL]
+        if unknown:
+            allowed = ", ".join(CSV_REQUIRED + CSV_OPTIONAL)
+            raise CsvError(str(p), 1, unknown[0], f"unknown column; allowed: {allowed}")
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except (csv.Error, UnicodeDecodeError) as e:
+                yield reader.line_num, CsvError(str(p), reader.line_num, None, str(e))
+                continue
+            line = reader.line_num
+            if not row or not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(cols):
+                yield (
+                    line,
+                    CsvError(
+                        str(p), line, None, f"has {len(row)} fields, the header has {len(cols)}"
+                    ),
+                )
+                continue
+            yield line, _csv_fields(str(p), line, dict(zip(cols, row, strict=True)))
+
+
+def _csv_fields(path: str, line: int, raw: dict[str, str]) -> dict[str, object] | CsvError:
+    out: dict[str, object] = {"patient_id": raw["patient_id"].strip()}
+    for field in VITALS:
+        text = raw[field].strip()
+        try:
+            value = float(text)
+        except ValueError:
+            return CsvError(path, line, field, f"{text!r} is not a number")
+        if not math.isfinite(value):
+            return CsvError(path, line, field, f"{text!r} is not a finite number")
+        out[field] = value
+    ts_text = raw.get("timestamp", "").strip()
+    try:
+        out["timestamp"] = parse_timestamp(ts_text) if ts_text else None
+        out["consciousness"] = raw.get("consciousness", "").strip().upper() or "A"
+        o2 = raw.get("on_oxygen", "").strip().lower()
+        if o2 not in _TRUE | _FALSE:
+            raise InvalidReading(f"{o2!r} is not true/false", "on_oxygen")
+        out["on_oxygen"] = o2 in _TRUE
+        # validate everything now, so a bad row fails before anything is sent
+        to_reading(out, out["timestamp"] or datetime.now(UTC))
+    except InvalidReading as e:
+        return CsvError(path, line, e.field, e.reason)
+    return out
+
+
+def to_reading(fields: dict[str, object], timestamp: datetime) -> Reading:
+    values = {f: fields[f] for f in VITALS}
+    return build(
+        str(fields["patient_id"]),
+        timestamp,
+        values,  # type: ignore[arg-type]
+        str(fields.get("consciousness", "A")),
+        bool(fields.get("on_oxygen", False)),
+    )

@@ -1,0 +1,402 @@
+"""Cassandra: session, schema, prepared statements, batched idempotent writes, reads.
+
+Writes are grouped into unlogged batches whose rows share replicas (same
+partition, or the same replica set by the driver's token map), sent with
+bounded concurrency, and retried until they succeed: every write is an
+idempotent upsert keyed by the reading's own time, so a retry or a Kafka
+replay rewrites the same rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from cassandra import ConsistencyLevel
+from cassandra.auth import PlainTextAuthProvider
+from cassandra.cluster import (
+    EXEC_PROFILE_DEFAULT,
+    Cluster,
+    ExecutionProfile,
+    NoHostAvailable,
+    Session,
+)
+from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+from cassandra.query import BatchStatement, BatchType, Statement
+
+from vitals.config import CassandraSettings
+from vitals.errors import CassandraUnavailable, ConfigError
+from vitals.readings import Reading
+
+log = logging.getLogger(__name__)
+
+CQL_DIR = Path(__file__).resolve().parent.parent / "cql"
+
+_INSERT_READING = (
+    "INSERT INTO patient_vitals (patient_id, day, timestamp, heart_rate, spo2, systolic, "
+    "diastolic, respiratory_rate, temperature, consciousness, on_oxygen, news2) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_LATEST = (
+    "INSERT INTO patient_latest (patient_id, timestamp, heart_rate, spo2, systolic, diastolic, "
+    "respiratory_rate, temperature, consciousness, on_oxygen, news2) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
+)
+_INSERT_ALERT = (
+    "INSERT INTO patient_alerts (patient_id, day, timestamp, rule, kind, severity, message, "
+    "value, raised_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_SET_ACTIVE = (
+    "INSERT INTO active_alerts (patient_id, rule, severity, message, value, raised_at) "
+    "VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
+)
+_CLEAR_ACTIVE = "DELETE FROM active_alerts USING TIMESTAMP ? WHERE patient_id = ? AND rule = ?"
+_SELECT_ACTIVE = (
+    "SELECT rule, severity, message, value, raised_at FROM active_alerts WHERE patient_id = ?"
+)
+
+
+def micros(ts: datetime) -> int:
+    return int(ts.timestamp() * 1_000_000)
+
+
+def connect(settings: CassandraSettings, *, keyspace: str | None = "") -> tuple[Cluster, Session]:
+    """Open a session; ``keyspace=""`` means the configured one, ``None`` means none."""
+    auth = None
+    if settings.username:
+        auth = PlainTextAuthProvider(settings.username, settings.password or "")
+    ssl_context = None
+    if settings.ssl_cafile:
+        import ssl
+
+        ssl_context = ssl.create_default_context(cafile=settings.ssl_cafile)
+    profile = ExecutionProfile(
+        load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(settings.local_dc)),
+        consistency_level=getattr(ConsistencyLevel, settings.consistency.upper()),
+        request_timeout=20.0,
+    )
+    cluster = Cluster(
+        contact_points=list(settings.hosts),
+        port=settings.port,
+        auth_provider=auth,
+        ssl_context=ssl_context,
+        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+        connect_timeout=settings.connect_timeout_s,
+        control_connection_timeout=settings.connect_timeout_s,
+        protocol_version=5,
+    )
+    where = ", ".join(f"{h}:{settings.port}" for h in settings.hosts)
+    try:
+        session = cluster.connect()
+    except NoHostAvailable as e:
+        cluster.shutdown()
+        reasons = "; ".join(f"{h}: {_short(err)}" for h, err in e.errors.items()) or str(e)
+        if "authentication" in reasons.lower() or "credentials" in reasons.lower():
+            raise CassandraUnavailable(
+                f"Cassandra at {where} refused the credentials of user "
+                f"{settings.username!r} ({reasons}); check VITALS_CASSANDRA_USERNAME and "
+                "VITALS_CASSANDRA_PASSWORD"
+            ) from None
+        raise CassandraUnavailable(
+            f"cannot reach Cassandra at {where} ({reasons}); is it running? "
+            "(`make up` starts a local one; --cassandra-hosts / VITALS_CASSANDRA_HOSTS)"
+        ) from None
+    ks = settings.keyspace if keyspace == "" else keyspace
+    if ks:
+        if ks not in cluster.metadata.keyspaces:
+            cluster.shutdown()
+            raise ConfigError(
+                f"keyspace {ks!r} does not exist in Cassandra at {where}; "
+                "create it with `vitals init`"
+            )
+        session.set_keyspace(ks)
+    return cluster, session
+
+
+def _short(err: object) -> str:
+    text = str(err)
+    return text if len(text) < 200 else text[:200] + "…"
+
+
+# --- schema ------------------------------------------------------------------------------
+
+
+def cql_statements(path: Path) -> list[str]:
+    """Split a CQL file into statements (``--`` comments removed)."""
+    lines = [ln.split("--", 1)[0] for ln in path.read_text().splitlines()]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+def apply_schema(
+    session: Session,
+    keyspace: str,
+    *,
+    replication_factor: int | None = None,
+    datacenter: str | None = None,
+    cql_dir: Path = CQL_DIR,
+) -> list[str]:
+    """Apply every ``cql/*.cql`` file in order (idempotent). Returns the statements run."""
+    files = sorted(cql_dir.glob("*.cql"))
+    if not files:
+        raise ConfigError(f"no .cql files in {cql_dir}")
+    done = []
+    for f in files:
+        for stmt in cql_statements(f):
+            stmt = stmt.replace("hospital.", f"{keyspace}.").replace(
+                "KEYSPACE IF NOT EXISTS hospital", f"KEYSPACE IF NOT EXISTS {keyspace}"
+            )
+            if replication_factor and stmt.upper().startswith("CREATE KEYSPACE"):
+                dc = datacenter or _local_dc(session)
+                stmt = (
+                    f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = "
+                    f"{{'class': 'NetworkTopologyStrategy', '{dc}': {replication_factor}}}"
+                )
+            session.execute(stmt, timeout=60)
+            done.append(stmt)
+    session.cluster.control_connection.wait_for_schema_agreement()
+    return done
+
+
+def _local_dc(session: Session) -> str:
+    row = session.execute("SELECT data_center FROM system.local").one()
+    return row.data_center
+
+
+# --- writes ------------------------------------------------------------------------------
+
+
+class Writer:
+    """Prepared statements and the bounded, retrying write path of the consumer."""
+
+    def __init__(
+        self,
+        session: Session,
+        *,
+        batch_rows: int = 30,
+        concurrency: int = 48,
+        retry_max_s: float = 10.0,
+    ) -> None:
+        self.session = session
+        self.batch_rows = batch_rows
+        self.concurrency = concurrency
+        self.retry_max_s = retry_max_s
+        self.keyspace = session.keyspace
+        self._reading = session.prepare(_INSERT_READING)
+        self._latest = session.prepare(_INSERT_LATEST)
+        self._alert = session.prepare(_INSERT_ALERT)
+        self._set_active = session.prepare(_SET_ACTIVE)
+        self._clear_active = session.prepare(_CLEAR_ACTIVE)
+        self._select_active = session.prepare(_SELECT_ACTIVE)
+        for p in (self._reading, self._latest, self._alert, self._set_active, self._clear_active):
+            p.is_idempotent = True
+        self._replicas: dict[tuple[str, date], object] = {}
+
+    # statements ---------------------------------------------------------------------------
+
+    def reading_rows(self, readings: Sequence[Reading], news2: Sequence[int]) -> list[tuple]:
+        return [
+            (
+                r.patient_id,
+                r.timestamp.date(),
+                r.timestamp,
+                r.heart_rate,
+                r.spo2,
+                r.systolic,
+                r.diastolic,
+                r.respiratory_rate,
+                r.temperature,
+                r.consciousness,
+                r.on_oxygen,
+                n,
+            )
+            for r, n in zip(readings, news2, strict=True)
+        ]
+
+    def batches(self, rows: list[tuple]) -> list[Statement]:
+        """Group reading rows into unlogged batches of rows that share replicas."""
+        groups: dict[object, list[tuple]] = defaultdict(list)
+        for row in rows:
+            groups[self._replica_key(row[0], row[1])].append(row)
+        out: list[Statement] = []
+        prepared = self._reading
+        size = self.batch_rows
+        for group in groups.values():
+            for i in range(0, len(group), size):
+                chunk = group[i : i + size]
+                if len(chunk) == 1:
+                    out.append(prepared.bind(chunk[0]))
+                    continue
+                b = BatchStatement(batch_type=BatchType.UNLOGGED)
+                for row in chunk:
+                    b.add(prepared, row)
+                out.append(b)
+        return out
+
+    def _replica_key(self, patient_id: str, day: date) -> object:
+        key = (patient_id, day)
+        found = self._replicas.get(key)
+        if found is None:
+            tm = self.session.cluster.metadata.token_map
+            if tm is None:
+                found = key
+            else:
+                routing = self._reading.bind((patient_id, day, None, *([None] * 9))).routing_key
+                found = frozenset(tm.get_replicas(self.keyspace, tm.token_class.from_key(routing)))
+                if not found:
+                    found = key
+            if len(self._replicas) > 200_000:
+                self._replicas.clear()
+            self._replicas[key] = found
+        return found
+
+    def latest_statements(self, latest: Iterable[tuple[Reading, int]]) -> list[Statement]:
+        return [
+            self._latest.bind(
+                (
+                    r.patient_id,
+                    r.timestamp,
+                    r.heart_rate,
+                    r.spo2,
+                    r.systolic,
+                    r.diastolic,
+                    r.respiratory_rate,
+                    r.temperature,
+                    r.consciousness,
+                    r.on_oxygen,
+                    n,
+                    micros(r.timestamp),
+                )
+            )
+            for r, n in latest
+        ]
+
+    def alert_statements(self, events: Iterable) -> list[Statement]:
+        """History rows plus the active-alert upsert/delete for each raised/cleared event."""
+        out: list[Statement] = []
+        for e in events:
+            out.append(
+                self._alert.bind(
+                    (
+                        e.patient_id,
+                        e.timestamp.date(),
+                        e.timestamp,
+                        e.rule,
+                        e.kind,
+                        e.severity,
+                        e.message,
+                        float(e.value),
+                        e.raised_at,
+                    )
+                )
+            )
+            if e.kind == "raised":
+                out.append(
+                    self._set_active.bind(
+                        (
+                            e.patient_id,
+                            e.rule,
+                            e.severity,
+                            e.message,
+                            float(e.value),
+                            e.timestamp,
+                            micros(e.timestamp),
+                        )
+                    )
+                )
+            elif e.kind == "cleared":
+                out.append(self._clear_active.bind((micros(e.timestamp), e.patient_id, e.rule)))
+        return out
+
+    # execution ----------------------------------------------------------------------------
+
+    def execute(
+        self,
+        statements: Sequence[Statement],
+        *,
+        should_stop: Callable[[], bool] = lambda: False,
+        on_retry: Callable[[int, float, Exception], None] | None = None,
+    ) -> bool:
+        """Run all statements with bounded concurrency; retry failures with back-off.
+
+        Returns True when every statement succeeded, False if ``should_stop`` became
+        true while waiting to retry (then nothing may be committed).
+        """
+        pending = list(statements)
+        attempt = 0
+        while pending:
+            failed, error = self._run_once(pending)
+            if not failed:
+                return True
+            attempt += 1
+            delay = min(self.retry_max_s, 0.25 * 2 ** min(attempt, 8))
+            if on_retry:
+                on_retry(len(failed), delay, error)  # type: ignore[arg-type]
+            deadline = time.monotonic() + delay
+            while time.monotonic() < deadline:
+                if should_stop():
+                    return False
+                time.sleep(0.05)
+            pending = failed
+        return True
+
+    def _run_once(
+        self, statements: Sequence[Statement]
+    ) -> tuple[list[Statement], Exception | None]:
+        """Send every statement, at most ``concurrency`` in flight; return the failures.
+
+        Callbacks only release a slot and record the outcome (they may run on the
+        driver's event loop or, for a future that failed at once, right here).
+        """
+        slots = threading.BoundedSemaphore(self.concurrency)
+        lock = threading.Lock()
+        all_done = threading.Event()
+        failed: list[Statement] = []
+        errors: list[Exception] = []
+        remaining = [len(statements)]
+        if not statements:
+            return [], None
+
+        def finish(stmt: Statement, exc: Exception | None) -> None:
+            with lock:
+                if exc is not None:
+                    failed.append(stmt)
+                    errors.append(exc)
+                remaining[0] -= 1
+                if remaining[0] == 0:
+                    all_done.set()
+            slots.release()
+
+        for stmt in statements:
+            slots.acquire()
+            try:
+                fut = self.session.execute_async(stmt)
+            except Exception as e:  # e.g. NoHostAvailable raised synchronously; retried
+                finish(stmt, e)
+                continue
+            fut.add_callbacks(
+                lambda _rows, s=stmt: finish(s, None),
+                lambda exc, s=stmt: finish(s, exc),
+            )
+        all_done.wait()
+        return failed, (errors[0] if errors else None)
+
+    # reads --------------------------------------------------------------------------------
+
+    def active_alerts(self, patient_ids: Iterable[str]) -> dict[str, list[tuple]]:
+        """Active alerts of each patient: ``{patient: [(rule, severity, message, value, raised_at)]}``."""
+        ids = list(patient_ids)
+        futures = [(p, self.session.execute_async(self._select_active, (p,))) for p in ids]
+        out: dict[str, list[tuple]] = {}
+        for p, f in futures:
+            rows = f.result()
+            out[p] = [(r.rule, r.severity, r.message, r.value, _utc(r.raised_at)) for r in rows]
+        return out
+
+
+def _utc(ts: datetime | None) -> datetime | None:
+    return ts.replace(tzinfo=UTC) if ts is not None and ts.tzinfo is None else ts
