@@ -1,0 +1,160 @@
+"""Parsing and validating readings: what is accepted, and the reason for what is not."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from vitals.errors import CsvError, InvalidReading
+from vitals.readings import decode, read_csv
+
+PRODUCED_MS = 1_761_474_615_000  # 2025-10-26T10:30:15Z
+SEED = {
+    "patient_id": "P001",
+    "timestamp": "2025-10-26T10:30:15.123456+00:00",
+    "heart_rate": 95,
+    "spo2": 98,
+    "blood_pressure": {"systolic": 120, "diastolic": 80},
+    "respiratory_rate": 16,
+    "temperature": 36.8,
+}
+
+
+def msg(**changes: object) -> bytes:
+    m = {**SEED, **changes}
+    return json.dumps({k: v for k, v in m.items() if v is not ...}).encode()
+
+
+def reason(value: bytes | None) -> str:
+    with pytest.raises(InvalidReading) as e:
+        decode(value, PRODUCED_MS)
+    return str(e.value)
+
+
+def test_the_seed_message_decodes_to_its_values():
+    r = decode(msg(), PRODUCED_MS)
+    assert (r.patient_id, r.heart_rate, r.spo2, r.systolic, r.diastolic) == (
+        "P001",
+        95,
+        98,
+        120,
+        80,
+    )
+    assert (r.respiratory_rate, r.temperature) == (16, 36.8)
+    assert r.timestamp == datetime(2025, 10, 26, 10, 30, 15, 123456, tzinfo=UTC)
+
+
+def test_flat_blood_pressure_is_accepted():
+    r = decode(msg(blood_pressure=..., systolic=131, diastolic=84), PRODUCED_MS)
+    assert (r.systolic, r.diastolic) == (131, 84)
+
+
+def test_a_reading_without_timestamp_takes_the_record_timestamp():
+    r = decode(msg(timestamp=...), PRODUCED_MS)
+    assert r.timestamp == datetime(2025, 10, 26, 10, 30, 15, tzinfo=UTC)
+
+
+def test_unknown_fields_are_ignored():
+    assert decode(msg(ward="7B", device={"serial": 1}), PRODUCED_MS).heart_rate == 95
+
+
+def test_fractional_whole_number_vitals_round_half_up():
+    assert decode(msg(heart_rate=90.5), PRODUCED_MS).heart_rate == 91
+    assert decode(msg(heart_rate=90.49), PRODUCED_MS).heart_rate == 90
+
+
+def test_a_patient_id_with_quotes_and_cql_is_just_text():
+    pid = "P1'; DROP TABLE x;--\""
+    assert decode(msg(patient_id=pid), PRODUCED_MS).patient_id == pid
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (b"not json", "not valid JSON"),
+        (b"\xff\xfe\x00", "not valid UTF-8 (byte 0)"),
+        (b"[1]", "expected a JSON object, got an array"),
+        (None, "empty message"),
+        (b"", "empty message"),
+        (msg(patient_id=...), "patient_id: missing"),
+        (msg(patient_id=""), "patient_id: '' is not a patient id"),
+        (msg(patient_id="P" * 10_000), "is not a patient id (1–64 printable characters)"),
+        (msg(heart_rate="95"), "heart_rate: expected a number, got a string"),
+        (msg(heart_rate=True), "heart_rate: expected a number, got a boolean"),
+        (msg(heart_rate=None), "heart_rate: expected a number, got `null`"),
+        (msg(heart_rate=-5), "heart_rate: -5.0 is outside the possible range 1..350"),
+        (msg(heart_rate=900), "heart_rate: 900.0 is outside the possible range 1..350"),
+        (
+            msg(blood_pressure={"systolic": 80, "diastolic": 90}),
+            "diastolic 90 is not below systolic 80",
+        ),
+        (msg(blood_pressure=...), "systolic: missing"),
+        (b'{"patient_id": "P1", "heart_rate": NaN}', "not valid JSON"),
+        (b'{"patient_id": "P1", "heart_rate": Infinity}', "not valid JSON"),
+        (
+            msg(timestamp="1970-01-01T00:00:00+00:00"),
+            "timestamp: 1970-01-01T00:00:00+00:00 is before 2000",
+        ),
+        (
+            msg(timestamp="2999-01-01T00:00:00+00:00"),
+            "is more than 24 h after the message was produced",
+        ),
+        (msg(timestamp="2025-10-26T10:30:15"), "has no time zone"),
+        (msg(timestamp="yesterday"), "is not an ISO 8601 time"),
+        (msg(consciousness="X"), "consciousness: 'X' is not one of A, C, V, P, U"),
+    ],
+)
+def test_invalid_messages_say_what_is_wrong(value, expected):
+    assert expected in reason(value)
+
+
+def csv_file(tmp_path, text: str, name: str = "v.csv", newline: str = "\n") -> str:
+    p = tmp_path / name
+    p.write_bytes(text.replace("\n", newline).encode("utf-8"))
+    return str(p)
+
+
+HEADER = "patient_id,heart_rate,spo2,systolic,diastolic,respiratory_rate,temperature\n"
+
+
+def test_csv_with_bom_and_windows_line_endings_reads(tmp_path):
+    path = csv_file(tmp_path, "\ufeff" + HEADER + "P001,78,98,122,79,15,36.8\n", newline="\r\n")
+    ((line, fields),) = list(read_csv(path))
+    assert line == 2 and fields["heart_rate"] == 78.0 and fields["patient_id"] == "P001"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "",
+            "{p}:1: file is empty; expected a header line: patient_id,heart_rate,spo2,systolic,diastolic,respiratory_rate,temperature",
+        ),
+        ("patient_id,heart_rate\nP1,80\n", "{p}:1: spo2: column missing from the header"),
+        (HEADER.strip() + ",ward\nP1,80,98,120,80,15,36.8,7B\n", "{p}:1: ward: unknown column"),
+    ],
+)
+def test_bad_csv_headers_fail_at_once(tmp_path, text, expected):
+    path = csv_file(tmp_path, text)
+    with pytest.raises(CsvError) as e:
+        list(read_csv(path))
+    assert str(e.value).startswith(expected.format(p=path))
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        ("P1,ninety,98,120,80,15,36.8", "{p}:2: heart_rate: 'ninety' is not a number"),
+        ("P1,80,98,120,80,15", "{p}:2: has 6 fields, the header has 7"),
+        ("P1,80,98,120,80,15,36.8,extra", "{p}:2: has 8 fields, the header has 7"),
+        ("P1,80,98,120,80,15,nan", "{p}:2: temperature: 'nan' is not a finite number"),
+        ("P1,80,98,120,80,15,60", "{p}:2: temperature: 60.0 is outside the possible range 25..45"),
+    ],
+)
+def test_bad_csv_rows_name_file_line_and_field(tmp_path, row, expected):
+    path = csv_file(tmp_path, HEADER + row + "\n")
+    ((_line, err),) = list(read_csv(path))
+    assert isinstance(err, CsvError)
+    assert str(err) == expected.format(p=path) or str(err).startswith(expected.format(p=path))
