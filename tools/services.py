@@ -13,7 +13,8 @@ is_running(name), pid(name), answering(name), status().
 Environment: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), CASSANDRA_PORT (9042),
 CASSANDRA_STORAGE_PORT (7000), CASSANDRA_JMX_PORT (7199), KAFKA_START_TIMEOUT (60),
 CASSANDRA_START_TIMEOUT (120), VITALS_SERVICES_CACHE (jar cache, default
-.services/lib), VITALS_JAVA (default: JDK 17).
+.services/lib), VITALS_SERVICES_DIR (state of this stack, default .services),
+VITALS_JAVA (default: JDK 17).
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BASE = ROOT / ".services"
+# VITALS_SERVICES_DIR gives a second, independent stack its own state (fault tests
+# run one on other ports so that stopping it disturbs nothing else); jars are shared.
+BASE = Path(os.environ.get("VITALS_SERVICES_DIR") or ROOT / ".services").resolve()
 JDK17_JAVA = "/usr/lib/jvm/java-17-openjdk-amd64/bin/java"
 KAFKA_VERSION = "4.1.1"
 CASSANDRA_VERSION = "5.0.6"
@@ -106,7 +109,7 @@ class Spec:
 
     @property
     def lib_dir(self) -> Path:
-        cache = os.environ.get("VITALS_SERVICES_CACHE") or str(BASE / "lib")
+        cache = os.environ.get("VITALS_SERVICES_CACHE") or str(ROOT / ".services" / "lib")
         return Path(cache).expanduser().resolve() / f"{self.name}-{self.version}"
 
     def port(self) -> int:
