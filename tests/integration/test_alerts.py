@@ -1,0 +1,172 @@
+"""Alerts end to end: a scripted patient raises and clears exactly the expected alerts,
+in Cassandra and on the alerts topic, also across a consumer restart and a rules reload."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from kafka import KafkaProducer
+
+from tests.conftest import KAFKA, vitals_env, wait_until
+from tests.helpers import committed_and_end, read_topic, start_consumer
+
+pytestmark = pytest.mark.services
+
+T0 = datetime(2025, 10, 26, 23, 59, 57, tzinfo=UTC)  # the episode crosses midnight UTC
+# heart rate per reading; every other vital normal (NEWS2 stays below alert level)
+SCRIPT = [80, 115, 118, 112, 107, 106, 100, 95]
+#          ok  raise ----- active (hysteresis: clears only below 105) ---- cleared at 100
+
+
+def reading(pid: str, i: int, hr: int) -> bytes:
+    return json.dumps(
+        {
+            "patient_id": pid,
+            "timestamp": (T0 + timedelta(seconds=i)).isoformat(),
+            "heart_rate": hr,
+            "spo2": 97,
+            "blood_pressure": {"systolic": 122, "diastolic": 78},
+            "respiratory_rate": 15,
+            "temperature": 36.8,
+        }
+    ).encode()
+
+
+def send(topic: str, pid: str, items: list[tuple[int, int]]) -> None:
+    p = KafkaProducer(bootstrap_servers=KAFKA)
+    for i, hr in items:
+        p.send(topic, key=pid.encode(), value=reading(pid, i, hr))
+    p.flush()
+    p.close()
+
+
+def alert_rows(session, keyspace: str, pid: str) -> list[tuple[str, str, datetime, float]]:
+    rows = []
+    for day in ("2025-10-26", "2025-10-27"):
+        rows += [
+            (r.rule, r.kind, r.timestamp, r.value)
+            for r in session.execute(
+                f"SELECT * FROM {keyspace}.patient_alerts WHERE patient_id = %s AND day = %s",
+                (pid, datetime.fromisoformat(day).date()),
+            )
+        ]
+    return sorted(rows, key=lambda r: r[2])
+
+
+EXPECTED = [
+    ("high_heart_rate", "raised", datetime(2025, 10, 26, 23, 59, 58), 115.0),
+    ("high_heart_rate", "cleared", datetime(2025, 10, 27, 0, 0, 3), 100.0),
+]
+
+
+def check_alerts(session, keyspace, topics, pid):
+    assert alert_rows(session, keyspace, pid) == EXPECTED
+    published = [json.loads(r.value) for r in read_topic(topics.alerts, 2)]
+    assert [(a["rule"], a["kind"], a["value"]) for a in published] == [
+        ("high_heart_rate", "raised", 115.0),
+        ("high_heart_rate", "cleared", 100.0),
+    ]
+    assert published[0]["message"] == "High heart rate: 115"
+    assert all(r.key == pid.encode() for r in read_topic(topics.alerts, 2))
+    assert (
+        list(
+            session.execute(f"SELECT * FROM {keyspace}.active_alerts WHERE patient_id = %s", (pid,))
+        )
+        == []
+    )
+
+
+def test_a_scripted_patient_raises_once_and_clears_once(topics, keyspace, session):
+    pid = f"A-{uuid.uuid4().hex[:6]}"
+    c = start_consumer(topics, keyspace)
+    send(topics.vitals, pid, list(enumerate(SCRIPT)))
+    wait_until(
+        lambda: committed_and_end(topics.vitals, topics.group)[0] == len(SCRIPT), 30, "all commits"
+    )
+    c.stop()
+    check_alerts(session, keyspace, topics, pid)
+
+
+def test_a_restart_in_the_middle_neither_repeats_nor_forgets_the_alert(topics, keyspace, session):
+    pid = f"B-{uuid.uuid4().hex[:6]}"
+    first, rest = list(enumerate(SCRIPT))[:4], list(enumerate(SCRIPT))[4:]
+    c = start_consumer(topics, keyspace)
+    send(topics.vitals, pid, first)
+    wait_until(lambda: committed_and_end(topics.vitals, topics.group)[0] == 4, 30, "4 commits")
+    assert c.stop(signal.SIGTERM) == 0
+    active = list(
+        session.execute(f"SELECT rule FROM {keyspace}.active_alerts WHERE patient_id = %s", (pid,))
+    )
+    assert [r.rule for r in active] == ["high_heart_rate"]
+
+    c = start_consumer(topics, keyspace)  # a new owner: must restore the active alert
+    send(topics.vitals, pid, rest)
+    wait_until(
+        lambda: committed_and_end(topics.vitals, topics.group)[0] == len(SCRIPT), 30, "all commits"
+    )
+    c.stop()
+    check_alerts(session, keyspace, topics, pid)
+
+
+def test_sighup_reloads_rules_and_an_invalid_file_keeps_the_old_ones(
+    topics, keyspace, session, tmp_path
+):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "rules:\n  - name: hr\n    vital: heart_rate\n    above: 150\n    severity: high\n"
+        "    message: 'HR {value}'\nnews2: {alerts: false}\n"
+    )
+    pid = f"C-{uuid.uuid4().hex[:6]}"
+    c = start_consumer(topics, keyspace, "--rules", str(rules))
+    send(topics.vitals, pid, [(0, 120)])
+    wait_until(lambda: committed_and_end(topics.vitals, topics.group)[0] == 1, 30, "1 commit")
+    assert alert_rows(session, keyspace, pid) == []
+
+    rules.write_text(rules.read_text().replace("above: 150", "above: 100"))
+    c.send(signal.SIGHUP)
+    c.wait_for("rules reloaded")
+    send(topics.vitals, pid, [(1, 120)])
+    wait_until(lambda: alert_rows(session, keyspace, pid), 30, "an alert under the new rules")
+
+    rules.write_text(rules.read_text().replace("vital: heart_rate", "vital: heart_rat"))
+    c.send(signal.SIGHUP)
+    c.wait_for("rules NOT reloaded")
+    assert "heart_rat" in c.text()
+    send(topics.vitals, pid, [(2, 90)])  # old (reloaded) rules still apply: 90 clears hr
+    wait_until(lambda: len(alert_rows(session, keyspace, pid)) == 2, 30, "the clear")
+    assert c.stop() == 0
+    assert [r[1] for r in alert_rows(session, keyspace, pid)] == ["raised", "cleared"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "{f}: the file is empty"),
+        (
+            "rules:\n  - name: x\n    vital: heart_rat\n    above: 1\n    severity: low\n"
+            "    message: m\n",
+            "{f}:3: vital: unknown vital 'heart_rat'",
+        ),
+    ],
+)
+def test_consume_refuses_to_start_on_an_invalid_rules_file(
+    topics, keyspace, tmp_path, text, message
+):
+    f = tmp_path / "bad.yaml"
+    f.write_text(text)
+    out = subprocess.run(
+        [sys.executable, "-m", "vitals", "consume", "--rules", str(f)],
+        env=vitals_env(topics, keyspace),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2
+    assert out.stderr.startswith("Error: " + message.format(f=f)), out.stderr
+    assert "Traceback" not in out.stderr
