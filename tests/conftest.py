@@ -132,13 +132,15 @@ def topics(kafka_settings) -> Iterator[Topics]:
         admin.close()
 
 
-def vitals_env(topics: Topics, keyspace: str) -> dict[str, str]:
+def vitals_env(
+    topics: Topics, keyspace: str, *, kafka: str = KAFKA, cassandra_port: int = CASSANDRA_PORT
+) -> dict[str, str]:
     """Environment for a `vitals` subprocess pointed at this test's topics and keyspace."""
     env = dict(os.environ)
     env.update(
-        VITALS_BOOTSTRAP_SERVERS=KAFKA,
+        VITALS_BOOTSTRAP_SERVERS=kafka,
         VITALS_CASSANDRA_HOSTS=CASSANDRA_HOST,
-        VITALS_CASSANDRA_PORT=str(CASSANDRA_PORT),
+        VITALS_CASSANDRA_PORT=str(cassandra_port),
         VITALS_KEYSPACE=keyspace,
         VITALS_TOPIC=topics.vitals,
         VITALS_ALERTS_TOPIC=topics.alerts,

@@ -85,8 +85,10 @@ class VitalsProcess:
         return code
 
 
-def start_consumer(topics: Topics, keyspace: str, *extra: str) -> VitalsProcess:
-    p = VitalsProcess(["consume", "--quiet", *extra], vitals_env(topics, keyspace))
+def start_consumer(
+    topics: Topics, keyspace: str, *extra: str, env: dict[str, str] | None = None
+) -> VitalsProcess:
+    p = VitalsProcess(["consume", "--quiet", *extra], env or vitals_env(topics, keyspace))
     p.wait_for("Partitions assigned", timeout=60)
     return p
 
@@ -112,9 +114,9 @@ def stored_rows(session, keyspace: str, patient_ids: Sequence[str]) -> list:
     return rows
 
 
-def committed_and_end(topic: str, group: str) -> tuple[int, int]:
+def committed_and_end(topic: str, group: str, kafka: str = KAFKA) -> tuple[int, int]:
     """(sum of the group's committed offsets, sum of the end offsets) over the topic."""
-    c = KafkaConsumer(bootstrap_servers=KAFKA, group_id=group, enable_auto_commit=False)
+    c = KafkaConsumer(bootstrap_servers=kafka, group_id=group, enable_auto_commit=False)
     try:
         parts = [TopicPartition(topic, p) for p in c.partitions_for_topic(topic) or ()]
         ends = c.end_offsets(parts)
@@ -124,11 +126,11 @@ def committed_and_end(topic: str, group: str) -> tuple[int, int]:
         c.close()
 
 
-def read_topic(topic: str, expected: int, timeout: float = 30) -> list:
+def read_topic(topic: str, expected: int, timeout: float = 30, kafka: str = KAFKA) -> list:
     """Read ``expected`` records from the start of ``topic`` (fails if fewer arrive)."""
     c = KafkaConsumer(
         topic,
-        bootstrap_servers=KAFKA,
+        bootstrap_servers=kafka,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         consumer_timeout_ms=1000,

@@ -1,8 +1,9 @@
-"""The consumer loop: poll → validate → NEWS2 + rules → write to Cassandra → publish → commit.
+"""The consumer loop: poll → validate → NEWS2 + rules → publish → write → commit.
 
-Processing is synchronous per poll: a poll's records are all written (and their
-alerts and dead letters delivered) before their offsets are committed and before
-the next poll. Kafka runs rebalance callbacks inside ``poll``, so when partitions
+Processing is synchronous per poll: a poll's alerts and dead letters are delivered
+to Kafka, then its rows written to Cassandra, and only then are its offsets
+committed, before the next poll. (Publishing first means a crash in between can
+publish an alert twice, never lose it: a replay re-raises what was not stored.) Kafka runs rebalance callbacks inside ``poll``, so when partitions
 are revoked everything this member processed is already committed: nothing is
 committed early, nothing stored is re-read by the next owner.
 """
@@ -232,6 +233,15 @@ class VitalsConsumer:
                 latest[r.patient_id] = (r, n.total)
             report(r, n.total, ev)
 
+        out = [
+            (self.settings.alerts_topic, e.patient_id.encode(), alert_json(e), None) for e in events
+        ]
+        for rec, reason in dead:
+            out.append((self.settings.dlq_topic, rec.key, rec.value, _dlq_headers(rec, reason)))
+            self.reporter.dead_letter(rec.topic, rec.partition, rec.offset, reason)
+        if out and not self._publish(out):
+            return False
+
         w = self.writer
         statements = w.batches(w.reading_rows(readings, scores))
         statements += w.latest_statements(latest.values())
@@ -247,15 +257,6 @@ class VitalsConsumer:
         if self.metrics is not None:
             self.metrics.observe_write(time.monotonic() - started, len(readings))  # type: ignore[attr-defined]
 
-        out = [
-            (self.settings.alerts_topic, e.patient_id.encode(), alert_json(e), None) for e in events
-        ]
-        for rec, reason in dead:
-            out.append((self.settings.dlq_topic, rec.key, rec.value, _dlq_headers(rec, reason)))
-            self.reporter.dead_letter(rec.topic, rec.partition, rec.offset, reason)
-        if out and not self._publish(out):
-            return False
-
         self.stats.stored += len(readings)
         self.stats.dead_lettered += len(dead)
         self.stats.batches += 1
@@ -267,7 +268,8 @@ class VitalsConsumer:
             elif e.kind == "cleared":
                 self.stats.alerts_cleared += 1
         if self.metrics is not None:
-            self.metrics.observe_batch(len(polled), len(readings), len(dead), events)  # type: ignore[attr-defined]
+            records = sum(len(v) for v in polled.values())
+            self.metrics.observe_batch(records, len(readings), len(dead), events)  # type: ignore[attr-defined]
         return True
 
     def _publish(self, messages: list[tuple]) -> bool:
@@ -322,6 +324,8 @@ class VitalsConsumer:
             log.warning("commit failed: %s", e)
             return
         self.stats.last_commit = time.time()
+        if self.metrics is not None:
+            self.metrics.observe_commit(self.stats.last_commit)  # type: ignore[attr-defined]
         self.reporter.committed(self.stats)
 
     # rule state across owners ----------------------------------------------------------------
@@ -330,7 +334,7 @@ class VitalsConsumer:
         attempt = 0
         while True:
             try:
-                active = self.writer.active_alerts(patient_ids)
+                state = self.writer.rule_state(patient_ids)
                 break
             except Exception as e:  # driver errors of any kind: wait and retry
                 attempt += 1
@@ -338,7 +342,7 @@ class VitalsConsumer:
                 self.reporter.waiting("Cassandra", len(patient_ids), delay, e)
                 if self._stop.wait(delay):
                     return False
-        for pid, rows in active.items():
+        for pid, (rows, last_seen) in state.items():
             events = [
                 AlertEvent(
                     patient_id=pid,
@@ -352,8 +356,8 @@ class VitalsConsumer:
                 )
                 for rule, severity, message, value, raised_at in rows
             ]
-            if events:
-                self.engine.restore(pid, events)
+            if events or last_seen is not None:
+                self.engine.restore(pid, events, last_seen=last_seen)
         self._known |= patient_ids
         return True
 

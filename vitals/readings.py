@@ -105,6 +105,18 @@ class _Wire(msgspec.Struct):
 
 
 _decode = msgspec.json.Decoder(_Wire).decode
+_KNOWN_KEYS = tuple(
+    f'"{k}"'.encode()
+    for k in ("patient_id", "timestamp", *VITALS, "blood_pressure", "consciousness", "on_oxygen")
+)
+
+
+def _duplicate_key(value: bytes) -> str | None:
+    """A known field given twice is ambiguous (JSON parsers keep the last): refuse it."""
+    for key in _KNOWN_KEYS:
+        if value.count(key) > 1:
+            return key.decode().strip('"')
+    return None
 
 
 def _whole(value: float) -> int:
@@ -202,6 +214,9 @@ def decode(value: bytes | None, record_timestamp_ms: int) -> Reading:
         except UnicodeDecodeError as u:
             raise InvalidReading(f"not valid UTF-8 (byte {u.start}); expected JSON text") from None
         raise InvalidReading(f"not valid JSON: {e}") from None
+    dup = _duplicate_key(value)
+    if dup is not None:
+        raise InvalidReading("given more than once; which value is meant is ambiguous", dup)
     produced_at = (
         datetime.fromtimestamp(record_timestamp_ms / 1000, UTC)
         if record_timestamp_ms >= 0

@@ -747,11 +747,18 @@ class RuleEngine:
         st = self._patients.get(patient_id)
         return list(st.active.values()) if st is not None else []
 
-    def restore(self, patient_id: str, active: list[AlertEvent]) -> None:
+    def restore(
+        self, patient_id: str, active: list[AlertEvent], *, last_seen: datetime | None = None
+    ) -> None:
         """Start the patient afresh with these alerts active (e.g. loaded from the store):
-        they are not raised again, and are cleared when their clear condition holds."""
+        they are not raised again, and are cleared when their clear condition holds.
+
+        ``last_seen`` is the newest reading already processed (by whichever consumer):
+        readings up to it are a replay and change no state, so a new owner re-reading
+        uncommitted offsets neither raises nor clears anything twice."""
         checks = self._overridden.get(patient_id, self._default)
         st = self._patients[patient_id] = _Patient(checks)
+        st.last = last_seen
         for e in active:
             if e.patient_id != patient_id or e.kind != "raised" or e.severity not in _RANK:
                 raise ValueError(

@@ -26,7 +26,11 @@ from cassandra.cluster import (
     NoHostAvailable,
     Session,
 )
-from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+from cassandra.policies import (
+    DCAwareRoundRobinPolicy,
+    ExponentialReconnectionPolicy,
+    TokenAwarePolicy,
+)
 from cassandra.query import BatchStatement, BatchType, Statement
 
 from vitals.config import CassandraSettings
@@ -56,6 +60,7 @@ _SET_ACTIVE = (
     "VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
 )
 _CLEAR_ACTIVE = "DELETE FROM active_alerts USING TIMESTAMP ? WHERE patient_id = ? AND rule = ?"
+_SELECT_LATEST_TS = "SELECT timestamp FROM patient_latest WHERE patient_id = ?"
 _SELECT_ACTIVE = (
     "SELECT rule, severity, message, value, raised_at FROM active_alerts WHERE patient_id = ?"
 )
@@ -86,6 +91,8 @@ def connect(settings: CassandraSettings, *, keyspace: str | None = "") -> tuple[
         auth_provider=auth,
         ssl_context=ssl_context,
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+        # a node that comes back is found within seconds (the default waits up to 10 min)
+        reconnection_policy=ExponentialReconnectionPolicy(0.5, 4.0),
         connect_timeout=settings.connect_timeout_s,
         control_connection_timeout=settings.connect_timeout_s,
         protocol_version=5,
@@ -179,7 +186,7 @@ class Writer:
         *,
         batch_rows: int = 30,
         concurrency: int = 48,
-        retry_max_s: float = 10.0,
+        retry_max_s: float = 5.0,
     ) -> None:
         self.session = session
         self.batch_rows = batch_rows
@@ -192,6 +199,7 @@ class Writer:
         self._set_active = session.prepare(_SET_ACTIVE)
         self._clear_active = session.prepare(_CLEAR_ACTIVE)
         self._select_active = session.prepare(_SELECT_ACTIVE)
+        self._select_latest_ts = session.prepare(_SELECT_LATEST_TS)
         for p in (self._reading, self._latest, self._alert, self._set_active, self._clear_active):
             p.is_idempotent = True
         self._replicas: dict[tuple[str, date], object] = {}
@@ -387,14 +395,21 @@ class Writer:
 
     # reads --------------------------------------------------------------------------------
 
-    def active_alerts(self, patient_ids: Iterable[str]) -> dict[str, list[tuple]]:
-        """Active alerts of each patient: ``{patient: [(rule, severity, message, value, raised_at)]}``."""
+    def rule_state(
+        self, patient_ids: Iterable[str]
+    ) -> dict[str, tuple[list[tuple], datetime | None]]:
+        """What a new owner of these patients needs: ``{patient: (active alerts, newest
+        stored reading time)}``; active alerts as ``(rule, severity, message, value, raised_at)``."""
         ids = list(patient_ids)
-        futures = [(p, self.session.execute_async(self._select_active, (p,))) for p in ids]
-        out: dict[str, list[tuple]] = {}
-        for p, f in futures:
-            rows = f.result()
-            out[p] = [(r.rule, r.severity, r.message, r.value, _utc(r.raised_at)) for r in rows]
+        active = [(p, self.session.execute_async(self._select_active, (p,))) for p in ids]
+        latest = [self.session.execute_async(self._select_latest_ts, (p,)) for p in ids]
+        out: dict[str, tuple[list[tuple], datetime | None]] = {}
+        for (p, fa), fl in zip(active, latest, strict=True):
+            rows = [
+                (r.rule, r.severity, r.message, r.value, _utc(r.raised_at)) for r in fa.result()
+            ]
+            row = fl.result().one()
+            out[p] = (rows, _utc(row.timestamp) if row else None)
         return out
 
 

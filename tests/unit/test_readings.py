@@ -104,6 +104,11 @@ def test_a_patient_id_with_quotes_and_cql_is_just_text():
         (msg(timestamp="2025-10-26T10:30:15"), "has no time zone"),
         (msg(timestamp="yesterday"), "is not an ISO 8601 time"),
         (msg(consciousness="X"), "consciousness: 'X' is not one of A, C, V, P, U"),
+        (
+            b'{"patient_id": "P1", "heart_rate": 80, "heart_rate": 200, "spo2": 97, '
+            b'"systolic": 120, "diastolic": 80, "respiratory_rate": 15, "temperature": 36.6}',
+            "heart_rate: given more than once",
+        ),
     ],
 )
 def test_invalid_messages_say_what_is_wrong(value, expected):

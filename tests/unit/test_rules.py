@@ -374,6 +374,16 @@ def test_a_restored_alert_is_not_cleared_by_readings_before_its_raise(tmp_path: 
     assert feed(engine, "heart_rate", [100, 115, 100], start=49) == [(51, "cleared", "hr")]
 
 
+def test_readings_up_to_the_restored_last_seen_are_a_replay_and_change_nothing(
+    tmp_path: Path,
+) -> None:
+    engine = hr_engine(tmp_path)
+    engine.restore("P001", [], last_seen=T0 + timedelta(seconds=20))
+    # the previous owner already raised and cleared for these; a replay must not repeat it
+    assert feed(engine, "heart_rate", [115, 100], start=19) == []
+    assert feed(engine, "heart_rate", [115], start=21) == [(21, "raised", "hr")]
+
+
 def test_a_restored_alert_of_an_unknown_rule_is_cleared_at_the_next_reading(tmp_path: Path) -> None:
     engine = hr_engine(tmp_path)
     engine.restore("P001", [raised_event("gone")])
