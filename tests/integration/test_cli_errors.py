@@ -1,0 +1,110 @@
+"""Every user mistake gets one clear `Error: …` line, the right exit code and no traceback,
+within a bounded time (never a hang)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import vitals_env
+
+pytestmark = pytest.mark.services
+
+
+def vitals(env: dict[str, str], *args: str, timeout: float = 60) -> tuple[int, str, float]:
+    t = time.monotonic()
+    out = subprocess.run(
+        [sys.executable, "-m", "vitals", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return out.returncode, out.stderr.strip(), time.monotonic() - t
+
+
+@pytest.fixture
+def env(topics, keyspace):
+    return vitals_env(topics, keyspace)
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message", "bound"),
+    [
+        (
+            ["consume", "--bootstrap-servers", "127.0.0.1:1"],
+            1,
+            "Error: cannot reach Kafka at 127.0.0.1:1 within 10 s; is it running?",
+            20,
+        ),
+        (
+            ["produce", "--count", "1", "--bootstrap-servers", "127.0.0.1:1"],
+            1,
+            "Error: cannot reach Kafka at 127.0.0.1:1 within 10 s; is it running?",
+            20,
+        ),
+        (
+            ["consume", "--cassandra-port", "1"],
+            1,
+            "Error: cannot reach Cassandra at 127.0.0.1:1 (",
+            20,
+        ),
+        (
+            ["consume", "--cassandra-hosts", "192.0.2.1"],
+            1,  # a black hole: times out
+            "Error: cannot reach Cassandra at 192.0.2.1:9042 (",
+            25,
+        ),
+        (
+            ["consume", "--keyspace", "no_such_keyspace"],
+            2,
+            "Error: keyspace 'no_such_keyspace' does not exist in Cassandra at 127.0.0.1:9042; "
+            "create it with `vitals init`",
+            20,
+        ),
+        (
+            ["consume", "--topic", "no.such.topic"],
+            1,
+            "Error: topic 'no.such.topic' does not exist on 127.0.0.1:9092; create it with `vitals init`",
+            30,
+        ),
+        (
+            ["produce", "--mode", "csv", "--csv", "/nonexistent.csv"],
+            2,
+            "Error: /nonexistent.csv: cannot open: No such file or directory",
+            10,
+        ),
+        (
+            ["produce", "--rate", "10", "--interval", "2"],
+            2,
+            "Error: --rate and --interval cannot be used together; pick one.",
+            10,
+        ),
+        (["produce", "--mode", "csv"], 2, "Error: --mode csv needs --csv FILE.", 10),
+        (["rules", "check", "/nonexistent.yaml"], 2, "Error: /nonexistent.yaml: ", 10),
+    ],
+)
+def test_mistakes_get_one_clear_line(env, args, code, message, bound):
+    got, err, took = vitals(env, *args)
+    assert got == code, err
+    assert message in err.splitlines()[-1], err
+    assert "Traceback" not in err
+    assert took < bound, f"took {took:.1f} s"
+
+
+def test_debug_shows_the_traceback(env):
+    got, err, _ = vitals(env, "--debug", "consume", "--keyspace", "no_such_keyspace")
+    assert got != 0 and "Traceback" in err
+
+
+@pytest.mark.parametrize("name", ["empty.csv", "bom.csv"])
+def test_csv_file_mistakes_exit_2(env, tmp_path, name):
+    f = tmp_path / name
+    f.write_bytes(b"" if name == "empty.csv" else b"\xef\xbb\xbfpatient_id,heart_rate\nP1,80\n")
+    got, err, _ = vitals(env, "produce", "--mode", "csv", "--csv", str(f))
+    assert got == 2
+    expected = "file is empty" if name == "empty.csv" else "spo2: column missing from the header"
+    assert err.startswith(f"Error: {f}:1: ") and expected in err
