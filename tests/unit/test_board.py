@@ -1,0 +1,178 @@
+"""The `vitals watch` board as text: rows, order, ages, sparklines, colour only when asked."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from vitals.board import (
+    CLEAR_BELOW,
+    CLEAR_LINE_END,
+    CLEAR_SCREEN,
+    HOME,
+    age_text,
+    frame,
+    render,
+    sparkline,
+)
+from vitals.queries import ActiveAlert, PatientView
+
+NOW = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def patient(
+    pid: str,
+    *,
+    age: float = 2,
+    hr: int = 80,
+    spo2: int = 97,
+    news2: int = 0,
+    alerts: tuple[tuple[str, str], ...] = (),
+) -> PatientView:
+    ts = NOW - timedelta(seconds=age)
+    return PatientView(
+        patient_id=pid,
+        timestamp=ts,
+        heart_rate=hr,
+        spo2=spo2,
+        systolic=120,
+        diastolic=80,
+        respiratory_rate=16,
+        temperature=36.8,
+        consciousness="A",
+        on_oxygen=False,
+        news2=news2,
+        alerts=[ActiveAlert(f"rule{i}", sev, msg, ts) for i, (sev, msg) in enumerate(alerts)],
+        hr_series=[(ts - timedelta(minutes=9 - i), 60 + 10 * i) for i in range(10)],
+        spo2_series=[(ts - timedelta(minutes=9 - i), 99 - i) for i in range(10)],
+    )
+
+
+def test_one_row_per_patient_under_a_header() -> None:
+    lines = render([patient("P001"), patient("P002")], now=NOW)
+    assert lines[0].startswith("vitals watch · 2 patients · 0 alerting · 2026-11-25 14:00:00 UTC")
+    assert lines[1].split()[:9] == [
+        "PATIENT",
+        "NEWS2",
+        "HR",
+        "SpO2",
+        "BP",
+        "RR",
+        "TEMP",
+        "AGE",
+        "HR",
+    ]
+    assert [ln.split()[0] for ln in lines[2:]] == ["P001", "P002"]
+
+
+def test_a_row_shows_each_vital_its_age_and_news2() -> None:
+    (row,) = render([patient("P001", hr=131, spo2=91, news2=7)], now=NOW)[2:]
+    assert row.split()[:8] == ["P001", "7", "131", "91", "120/80", "16", "36.8", "2s"]
+
+
+def test_sickest_first_then_news2() -> None:
+    rows = render(
+        [
+            patient("CALM", news2=0),
+            patient("NEWS6", news2=6),
+            patient("LOW", news2=1, alerts=(("low", "Red score"),)),
+            patient("HIGH", news2=2, alerts=(("high", "Low SpO2: 88"),)),
+            patient("MED", news2=9, alerts=(("medium", "High heart rate: 120"),)),
+        ],
+        now=NOW,
+    )[2:]
+    assert [r.split()[0] for r in rows] == ["HIGH", "MED", "LOW", "NEWS6", "CALM"]
+
+
+def test_alerts_carry_their_severity_as_a_word_without_colour() -> None:
+    (row,) = render(
+        [patient("P1", alerts=(("high", "Low SpO2: 88"), ("medium", "High heart rate: 120")))],
+        now=NOW,
+    )[2:]
+    assert row.endswith("HIGH Low SpO2: 88 · MED High heart rate: 120")
+    assert "\x1b" not in row
+
+
+def test_colour_only_when_asked_and_by_severity() -> None:
+    p = patient("P1", news2=7, alerts=(("high", "Low SpO2: 88"), ("low", "Red score")))
+    plain = render([p], now=NOW, colour=False)
+    coloured = render([p], now=NOW, colour=True)
+    assert all("\x1b" not in ln for ln in plain)
+    row = coloured[2]
+    assert "\x1b[31m\x1b[1mHIGH Low SpO2: 88\x1b[0m" in row  # red, bold
+    assert "\x1b[36mLOW Red score\x1b[0m" in row  # cyan
+    assert [ANSI.sub("", ln) for ln in coloured] == plain
+
+
+@pytest.mark.parametrize(
+    ("age", "shown"),
+    [(5, "5s"), (59, "59s"), (61, "1m STALE"), (7200, "2h STALE"), (3 * 86400, "3d STALE")],
+)
+def test_age_and_the_stale_marker(age: float, shown: str) -> None:
+    (row,) = render([patient("P1", age=age)], now=NOW, stale_after=60)[2:]
+    assert f" {shown} " in row
+
+
+def test_a_patient_with_alerts_but_no_reading_is_shown_as_stale() -> None:
+    p = PatientView("P9", None, alerts=[ActiveAlert("r", "high", "Low SpO2: 80", NOW)])
+    (row,) = render([p], now=NOW)[2:]
+    assert row.split()[:8] == ["P9", "-", "-", "-", "-", "-", "-", "-"]
+    assert row.endswith("HIGH Low SpO2: 80")
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(0, "0s"), (-3, "0s"), (90, "1m"), (3600, "1h")])
+def test_age_text(seconds: float, text: str) -> None:
+    assert age_text(seconds) == text
+
+
+def test_sparkline_rises_with_the_values_on_a_fixed_scale() -> None:
+    start = NOW - timedelta(minutes=8)
+    series = [(start + timedelta(minutes=i), 40 + 15 * i) for i in range(9)]
+    assert sparkline(series, start, NOW, width=9, scale=(40, 160)) == "▁▂▃▄▅▅▆▇█"
+
+
+def test_sparkline_leaves_gaps_blank_and_clamps_to_the_scale() -> None:
+    start = NOW - timedelta(minutes=4)
+    series = [(start, 10), (NOW, 500)]
+    assert sparkline(series, start, NOW, width=5, scale=(40, 160)) == "▁   █"
+
+
+def test_sparkline_averages_the_readings_of_one_slice() -> None:
+    start = NOW - timedelta(minutes=1)
+    series = [(start, 40), (start + timedelta(seconds=1), 160)]
+    assert sparkline(series, start, NOW, width=2, scale=(40, 160)) == "▅ "
+
+
+def test_rows_fit_the_width_and_the_alert_text_is_cut_with_an_ellipsis() -> None:
+    p = patient("P1", alerts=(("high", "A very long alert message " * 5),))
+    lines = render([p], now=NOW, width=120)
+    assert all(len(ln) <= 120 for ln in lines)
+    assert lines[2].endswith("…")
+
+
+def test_more_patients_than_lines_keeps_the_sickest_and_says_how_many_are_hidden() -> None:
+    patients = [patient(f"P{i:02d}", news2=i) for i in range(10)]
+    lines = render(patients, now=NOW, height=6)
+    assert len(lines) == 6
+    assert [ln.split()[0] for ln in lines[2:5]] == ["P09", "P08", "P07"]
+    assert lines[5] == "… 7 more patients below (sickest shown first)"
+
+
+def test_an_empty_ward_says_what_to_start() -> None:
+    lines = render([], now=NOW)
+    assert lines[1] == "no readings yet (is `vitals consume` running, and `vitals produce`?)"
+
+
+def test_a_notice_appears_under_the_title() -> None:
+    lines = render([], now=NOW, notice="Cassandra did not answer; retrying")
+    assert lines[1] == "Cassandra did not answer; retrying"
+
+
+def test_a_frame_homes_the_cursor_and_clears_what_is_left() -> None:
+    assert frame(["a", "b"], first=True) == (
+        f"{CLEAR_SCREEN}{HOME}a{CLEAR_LINE_END}\nb{CLEAR_LINE_END}{CLEAR_BELOW}"
+    )
+    assert frame(["a"], first=False) == f"{HOME}a{CLEAR_LINE_END}{CLEAR_BELOW}"

@@ -1,0 +1,206 @@
+"""The ``vitals watch`` board as text: a pure function of the data, easy to test.
+
+One row per patient, sickest first: newest value of each vital and its age,
+NEWS2, a sparkline of heart rate and SpO2 over the trend window (ending at the
+patient's newest reading), and the active alerts. Colour is a parameter; the
+CLI turns it on only on a terminal without ``NO_COLOR``. Every alert also
+carries its severity as a word, so nothing depends on colour alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+import click
+
+from vitals.queries import SEVERITY_RANK, PatientView, sickest_first
+
+BARS = "▁▂▃▄▅▆▇█"
+SEVERITY_COLOUR = {"high": "red", "medium": "yellow", "low": "cyan"}
+SEVERITY_LABEL = {"high": "HIGH", "medium": "MED", "low": "LOW"}
+#: Fixed scales, so rows compare at a glance: bottom bar = at or below lo, top = at or above hi.
+HR_SCALE = (40, 160)
+SPO2_SCALE = (85, 100)
+TREND_WIDTH = 16
+
+# ANSI for a full-screen refresh over a plain terminal (no curses needed).
+ALT_SCREEN_ON = "\x1b[?1049h"
+ALT_SCREEN_OFF = "\x1b[?1049l"
+HIDE_CURSOR = "\x1b[?25l"
+SHOW_CURSOR = "\x1b[?25h"
+HOME = "\x1b[H"
+CLEAR_SCREEN = "\x1b[2J"
+CLEAR_LINE_END = "\x1b[K"
+CLEAR_BELOW = "\x1b[J"
+
+
+def sparkline(
+    series: Sequence[tuple[datetime, float]],
+    start: datetime,
+    end: datetime,
+    *,
+    width: int = TREND_WIDTH,
+    scale: tuple[float, float],
+) -> str:
+    """``width`` bars over [start, end]; each bar is the mean of its time slice, blank if none."""
+    if width <= 0:
+        return ""
+    span = (end - start).total_seconds()
+    sums = [0.0] * width
+    counts = [0] * width
+    for ts, value in series:
+        if ts < start or ts > end:
+            continue
+        i = (
+            width - 1
+            if span <= 0
+            else min(width - 1, int((ts - start).total_seconds() / span * width))
+        )
+        sums[i] += value
+        counts[i] += 1
+    lo, hi = scale
+    out = []
+    for s, n in zip(sums, counts, strict=True):
+        if not n:
+            out.append(" ")
+            continue
+        frac = (min(max(s / n, lo), hi) - lo) / (hi - lo)
+        out.append(BARS[round(frac * (len(BARS) - 1))])
+    return "".join(out)
+
+
+def age_text(seconds: float) -> str:
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m"
+    if s < 86400:
+        return f"{s // 3600}h"
+    return f"{s // 86400}d"
+
+
+def _style(text: str, colour: str | None, on: bool, *, bold: bool = False) -> str:
+    if not on or not colour:
+        return text
+    return click.style(text, fg=colour, bold=bold or None)
+
+
+def _num(v: object, fmt: str = "{}") -> str:
+    return "-" if v is None else fmt.format(v)
+
+
+def render(
+    patients: Sequence[PatientView],
+    *,
+    now: datetime,
+    minutes: float = 10.0,
+    colour: bool = False,
+    width: int = 200,
+    height: int | None = None,
+    stale_after: float = 60.0,
+    title: str = "vitals watch",
+    notice: str | None = None,
+) -> list[str]:
+    """The board's lines, sickest first; at most ``height`` lines, none wider than ``width``."""
+    rows = sickest_first(patients)
+    alerting = sum(1 for p in rows if p.alerts)
+    head = (
+        f"{title} · {len(rows)} patient{'s' if len(rows) != 1 else ''} · {alerting} alerting · "
+        f"{now:%Y-%m-%d %H:%M:%S} UTC · trend {minutes:g} min · Ctrl+C quits"
+    )
+    lines = [head[:width]]
+    if notice:
+        lines.append(_style(notice[:width], "yellow", colour, bold=True))
+    if not rows:
+        lines.append("no readings yet (is `vitals consume` running, and `vitals produce`?)"[:width])
+        return lines
+
+    pid_w = min(20, max(7, *(len(p.patient_id) for p in rows)))
+    trend_hr = f"HR {minutes:g}m"
+    columns = (
+        f"{'PATIENT':<{pid_w}} {'NEWS2':>5} {'HR':>4} {'SpO2':>4}  {'BP':>7} {'RR':>3} "
+        f"{'TEMP':>5} {'AGE':<9} {trend_hr:<{TREND_WIDTH}} {'SpO2 trend':<{TREND_WIDTH}} ALERTS"
+    )
+    lines.append(columns[:width])
+    window = timedelta(minutes=minutes)
+    body_room = None if height is None else max(1, height - len(lines))
+    shown = rows if body_room is None or len(rows) <= body_room else rows[: body_room - 1]
+    for p in shown:
+        lines.append(_row(p, now, window, pid_w, colour, width, stale_after))
+    if len(shown) < len(rows):
+        lines.append(
+            f"… {len(rows) - len(shown)} more patients below (sickest shown first)"[:width]
+        )
+    return lines
+
+
+def _row(
+    p: PatientView,
+    now: datetime,
+    window: timedelta,
+    pid_w: int,
+    colour: bool,
+    width: int,
+    stale_after: float,
+) -> str:
+    worst = max(p.alerts, key=lambda a: SEVERITY_RANK.get(a.severity, 0), default=None)
+    worst_colour = SEVERITY_COLOUR.get(worst.severity) if worst else None
+    pid = p.patient_id[:pid_w]
+    o2 = "+" if p.on_oxygen else " "
+    bp = "-" if p.systolic is None else f"{p.systolic}/{_num(p.diastolic)}"
+    if p.timestamp is None:
+        age, stale = "-", True
+    else:
+        seconds = (now - p.timestamp).total_seconds()
+        stale = seconds > stale_after
+        age = age_text(seconds) + (" STALE" if stale else "")
+    end = p.timestamp or now
+    hr_line = sparkline(p.hr_series, end - window, end, scale=HR_SCALE)
+    spo2_line = sparkline(p.spo2_series, end - window, end, scale=SPO2_SCALE)
+    news2 = _num(p.news2)
+    news2_colour = None
+    if p.news2 is not None and p.news2 >= 7:
+        news2_colour = "red"
+    elif p.news2 is not None and p.news2 >= 5:
+        news2_colour = "yellow"
+
+    plain_cells = [
+        f"{pid:<{pid_w}}",
+        f"{news2:>5}",
+        f"{_num(p.heart_rate):>4}",
+        f"{_num(p.spo2):>4}{o2}",
+        f"{bp:>7}",
+        f"{_num(p.respiratory_rate):>3}",
+        f"{_num(p.temperature, '{:.1f}'):>5}",
+        f"{age:<9}",
+        f"{hr_line:<{TREND_WIDTH}}",
+        f"{spo2_line:<{TREND_WIDTH}}",
+    ]
+    used = len(" ".join(plain_cells)) + 1
+    if used > width:
+        return " ".join(plain_cells)[:width]
+    styled = list(plain_cells)
+    styled[0] = _style(plain_cells[0], worst_colour, colour, bold=True)
+    styled[1] = _style(plain_cells[1], news2_colour, colour, bold=True)
+    if stale:
+        styled[7] = _style(plain_cells[7], "magenta", colour)
+    room = width - used
+    alerts = []
+    for a in p.alerts:
+        text = f"{SEVERITY_LABEL.get(a.severity, a.severity.upper())} {a.message}"
+        if room <= 0:
+            break
+        piece = text if len(text) <= room else text[: max(0, room - 1)] + "…"
+        room -= len(piece) + 3
+        alerts.append(
+            _style(piece, SEVERITY_COLOUR.get(a.severity), colour, bold=a.severity == "high")
+        )
+    return (" ".join(styled) + " " + " · ".join(alerts)).rstrip()
+
+
+def frame(lines: Sequence[str], *, first: bool) -> str:
+    """One screen update: home, each line cleared to its end, the rest below cleared."""
+    start = CLEAR_SCREEN + HOME if first else HOME
+    return start + "\n".join(f"{ln}{CLEAR_LINE_END}" for ln in lines) + CLEAR_BELOW

@@ -1,0 +1,395 @@
+"""``vitals watch``, ``vitals query``, ``vitals status``: what people look at (click only)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import sys
+import time
+from datetime import UTC, datetime
+
+import click
+
+from vitals.cli_options import (
+    cassandra_options,
+    cassandra_settings,
+    kafka_options,
+    kafka_settings,
+    paint,
+    use_colour,
+)
+from vitals.errors import ConfigError
+
+# --- vitals watch --------------------------------------------------------------------------
+
+
+@click.command()
+@click.option(
+    "--interval",
+    envvar="VITALS_WATCH_INTERVAL",
+    show_envvar=True,
+    type=click.FloatRange(0.2, 3600),
+    default=2.0,
+    show_default=True,
+    help="Seconds between refreshes.",
+)
+@click.option(
+    "--minutes",
+    envvar="VITALS_WATCH_MINUTES",
+    show_envvar=True,
+    type=click.FloatRange(0.5, 24 * 60),
+    default=10.0,
+    show_default=True,
+    help="Trend window of the HR and SpO2 sparklines, ending at each patient's newest reading.",
+)
+@click.option(
+    "--stale-after",
+    envvar="VITALS_WATCH_STALE_AFTER",
+    show_envvar=True,
+    type=click.FloatRange(1, None),
+    default=60.0,
+    show_default=True,
+    help="Seconds without a reading after which a patient is marked STALE.",
+)
+@click.option(
+    "--prefix",
+    envvar="VITALS_WATCH_PREFIX",
+    show_envvar=True,
+    default="",
+    help="Only patients whose id starts with this (a ward, a bed range).",
+)
+@click.option(
+    "--once",
+    envvar="VITALS_WATCH_ONCE",
+    show_envvar=True,
+    is_flag=True,
+    help="Print one frame and exit (for scripts and logs).",
+)
+@cassandra_options
+def watch(
+    interval: float, minutes: float, stale_after: float, prefix: str, once: bool, **kw: object
+) -> None:
+    """A live board of every patient, sickest first; Ctrl+C quits.
+
+    One row per patient: newest vitals and their age, NEWS2, HR and SpO2
+    sparklines, active alerts (coloured by severity on a terminal). Works over
+    a plain SSH session; nothing but ANSI escape codes.
+
+    \b
+    Examples:
+      vitals watch
+      vitals watch --prefix ICU- --minutes 30
+      vitals watch --once > board.txt
+    """
+    from vitals.board import (
+        ALT_SCREEN_OFF,
+        ALT_SCREEN_ON,
+        HIDE_CURSOR,
+        SHOW_CURSOR,
+        frame,
+        render,
+    )
+    from vitals.queries import Board
+    from vitals.store import connect
+
+    cluster, session = connect(cassandra_settings(kw))
+    board = Board(session)
+    colour = use_colour()
+
+    def size() -> os.terminal_size:
+        """The terminal's size now (it may be resized); COLUMNS/LINES or 200x50 when piped."""
+        try:
+            return os.get_terminal_size(sys.stdout.fileno())
+        except (OSError, ValueError):
+            return shutil.get_terminal_size((200, 50))
+
+    def lines(height: int | None) -> list[str]:
+        notice = None
+        try:
+            patients = board.snapshot(prefix=prefix, minutes=minutes)
+        except Exception as e:  # Cassandra away: say so on the board, keep trying
+            patients, notice = [], f"Cassandra did not answer ({str(e)[:120]}); retrying"
+        return render(
+            patients,
+            now=datetime.now(UTC),
+            minutes=minutes,
+            colour=colour,
+            width=size().columns,
+            height=height,
+            stale_after=stale_after,
+            notice=notice,
+        )
+
+    try:
+        if once or not sys.stdout.isatty():
+            while True:
+                click.echo("\n".join(lines(None)))
+                if once:
+                    return
+                time.sleep(interval)
+                click.echo()
+        out = sys.stdout
+        out.write(ALT_SCREEN_ON + HIDE_CURSOR)
+        try:
+            first = True
+            while True:
+                out.write(frame(lines(size().lines), first=first))
+                out.flush()
+                first = False
+                time.sleep(interval)
+        finally:
+            out.write(SHOW_CURSOR + ALT_SCREEN_OFF)
+            out.flush()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        cluster.shutdown()
+
+
+# --- vitals query --------------------------------------------------------------------------
+
+
+def _time_option(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from vitals.queries import parse_time
+
+    try:
+        parse_time(value)
+    except ConfigError as e:
+        raise click.BadParameter(str(e)) from None
+    return value
+
+
+@click.command()
+@click.argument("patient")
+@click.option(
+    "--since",
+    envvar="VITALS_QUERY_SINCE",
+    show_envvar=True,
+    default="2h",
+    show_default=True,
+    callback=_time_option,
+    help="Start: a duration ago (30m, 2h, 1d) or an ISO time (UTC if no zone).",
+)
+@click.option(
+    "--until",
+    envvar="VITALS_QUERY_UNTIL",
+    show_envvar=True,
+    default="now",
+    show_default=True,
+    callback=_time_option,
+    help="End: now, a duration ago, or an ISO time.",
+)
+@click.option(
+    "--alerts",
+    envvar="VITALS_QUERY_ALERTS",
+    show_envvar=True,
+    is_flag=True,
+    help="Alert events (raised/cleared) instead of readings.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    envvar="VITALS_QUERY_FORMAT",
+    show_envvar=True,
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format (times in UTC; json is one array).",
+)
+@click.option(
+    "--limit",
+    envvar="VITALS_QUERY_LIMIT",
+    show_envvar=True,
+    type=click.IntRange(1, 10_000_000),
+    default=1000,
+    show_default=True,
+    help="Most rows printed (the newest ones).",
+)
+@click.option(
+    "--quiet",
+    "-q",
+    envvar="VITALS_QUIET",
+    show_envvar=True,
+    is_flag=True,
+    help="No summary line on stderr.",
+)
+@cassandra_options
+def query(
+    patient: str,
+    since: str,
+    until: str,
+    alerts: bool,
+    fmt: str,
+    limit: int,
+    quiet: bool,
+    **kw: object,
+) -> None:
+    """A patient's readings (or alerts) in a time range, newest first, across days.
+
+    \b
+    Examples:
+      vitals query P001
+      vitals query P001 --since 2026-11-25T22:00 --until 2026-11-26T02:00
+      vitals query P001 --alerts --since 1d --format csv > p001-alerts.csv
+    """
+    from vitals.queries import ALERT_COLUMNS, READING_COLUMNS, History, time_range
+    from vitals.store import connect
+
+    start, end = time_range(since, until)
+    cluster, session = connect(cassandra_settings(kw))
+    try:
+        history = History(session)
+        read = history.alerts if alerts else history.readings
+        rows = read(patient, start, end, limit=limit)
+    finally:
+        cluster.shutdown()
+    columns = ALERT_COLUMNS if alerts else READING_COLUMNS
+    emit = {"table": _table, "csv": _csv, "json": _json}[fmt]
+    emit(rows, columns)
+    if not quiet:
+        what = "alert events" if alerts else "readings"
+        more = f" (--limit {limit} reached; older rows not shown)" if len(rows) >= limit else ""
+        click.echo(
+            f"{len(rows)} {what} of {patient} from {start:%Y-%m-%d %H:%M:%S} "
+            f"to {end:%Y-%m-%d %H:%M:%S} UTC{more}",
+            err=True,
+        )
+
+
+def _cell(value: object, column: str) -> str:
+    """A value as the table shows it (times in UTC to the millisecond)."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.1f}" if column == "temperature" else f"{value:g}"
+    return str(value)
+
+
+def _table(rows: list[dict], columns: tuple[str, ...]) -> None:
+    cells = [[_cell(r[c], c) for c in columns] for r in rows]
+    widths = [max([len(c), *(len(row[i]) for row in cells)]) for i, c in enumerate(columns)]
+    numeric = {i for i, c in enumerate(columns) if rows and isinstance(rows[0][c], int | float)}
+
+    def line(values: list[str]) -> str:
+        return "  ".join(
+            v.rjust(w) if i in numeric else v.ljust(w)
+            for i, (v, w) in enumerate(zip(values, widths, strict=True))
+        ).rstrip()
+
+    click.echo(line(list(columns)))
+    click.echo("  ".join("-" * w for w in widths))
+    for row in cells:
+        click.echo(line(row))
+
+
+def _csv(rows: list[dict], columns: tuple[str, ...]) -> None:
+    w = csv.writer(sys.stdout, lineterminator="\n")
+    w.writerow(columns)
+    for r in rows:
+        w.writerow(
+            [r[c].isoformat() if isinstance(r[c], datetime) else _csv_value(r[c]) for c in columns]
+        )
+
+
+def _csv_value(v: object) -> object:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return v
+
+
+def _json(rows: list[dict], columns: tuple[str, ...]) -> None:
+    out = [
+        {c: (r[c].isoformat() if isinstance(r[c], datetime) else r[c]) for c in columns}
+        for r in rows
+    ]
+    click.echo(json.dumps(out, indent=1))
+
+
+# --- vitals status -------------------------------------------------------------------------
+
+
+@click.command()
+@click.option(
+    "--group",
+    envvar="VITALS_STATUS_GROUP",
+    show_envvar=True,
+    help="Only this consumer group (default: every consumer group).",
+)
+@click.option(
+    "--timeout",
+    envvar="VITALS_STATUS_TIMEOUT",
+    show_envvar=True,
+    type=click.FloatRange(0.5, 120),
+    default=5.0,
+    show_default=True,
+    help="Seconds to wait for each server before calling it down.",
+)
+@click.option(
+    "--quiet",
+    "-q",
+    envvar="VITALS_QUIET",
+    show_envvar=True,
+    is_flag=True,
+    help="Print nothing; exit 0 if Kafka and Cassandra answer, 1 if not (for health checks).",
+)
+@kafka_options
+@cassandra_options
+def status(group: str | None, timeout: float, quiet: bool, **kw: object) -> None:
+    """Do Kafka and Cassandra answer, and how far behind is each consumer group.
+
+    Per group: members (client id, host, partitions) and, per partition, the
+    committed offset, the end offset and the lag (end − committed).
+
+    \b
+    Examples:
+      vitals status
+      vitals status --group vitals-monitor
+      vitals status --quiet || echo "pipeline down"
+    """
+    from vitals.status import collect
+
+    report = collect(
+        kafka=kafka_settings(kw), cassandra=cassandra_settings(kw), group=group, timeout=timeout
+    )
+    if not quiet:
+        for p in (report.kafka, report.cassandra):
+            state = paint("up  ", "green") if p.ok else paint("DOWN", "red", bold=True)
+            click.echo(f"{p.name:<9} {state} {p.seconds * 1000:6.0f} ms  {p.detail}")
+        for g in report.groups:
+            _print_group(g)
+        if report.kafka.ok and not report.groups:
+            click.echo("\nno consumer groups yet (start one with `vitals consume`)")
+    if not report.healthy:
+        down = " and ".join(p.name for p in (report.kafka, report.cassandra) if not p.ok)
+        raise click.ClickException(f"{down} did not answer within {timeout:g} s (see above)")
+
+
+def _print_group(g: object) -> None:
+    from vitals.status import GroupStatus
+
+    assert isinstance(g, GroupStatus)
+    lag = paint(str(g.lag), "yellow" if g.lag else "green", bold=bool(g.lag))
+    click.echo(f"\ngroup {g.group}  state {g.state}  members {len(g.members)}  lag {lag}")
+    for m in g.members:
+        parts = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in m.partitions) or "none"
+        click.echo(f"  member {m.name} on {m.host}: {parts}")
+    for t in g.missing_topics:
+        click.echo(f"  topic {t}: no longer exists (committed offsets remain)")
+    if not g.partitions:
+        return
+    width = max(len("TOPIC"), *(len(p.topic) for p in g.partitions))
+    click.echo(f"  {'TOPIC':<{width}} {'PART':>4} {'COMMITTED':>10} {'END':>10} {'LAG':>8}  MEMBER")
+    for p in g.partitions:
+        committed = "-" if p.committed is None else str(p.committed)
+        click.echo(
+            f"  {p.topic:<{width}} {p.partition:>4} {committed:>10} {p.end:>10} {p.lag:>8}  "
+            f"{p.member or '-'}"
+        )

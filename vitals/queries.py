@@ -1,0 +1,266 @@
+"""Reads for people: a patient's readings or alerts, the ward board, trend series.
+
+Readings and alerts live in one partition per patient per UTC day, so a time
+range is read one day at a time, newest day first, with one prepared statement
+per table, and stops as soon as ``limit`` rows are in hand. The board reads the
+small ``patient_latest`` and ``active_alerts`` tables whole, and the trend of
+every patient with bounded concurrency.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from cassandra.cluster import Session
+
+from vitals.errors import ConfigError
+
+SEVERITY_RANK = {"high": 3, "medium": 2, "low": 1}
+
+READING_COLUMNS = (
+    "patient_id",
+    "timestamp",
+    "heart_rate",
+    "spo2",
+    "systolic",
+    "diastolic",
+    "respiratory_rate",
+    "temperature",
+    "consciousness",
+    "on_oxygen",
+    "news2",
+)
+ALERT_COLUMNS = (
+    "patient_id",
+    "timestamp",
+    "rule",
+    "kind",
+    "severity",
+    "message",
+    "value",
+    "raised_at",
+)
+
+_SELECT_READINGS = (
+    f"SELECT {', '.join(READING_COLUMNS)} FROM patient_vitals "
+    "WHERE patient_id = ? AND day = ? AND timestamp >= ? AND timestamp <= ? LIMIT ?"
+)
+_SELECT_ALERTS = (
+    f"SELECT {', '.join(ALERT_COLUMNS)} FROM patient_alerts "
+    "WHERE patient_id = ? AND day = ? AND timestamp >= ? AND timestamp <= ? LIMIT ?"
+)
+_SELECT_SERIES = (
+    "SELECT timestamp, heart_rate, spo2 FROM patient_vitals "
+    "WHERE patient_id = ? AND day = ? AND timestamp >= ? AND timestamp <= ?"
+)
+_SELECT_LATEST = f"SELECT {', '.join(READING_COLUMNS)} FROM patient_latest"
+_SELECT_ACTIVE = "SELECT patient_id, rule, severity, message, value, raised_at FROM active_alerts"
+
+# --- parsing times -------------------------------------------------------------------------
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+
+
+def parse_duration(text: str) -> timedelta:
+    """``30s``, ``10m``, ``2h``, ``1d``, ``1w`` or combinations such as ``1h30m``."""
+    s = text.strip().lower()
+    parts = _DURATION.findall(s)
+    if not s or "".join(n + u for n, u in parts) != s:
+        raise ConfigError(
+            f"{text!r} is not a duration; write a number and a unit s, m, h, d or w, "
+            "such as 30m, 2h, 1d or 1h30m"
+        )
+    return timedelta(seconds=sum(float(n) * _UNITS[u] for n, u in parts))
+
+
+def parse_time(text: str, *, now: datetime | None = None) -> datetime:
+    """A point in time: ``now``, a duration ago (``2h``) or an ISO time (UTC if no zone)."""
+    now = now or datetime.now(UTC)
+    s = text.strip()
+    if s.lower() == "now":
+        return now
+    if s and s[0].isdigit() and s[-1].lower() in _UNITS and "-" not in s and ":" not in s:
+        return now - parse_duration(s)
+    try:
+        t = datetime.fromisoformat(s)
+    except ValueError:
+        raise ConfigError(
+            f"{text!r} is neither a duration nor a time; write 2h, 30m, 1d (that long ago), "
+            "now, or an ISO time such as 2026-11-25T23:30 or 2026-11-25T23:30:00+01:00 "
+            "(UTC when no zone is given)"
+        ) from None
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+def time_range(since: str, until: str, *, now: datetime | None = None) -> tuple[datetime, datetime]:
+    now = now or datetime.now(UTC)
+    start, end = parse_time(since, now=now), parse_time(until, now=now)
+    if start > end:
+        raise ConfigError(
+            f"--since {since} ({start:%Y-%m-%d %H:%M:%S} UTC) is after --until {until} "
+            f"({end:%Y-%m-%d %H:%M:%S} UTC); swap them"
+        )
+    return start, end
+
+
+def days_newest_first(start: datetime, end: datetime) -> list[date]:
+    """The UTC days (partitions) a range touches, newest first."""
+    first, last = start.astimezone(UTC).date(), end.astimezone(UTC).date()
+    return [last - timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def utc(ts: datetime | None) -> datetime | None:
+    """The driver returns naive UTC datetimes; make them aware."""
+    return ts.replace(tzinfo=UTC) if ts is not None and ts.tzinfo is None else ts
+
+
+# --- one patient's history ------------------------------------------------------------------
+
+
+class History:
+    """A patient's readings or alerts over a time range, newest first, across days."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._readings = session.prepare(_SELECT_READINGS)
+        self._alerts = session.prepare(_SELECT_ALERTS)
+
+    def readings(
+        self, patient_id: str, start: datetime, end: datetime, *, limit: int
+    ) -> list[dict]:
+        return list(self._read(self._readings, READING_COLUMNS, patient_id, start, end, limit))
+
+    def alerts(self, patient_id: str, start: datetime, end: datetime, *, limit: int) -> list[dict]:
+        return list(self._read(self._alerts, ALERT_COLUMNS, patient_id, start, end, limit))
+
+    def _read(
+        self,
+        prepared: object,
+        columns: Sequence[str],
+        patient_id: str,
+        start: datetime,
+        end: datetime,
+        limit: int,
+    ) -> Iterator[dict]:
+        left = limit
+        for day in days_newest_first(start, end):
+            rows = self.session.execute(prepared, (patient_id, day, start, end, left))
+            for row in rows:
+                yield _row_dict(row, columns)
+                left -= 1
+            if left <= 0:
+                return
+
+
+def _row_dict(row: object, columns: Sequence[str]) -> dict:
+    out = {c: getattr(row, c) for c in columns}
+    for c in ("timestamp", "raised_at"):
+        if c in out:
+            out[c] = utc(out[c])
+    if out.get("temperature") is not None:
+        out["temperature"] = round(out["temperature"], 1)
+    return out
+
+
+# --- the board ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ActiveAlert:
+    rule: str
+    severity: str
+    message: str
+    raised_at: datetime | None
+
+
+@dataclass
+class PatientView:
+    """One row of the board: the newest reading, active alerts, trend series."""
+
+    patient_id: str
+    timestamp: datetime | None
+    heart_rate: int | None = None
+    spo2: int | None = None
+    systolic: int | None = None
+    diastolic: int | None = None
+    respiratory_rate: int | None = None
+    temperature: float | None = None
+    consciousness: str | None = None
+    on_oxygen: bool | None = None
+    news2: int | None = None
+    alerts: list[ActiveAlert] = field(default_factory=list)
+    hr_series: list[tuple[datetime, int]] = field(default_factory=list)
+    spo2_series: list[tuple[datetime, int]] = field(default_factory=list)
+
+    @property
+    def worst(self) -> int:
+        return max((SEVERITY_RANK.get(a.severity, 0) for a in self.alerts), default=0)
+
+
+def sickest_first(patients: Iterable[PatientView]) -> list[PatientView]:
+    """Highest active severity first, then highest NEWS2, then patient id."""
+    return sorted(patients, key=lambda p: (-p.worst, -(p.news2 or 0), p.patient_id))
+
+
+class Board:
+    """The data behind ``vitals watch``: two whole-table reads plus concurrent trend reads."""
+
+    def __init__(self, session: Session, *, concurrency: int = 32) -> None:
+        self.session = session
+        self.concurrency = concurrency
+        self._latest = session.prepare(_SELECT_LATEST)
+        self._active = session.prepare(_SELECT_ACTIVE)
+        self._series = session.prepare(_SELECT_SERIES)
+
+    def snapshot(self, *, prefix: str = "", minutes: float = 10.0) -> list[PatientView]:
+        patients: dict[str, PatientView] = {}
+        for row in self.session.execute(self._latest):
+            if not row.patient_id.startswith(prefix):
+                continue
+            d = _row_dict(row, READING_COLUMNS)
+            patients[row.patient_id] = PatientView(**d)
+        for row in self.session.execute(self._active):
+            p = patients.get(row.patient_id)
+            if p is None:
+                if not row.patient_id.startswith(prefix):
+                    continue
+                p = patients[row.patient_id] = PatientView(row.patient_id, None)
+            p.alerts.append(
+                ActiveAlert(row.rule, row.severity or "", row.message or "", utc(row.raised_at))
+            )
+        for p in patients.values():
+            p.alerts.sort(key=lambda a: (-SEVERITY_RANK.get(a.severity, 0), a.rule))
+        self._fill_series(list(patients.values()), timedelta(minutes=minutes))
+        return sickest_first(patients.values())
+
+    def _fill_series(self, patients: list[PatientView], window: timedelta) -> None:
+        """Each patient's HR and SpO2 over ``window`` up to their newest reading."""
+        work = []
+        for p in patients:
+            if p.timestamp is None:
+                continue
+            start = p.timestamp - window
+            for day in days_newest_first(start, p.timestamp):
+                work.append((p, (p.patient_id, day, start, p.timestamp)))
+        slots = threading.BoundedSemaphore(self.concurrency)
+        futures = []
+        for p, params in work:
+            slots.acquire()
+            f = self.session.execute_async(self._series, params)
+            f.add_callbacks(lambda _r: slots.release(), lambda _e: slots.release())
+            futures.append((p, f))
+        for p, f in futures:
+            for row in f.result():
+                ts = utc(row.timestamp)
+                if row.heart_rate is not None:
+                    p.hr_series.append((ts, row.heart_rate))
+                if row.spo2 is not None:
+                    p.spo2_series.append((ts, row.spo2))
+        for p in patients:
+            p.hr_series.sort()
+            p.spo2_series.sort()
