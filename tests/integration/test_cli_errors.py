@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.conftest import vitals_env
+from tests.conftest import CASSANDRA_PORT, KAFKA, vitals_env
 
 pytestmark = pytest.mark.services
 
@@ -55,20 +55,20 @@ def env(topics, keyspace):
         (
             ["consume", "--cassandra-hosts", "192.0.2.1"],
             1,  # a black hole: times out
-            "Error: cannot reach Cassandra at 192.0.2.1:9042 (",
+            f"Error: cannot reach Cassandra at 192.0.2.1:{CASSANDRA_PORT} (",
             25,
         ),
         (
             ["consume", "--keyspace", "no_such_keyspace"],
             2,
-            "Error: keyspace 'no_such_keyspace' does not exist in Cassandra at 127.0.0.1:9042; "
+            f"Error: keyspace 'no_such_keyspace' does not exist in Cassandra at 127.0.0.1:{CASSANDRA_PORT}; "
             "create it with `vitals init`",
             20,
         ),
         (
             ["consume", "--topic", "no.such.topic"],
             1,
-            "Error: topic 'no.such.topic' does not exist on 127.0.0.1:9092; create it with `vitals init`",
+            f"Error: topic 'no.such.topic' does not exist on {KAFKA}; create it with `vitals init`",
             30,
         ),
         (
