@@ -34,6 +34,7 @@ demo: init                          ## run producer + two consumers for a while,
 	bash tools/demo.sh
 
 test: up                            ## the whole suite against the real servers
+	bash tools/ensure_chromium.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-unit: $(STAMP)

@@ -11,6 +11,12 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done; wait || true; }
 trap cleanup EXIT
 
+if ! curl -sf -o /dev/null "http://127.0.0.1:${WEB_PORT:-8000}/api/health"; then
+  nohup $BIN/vitals serve --port "${WEB_PORT:-8000}" >"$LOGS/serve.log" 2>&1 &
+  echo $! >"$LOGS/serve.pid"
+fi
+echo "== web central station: http://127.0.0.1:${WEB_PORT:-8000}/  (stop it: kill \$(cat $LOGS/serve.pid))"
+
 for n in 1 2; do
   NO_COLOR=1 $BIN/vitals consume >"$LOGS/consumer-$n.log" 2>&1 &
   pids+=($!)
@@ -35,6 +41,9 @@ echo "== cqlsh: the newest readings of P001 today"
 $BIN/cqlsh 127.0.0.1 "${CASSANDRA_PORT:-9042}" -e \
   "SELECT patient_id, timestamp, heart_rate, spo2, systolic, diastolic, respiratory_rate, temperature, news2
    FROM hospital.patient_vitals WHERE patient_id = 'P001' AND day = '$(date -u +%F)' LIMIT 5;" 2>/dev/null | grep -v "^WARNING: cqlsh was built"
+echo "== vitals watch --once"
+NO_COLOR=1 $BIN/vitals watch --once --minutes 1 | head -8
 echo "== cqlsh: how many readings are stored (all patients, all days)"
 $BIN/cqlsh 127.0.0.1 "${CASSANDRA_PORT:-9042}" -e \
   "SELECT COUNT(*) FROM hospital.patient_vitals;" 2>/dev/null | grep -v "^WARNING: cqlsh was built"
+echo "== the ward board is still live at http://127.0.0.1:${WEB_PORT:-8000}/"

@@ -21,6 +21,7 @@ from vitals.cli_options import (
     kafka_settings,
 )
 from vitals.cli_produce import produce
+from vitals.cli_serve import serve
 from vitals.cli_views import query, status, watch
 from vitals.config import ALERTS_TOPIC, DLQ_TOPIC, VITALS_TOPIC
 
@@ -101,6 +102,7 @@ def init(partitions: int, replication_factor: int, **kw: object) -> None:
 
 cli.add_command(produce)
 cli.add_command(consume)
+cli.add_command(serve)
 cli.add_command(watch)
 cli.add_command(query)
 cli.add_command(status)

@@ -1,0 +1,163 @@
+"""``vitals serve``: the web central station and JSON API (see ``vitals.web``)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from vitals.cli_options import (
+    cassandra_options,
+    cassandra_settings,
+    kafka_options,
+    kafka_settings,
+)
+from vitals.config import ALERTS_TOPIC
+
+
+def _hash_password_line(name: str) -> None:
+    from vitals.web.auth import hash_password
+
+    if ":" in name or not name.strip():
+        raise click.BadParameter("a user name must be non-empty and have no ':'", param_hint=name)
+    if sys.stdin.isatty():
+        password = click.prompt(f"Password for {name}", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) < 8:
+        raise click.UsageError("a password needs at least 8 characters")
+    click.echo(f"{name}:{hash_password(password)}")
+
+
+@click.command()
+@click.option(
+    "--host",
+    envvar="VITALS_WEB_HOST",
+    show_envvar=True,
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on. Anything but loopback needs --auth or VITALS_API_TOKEN.",
+)
+@click.option(
+    "--port",
+    envvar="VITALS_WEB_PORT",
+    show_envvar=True,
+    default=8000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="TCP port to listen on.",
+)
+@click.option(
+    "--auth",
+    "users_file",
+    envvar="VITALS_WEB_USERS",
+    show_envvar=True,
+    type=click.Path(dir_okay=False),
+    help="Users file (NAME:ARGON2-HASH lines, see --hash-password): HTTP Basic login.",
+)
+@click.option(
+    "--stale-after",
+    envvar="VITALS_STALE_AFTER",
+    show_envvar=True,
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(1, 86_400),
+    help="Seconds without a reading after which a patient's tile shows STALE.",
+)
+@click.option(
+    "--poll-interval",
+    envvar="VITALS_WEB_POLL_INTERVAL",
+    show_envvar=True,
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 60),
+    help="Seconds between the live board's reads of Cassandra.",
+)
+@click.option(
+    "--alerts-topic",
+    envvar="VITALS_ALERTS_TOPIC",
+    show_envvar=True,
+    default=ALERTS_TOPIC,
+    show_default=True,
+    help="Kafka topic where acknowledgements are published.",
+)
+@click.option(
+    "--hash-password",
+    "hash_for",
+    metavar="NAME",
+    help="Print a users-file line for NAME (password from the prompt or stdin) and exit.",
+)
+@click.option(
+    "--access-log",
+    is_flag=True,
+    envvar="VITALS_WEB_ACCESS_LOG",
+    show_envvar=True,
+    help="Log every request (never credentials).",
+)
+@kafka_options
+@cassandra_options
+def serve(
+    host: str,
+    port: int,
+    users_file: str | None,
+    stale_after: float,
+    poll_interval: float,
+    alerts_topic: str,
+    hash_for: str | None,
+    access_log: bool,
+    **kw: object,
+) -> None:
+    """Serve the ward's central station (/), patient pages and the JSON API (/api/).
+
+    Binding to anything but loopback requires auth: --auth USERS_FILE and/or a bearer
+    token in VITALS_API_TOKEN (at least 16 characters). The OpenAPI document is at
+    /api/openapi.json; live updates are Server-Sent Events at /api/stream.
+
+    \b
+    Example:
+      vitals serve                                  # http://127.0.0.1:8000/
+      vitals serve --hash-password alice >> users.txt
+      vitals serve --host 0.0.0.0 --auth users.txt
+    """
+    if hash_for is not None:
+        _hash_password_line(hash_for)
+        return
+
+    import uvicorn
+
+    from vitals.web.app import WebSettings, create_app
+    from vitals.web.auth import Authenticator, is_loopback, load_users
+
+    token = os.environ.get("VITALS_API_TOKEN") or None
+    users = load_users(users_file) if users_file else {}
+    auth = Authenticator(users=users, token=token)
+    if not auth.enabled and not is_loopback(host):
+        raise click.UsageError(
+            f"refusing to serve patient data on {host} without authentication. Either bind "
+            "to 127.0.0.1, or give --auth USERS_FILE (make entries with `vitals serve "
+            "--hash-password NAME >> USERS_FILE`), or set VITALS_API_TOKEN to a secret of at "
+            "least 16 characters"
+        )
+    settings = WebSettings(
+        cassandra=cassandra_settings(kw),
+        kafka=kafka_settings(kw),
+        alerts_topic=alerts_topic,
+        stale_after=stale_after,
+        poll_interval=poll_interval,
+    )
+    app = create_app(settings, auth)
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(
+        f"vitals central station on http://{shown}:{port}/ (API: /api/, auth: {auth.mode}); "
+        "Ctrl+C stops",
+        err=True,
+    )
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=access_log,
+        timeout_graceful_shutdown=3,
+    )

@@ -1,0 +1,248 @@
+"""The ``/api/`` routes. Plain ``def`` routes run in the server's thread pool (the Cassandra
+driver is synchronous); the live stream is async and costs no thread per client."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi.responses import StreamingResponse
+from kafka.errors import KafkaError
+
+from vitals.errors import VitalsError
+from vitals.web.auth import LOCAL_USER
+from vitals.web.models import (
+    AckEvent,
+    AckRequest,
+    ActiveAlerts,
+    AlertHistory,
+    Health,
+    PatientAlert,
+    PatientState,
+    Problem,
+    Readings,
+    Trends,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_RANGE = timedelta(days=31)
+DEFAULT_RANGE = timedelta(hours=1)
+
+router = APIRouter(
+    prefix="/api",
+    responses={
+        400: {"model": Problem, "description": "Bad parameters; `detail` says which and why."},
+        401: {"model": Problem, "description": "Auth is on and no valid credentials were given."},
+        404: {"model": Problem, "description": "Unknown patient, alert or path."},
+        503: {"model": Problem, "description": "Cassandra or Kafka cannot be reached."},
+    },
+)
+
+PatientId = Annotated[
+    str, Path(min_length=1, max_length=64, description="As sent by the monitor, e.g. P001.")
+]
+Prefix = Annotated[
+    str, Query(max_length=64, description="Only patients whose id starts with this (a ward).")
+]
+Start = Annotated[
+    datetime | None,
+    Query(description="ISO 8601 with a time zone, inclusive. Default: `end` minus 1 h."),
+]
+End = Annotated[
+    datetime | None, Query(description="ISO 8601 with a time zone, exclusive. Default: now.")
+]
+
+
+def ctx(request: Request):  # -> vitals.web.app.WebContext (no import cycle)
+    return request.app.state.ctx
+
+
+def time_range(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+    for name, value in (("start", start), ("end", end)):
+        if value is not None and value.tzinfo is None:
+            raise HTTPException(
+                400, f"{name}: {value.isoformat()} has no time zone; add one, e.g. Z or +01:00"
+            )
+    try:
+        end = (end or datetime.now(UTC)).astimezone(UTC)
+        start = (start or end - DEFAULT_RANGE).astimezone(UTC)
+    except (OverflowError, ValueError) as e:
+        raise HTTPException(400, f"start/end: out of range ({e})") from None
+    if start >= end:
+        raise HTTPException(
+            400, f"start ({start.isoformat()}) must be before end ({end.isoformat()})"
+        )
+    if end - start > MAX_RANGE:
+        raise HTTPException(
+            400,
+            f"range {start.isoformat()} .. {end.isoformat()} is longer than "
+            f"{MAX_RANGE.days} days; ask for a shorter one",
+        )
+    return start, end
+
+
+@router.get("/health", response_model=Health, summary="Is the server reading Cassandra?")
+def health(request: Request) -> Health:
+    c = ctx(request)
+    return Health(
+        status="degraded" if c.board.problem else "ok",
+        auth=c.auth.mode,
+        user=getattr(request.state, "user", None),
+        stale_after_s=c.settings.stale_after,
+        last_poll=c.board.last_poll,
+        problem=c.board.problem,
+    )
+
+
+@router.get("/patients", response_model=list[PatientState], summary="Every patient, sickest first")
+def patients(request: Request, prefix: Prefix = "") -> list[dict]:
+    c = ctx(request)
+    return c.store.ward(now=datetime.now(UTC), stale_after=c.settings.stale_after, prefix=prefix)
+
+
+@router.get("/patients/{patient_id}", response_model=PatientState, summary="One patient's state")
+def patient(request: Request, patient_id: PatientId) -> dict:
+    c = ctx(request)
+    return c.store.patient(patient_id, now=datetime.now(UTC), stale_after=c.settings.stale_after)
+
+
+@router.get(
+    "/patients/{patient_id}/readings",
+    response_model=Readings,
+    summary="A patient's readings over a range (any number of UTC days), oldest first",
+)
+def readings(
+    request: Request,
+    patient_id: PatientId,
+    start: Start = None,
+    end: End = None,
+    limit: Annotated[
+        int, Query(ge=1, le=100_000, description="At most this many, the newest.")
+    ] = 50_000,
+) -> dict:
+    start, end = time_range(start, end)
+    store = ctx(request).store
+    store.require_patient(patient_id)
+    h = store.readings(patient_id, start, end, limit)
+    return {
+        "patient_id": patient_id,
+        "start": start,
+        "end": end,
+        "count": len(h.rows),
+        "truncated": h.truncated,
+        "readings": h.rows,
+    }
+
+
+@router.get(
+    "/patients/{patient_id}/alerts",
+    response_model=AlertHistory,
+    summary="A patient's alert events (raised, cleared, acknowledged) over a range",
+)
+def alert_history(
+    request: Request,
+    patient_id: PatientId,
+    start: Start = None,
+    end: End = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> dict:
+    start, end = time_range(start, end)
+    store = ctx(request).store
+    store.require_patient(patient_id)
+    h = store.alerts(patient_id, start, end, limit)
+    return {
+        "patient_id": patient_id,
+        "start": start,
+        "end": end,
+        "count": len(h.rows),
+        "truncated": h.truncated,
+        "events": h.rows,
+    }
+
+
+@router.get("/alerts", response_model=ActiveAlerts, summary="Alerts active now, sickest first")
+def active_alerts(request: Request, prefix: Prefix = "") -> dict:
+    c = ctx(request)
+    states = c.store.ward(now=datetime.now(UTC), stale_after=c.settings.stale_after, prefix=prefix)
+    alerts = [PatientAlert(patient_id=s["patient_id"], **a) for s in states for a in s["alerts"]]
+    return {"alerts": alerts}
+
+
+@router.get("/trends", response_model=Trends, summary="Recent heart rate and SpO2 per patient")
+def trends(
+    request: Request,
+    prefix: Prefix = "",
+    minutes: Annotated[int, Query(ge=1, le=240)] = 15,
+    points: Annotated[int, Query(ge=2, le=600)] = 120,
+) -> dict:
+    c = ctx(request)
+    now = datetime.now(UTC)
+    ids = [
+        s["patient_id"]
+        for s in c.store.ward(now=now, stale_after=c.settings.stale_after, prefix=prefix)
+    ]
+    return {
+        "minutes": minutes,
+        "patients": c.store.trends(ids, now=now, minutes=minutes, points=points),
+    }
+
+
+@router.post(
+    "/patients/{patient_id}/alerts/{rule}/ack",
+    response_model=AckEvent,
+    summary="Acknowledge an active alert: stored, and published on the alerts topic",
+    responses={409: {"model": Problem, "description": "The alert was raised again since."}},
+)
+def acknowledge(
+    request: Request,
+    patient_id: PatientId,
+    rule: Annotated[str, Path(min_length=1, max_length=100)],
+    body: AckRequest | None = None,
+) -> dict:
+    c = ctx(request)
+    body = body or AckRequest()
+    user = getattr(request.state, "user", None)
+    by = user if c.auth.enabled else (body.by or LOCAL_USER)
+    event = c.store.acknowledge(
+        patient_id,
+        rule,
+        raised_at=body.raised_at,
+        by=by,
+        comment=body.comment.strip(),
+        now=datetime.now(UTC),
+    )
+    c.board.poll_now()
+    payload = {
+        **event,
+        "timestamp": event["timestamp"].isoformat(),
+        "raised_at": event["raised_at"].isoformat(),
+    }
+    try:
+        c.producer().send(
+            c.settings.alerts_topic,
+            key=patient_id.encode(),
+            value=json.dumps(payload).encode(),
+        ).get(timeout=c.settings.kafka.request_timeout_s)
+    except (KafkaError, VitalsError) as e:
+        log.warning("acknowledgement of %s/%s stored but not published: %s", patient_id, rule, e)
+        raise HTTPException(
+            503,
+            f"acknowledgement stored, but not published on {c.settings.alerts_topic}: "
+            f"Kafka unavailable ({type(e).__name__}); try again",
+        ) from None
+    log.info("alert %s of %s acknowledged by %s", rule, patient_id, by)
+    return event
+
+
+@router.get("/stream", include_in_schema=False)
+async def stream(request: Request, prefix: str = "") -> StreamingResponse:
+    """Server-Sent Events: ``snapshot`` then ``update`` events (see ``vitals.web.live``)."""
+    return StreamingResponse(
+        ctx(request).board.events(prefix[:64]),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )

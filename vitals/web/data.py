@@ -1,0 +1,332 @@
+"""Cassandra reads of the central station, and the acknowledgement write.
+
+Prepared statements only. The ward view is three small whole-table reads
+(``patient_latest``, ``active_alerts``, ``alert_acks``: one row per patient or per
+active alert), cheap enough to repeat every second. A patient's history is read
+partition by partition (one per UTC day), newest first, so a limit keeps the newest
+readings, then returned oldest first.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from cassandra.cluster import Session
+from cassandra.concurrent import execute_concurrent_with_args
+
+from vitals.errors import VitalsError
+
+log = logging.getLogger(__name__)
+
+VITALS = ("heart_rate", "spo2", "systolic", "diastolic", "respiratory_rate", "temperature")
+SEVERITY_RANK = {"high": 3, "medium": 2, "low": 1}
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+_LATEST_COLS = (
+    "patient_id, timestamp, heart_rate, spo2, systolic, diastolic, respiratory_rate, "
+    "temperature, consciousness, on_oxygen, news2"
+)
+_ACTIVE_COLS = "patient_id, rule, severity, message, value, raised_at"
+_ACK_COLS = "patient_id, rule, raised_at, acked_by, acked_at, comment"
+_READING_COLS = (
+    "timestamp, heart_rate, spo2, systolic, diastolic, respiratory_rate, temperature, news2"
+)
+_ALERT_COLS = "timestamp, rule, kind, severity, message, value, raised_at"
+
+
+class NotFound(VitalsError):
+    """An unknown patient, or no such active alert (HTTP 404)."""
+
+
+class Conflict(VitalsError):
+    """The request no longer matches what is stored, e.g. the alert was raised again (409)."""
+
+
+def utc(ts: datetime | None) -> datetime | None:
+    """The driver's naive UTC datetimes made aware."""
+    if ts is None:
+        return None
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def millis(ts: datetime) -> int:
+    """Milliseconds since the epoch (Cassandra's timestamp precision), exactly."""
+    return (utc(ts) - EPOCH) // timedelta(milliseconds=1)
+
+
+def days_between(start: datetime, end: datetime) -> list[date]:
+    """UTC days from ``end`` back to ``start``, newest first."""
+    first, last = start.astimezone(UTC).date(), end.astimezone(UTC).date()
+    return [last - timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+@dataclass(frozen=True)
+class History:
+    rows: list[dict[str, Any]]  # oldest first
+    truncated: bool  # the limit cut off older rows
+
+
+class WardStore:
+    """Reads for the pages and the API; ``acknowledge`` is the one write."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        p = session.prepare
+        self._latest_all = p(f"SELECT {_LATEST_COLS} FROM patient_latest")
+        self._latest_one = p(f"SELECT {_LATEST_COLS} FROM patient_latest WHERE patient_id = ?")
+        self._active_all = p(f"SELECT {_ACTIVE_COLS} FROM active_alerts")
+        self._active_one = p(f"SELECT {_ACTIVE_COLS} FROM active_alerts WHERE patient_id = ?")
+        self._active_rule = p(
+            f"SELECT {_ACTIVE_COLS} FROM active_alerts WHERE patient_id = ? AND rule = ?"
+        )
+        self._acks_all = p(f"SELECT {_ACK_COLS} FROM alert_acks")
+        self._acks_one = p(f"SELECT {_ACK_COLS} FROM alert_acks WHERE patient_id = ?")
+        self._readings = p(
+            f"SELECT {_READING_COLS} FROM patient_vitals WHERE patient_id = ? AND day = ? "
+            "AND timestamp >= ? AND timestamp < ? LIMIT ?"
+        )
+        self._alerts = p(
+            f"SELECT {_ALERT_COLS} FROM patient_alerts WHERE patient_id = ? AND day = ? "
+            "AND timestamp >= ? AND timestamp < ? LIMIT ?"
+        )
+        self._insert_ack = p(
+            "INSERT INTO alert_acks (patient_id, rule, raised_at, acked_by, acked_at, comment) "
+            "VALUES (?, ?, ?, ?, ?, ?)"
+        )
+        self._insert_event = p(
+            "INSERT INTO patient_alerts (patient_id, day, timestamp, rule, kind, severity, "
+            "message, value, raised_at) VALUES (?, ?, ?, ?, 'acknowledged', ?, ?, ?, ?)"
+        )
+        for stmt in (self._insert_ack, self._insert_event):
+            stmt.is_idempotent = True
+
+    # the ward -------------------------------------------------------------------------------
+
+    def ward(self, *, now: datetime, stale_after: float, prefix: str = "") -> list[dict]:
+        """Every patient's state, sickest first (see ``sort_key``)."""
+        futures = [
+            self.session.execute_async(s)
+            for s in (self._latest_all, self._active_all, self._acks_all)
+        ]
+        latest, active, acks = (list(f.result()) for f in futures)
+        return build_states(latest, active, acks, now=now, stale_after=stale_after, prefix=prefix)
+
+    def patient(self, patient_id: str, *, now: datetime, stale_after: float) -> dict:
+        futures = [
+            self.session.execute_async(s, (patient_id,))
+            for s in (self._latest_one, self._active_one, self._acks_one)
+        ]
+        latest, active, acks = (list(f.result()) for f in futures)
+        if not latest and not active:
+            raise NotFound(f"unknown patient {patient_id!r}: no reading of it is stored")
+        return build_states(latest, active, acks, now=now, stale_after=stale_after)[0]
+
+    def require_patient(self, patient_id: str) -> None:
+        if self.session.execute(self._latest_one, (patient_id,)).one() is None:
+            raise NotFound(f"unknown patient {patient_id!r}: no reading of it is stored")
+
+    # history --------------------------------------------------------------------------------
+
+    def readings(self, patient_id: str, start: datetime, end: datetime, limit: int) -> History:
+        """Readings with ``start <= timestamp < end``, oldest first; the newest ``limit``."""
+        rows = self._history(self._readings, patient_id, start, end, limit)
+        out = [
+            {
+                "timestamp": utc(r.timestamp),
+                **{v: getattr(r, v) for v in VITALS},
+                "news2": r.news2,
+            }
+            for r in rows
+        ]
+        return History(out[:limit][::-1], len(out) > limit)
+
+    def alerts(self, patient_id: str, start: datetime, end: datetime, limit: int) -> History:
+        """Raised / cleared / acknowledged events in the range, oldest first."""
+        rows = self._history(self._alerts, patient_id, start, end, limit)
+        out = [
+            {
+                "timestamp": utc(r.timestamp),
+                "rule": r.rule,
+                "kind": r.kind,
+                "severity": r.severity,
+                "message": r.message,
+                "value": r.value,
+                "raised_at": utc(r.raised_at),
+            }
+            for r in rows
+        ]
+        return History(out[:limit][::-1], len(out) > limit)
+
+    def _history(self, stmt, patient_id: str, start: datetime, end: datetime, limit: int) -> list:
+        """Newest first, at most ``limit + 1`` rows (the extra one tells of truncation)."""
+        rows: list = []
+        for day in days_between(start, end):
+            want = limit + 1 - len(rows)
+            if want <= 0:
+                break
+            rows.extend(self.session.execute(stmt, (patient_id, day, start, end, want)))
+        return rows
+
+    def trends(
+        self, patient_ids: Iterable[str], *, now: datetime, minutes: int, points: int
+    ) -> dict[str, dict[str, list]]:
+        """Heart rate and SpO2 of the last ``minutes`` per patient, at most ``points`` each."""
+        start = now - timedelta(minutes=minutes)
+        end = now + timedelta(minutes=5)  # a monitor's clock a little ahead still shows
+        args = [
+            (pid, day, start, end, 2000) for pid in patient_ids for day in days_between(start, end)
+        ]
+        out: dict[str, dict[str, list]] = {}
+        results = execute_concurrent_with_args(
+            self.session, self._readings, args, concurrency=32, raise_on_first_error=True
+        )
+        rows_by_pid: dict[str, list] = {}
+        for (pid, *_), (_ok, rows) in zip(args, results, strict=True):
+            rows_by_pid.setdefault(pid, []).extend(rows)
+        for pid, rows in rows_by_pid.items():
+            rows.sort(key=lambda r: r.timestamp)
+            step = max(1, -(-len(rows) // points))
+            picked = rows[::-1][::step][::-1]  # keep the newest point
+            out[pid] = {
+                "t": [millis(r.timestamp) for r in picked],
+                "heart_rate": [r.heart_rate for r in picked],
+                "spo2": [r.spo2 for r in picked],
+            }
+        return out
+
+    # acknowledgement ------------------------------------------------------------------------
+
+    def acknowledge(
+        self,
+        patient_id: str,
+        rule: str,
+        *,
+        raised_at: datetime | None,
+        by: str,
+        comment: str,
+        now: datetime,
+    ) -> dict:
+        """Store an acknowledgement of the active alert ``rule`` (the raise at ``raised_at``,
+        or the current one). Returns the event as published on the alerts topic."""
+        active = self.session.execute(self._active_rule, (patient_id, rule)).one()
+        if active is None:
+            self.require_patient(patient_id)
+            raise NotFound(
+                f"patient {patient_id!r} has no active alert {rule!r} (it may have cleared); "
+                "reload to see the active alerts"
+            )
+        current = utc(active.raised_at)
+        if raised_at is not None and millis(raised_at) != millis(current):
+            raise Conflict(
+                f"alert {rule!r} of patient {patient_id!r} raised at {raised_at.isoformat()} "
+                f"is no longer active; it was raised again at {current.isoformat()}: "
+                "reload and acknowledge that one"
+            )
+        now = now.astimezone(UTC)
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        message = f"Acknowledged by {by}" + (f": {comment}" if comment else "")
+        self.session.execute(
+            self._insert_ack, (patient_id, rule, current, by, now, comment or None)
+        )
+        self.session.execute(
+            self._insert_event,
+            (patient_id, now.date(), now, rule, active.severity, message, active.value, current),
+        )
+        return {
+            "patient_id": patient_id,
+            "rule": rule,
+            "kind": "acknowledged",
+            "severity": active.severity,
+            "message": message,
+            "value": active.value,
+            "timestamp": now,
+            "raised_at": current,
+            "by": by,
+            "comment": comment or None,
+        }
+
+
+def build_states(
+    latest: list,
+    active: list,
+    acks: list,
+    *,
+    now: datetime,
+    stale_after: float,
+    prefix: str = "",
+) -> list[dict]:
+    """Patient states from the rows of the three tables, sickest first."""
+    acked = {(a.patient_id, a.rule): a for a in acks}
+    alerts: dict[str, list[dict]] = {}
+    for a in active:
+        ack = acked.get((a.patient_id, a.rule))
+        applies = ack is not None and ack.raised_at is not None and a.raised_at is not None
+        applies = applies and millis(ack.raised_at) == millis(a.raised_at)
+        alerts.setdefault(a.patient_id, []).append(
+            {
+                "rule": a.rule,
+                "severity": a.severity,
+                "message": a.message,
+                "value": a.value,
+                "raised_at": utc(a.raised_at),
+                "acknowledged": (
+                    {"by": ack.acked_by, "at": utc(ack.acked_at), "comment": ack.comment}
+                    if applies
+                    else None
+                ),
+            }
+        )
+    by_pid = {r.patient_id: r for r in latest}
+    states = []
+    for pid in sorted(set(by_pid) | set(alerts)):
+        if prefix and not pid.startswith(prefix):
+            continue
+        r = by_pid.get(pid)
+        mine = sorted(
+            alerts.get(pid, []),
+            key=lambda a: (-SEVERITY_RANK.get(a["severity"], 0), a["raised_at"] or now),
+        )
+        reading = None
+        age = None
+        if r is not None:
+            reading = {
+                "timestamp": utc(r.timestamp),
+                **{v: getattr(r, v) for v in VITALS},
+                "consciousness": r.consciousness,
+                "on_oxygen": r.on_oxygen,
+                "news2": r.news2,
+            }
+            age = max(0.0, (now - utc(r.timestamp)).total_seconds())
+        worst = mine[0]["severity"] if mine else None
+        states.append(
+            {
+                "patient_id": pid,
+                "latest": reading,
+                "alerts": mine,
+                "severity": worst,
+                "unacknowledged": sum(1 for a in mine if a["acknowledged"] is None),
+                "stale": age is None or age > stale_after,
+            }
+        )
+    states.sort(key=sort_key)
+    return states
+
+
+def sort_key(s: dict) -> tuple:
+    """Sickest first: unacknowledged severity, any severity, NEWS2, stale, then id."""
+    unacked = max(
+        (SEVERITY_RANK.get(a["severity"], 0) for a in s["alerts"] if a["acknowledged"] is None),
+        default=0,
+    )
+    news2 = (s["latest"] or {}).get("news2") or 0
+    return (
+        -unacked,
+        -SEVERITY_RANK.get(s["severity"] or "", 0),
+        -news2,
+        not s["stale"],
+        s["patient_id"],
+    )

@@ -1,0 +1,169 @@
+"""The live board: one poller per server, fanned out to every open page as Server-Sent Events.
+
+A thread reads the ward (three small tables, see ``data.WardStore.ward``) every
+``interval`` seconds, or at once after an acknowledgement, and sends each subscriber
+the patients whose state changed. Every open page costs one queue, not one query:
+50 boards poll Cassandra as often as one.
+
+Events (``text/event-stream``, ``data:`` is JSON):
+- ``snapshot``: ``{"server_time", "patients": [PatientState…]}`` (sickest first) on connect
+- ``update``: ``{"server_time", "patients": [changed…], "removed": [ids], "order": [ids]}``
+- a ``: keep-alive`` comment every 15 s
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+
+from vitals.web.data import WardStore
+from vitals.web.models import PatientState
+
+log = logging.getLogger(__name__)
+
+KEEPALIVE_S = 15.0
+QUEUE_MAX = 100  # updates a slow client may lag behind before it is dropped
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Board:
+    def __init__(
+        self,
+        store: WardStore,
+        *,
+        interval: float = 1.0,
+        stale_after: float = 30.0,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self.store = store
+        self.interval = interval
+        self.stale_after = stale_after
+        self.clock = clock
+        self.states: dict[str, dict] = {}  # patient_id -> PatientState as JSON-ready dict
+        self.order: list[str] = []
+        self.last_poll: datetime | None = None
+        self.problem: str | None = None
+        self._subscribers: set[tuple[asyncio.AbstractEventLoop, asyncio.Queue]] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="vitals-board", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(10)
+        with self._lock:
+            subs = list(self._subscribers)
+        for loop, q in subs:
+            loop.call_soon_threadsafe(_offer, q, None)
+
+    def poll_now(self) -> None:
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll()
+            except Exception as e:  # Cassandra down: keep the last board, say so, retry
+                first = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+                if self.problem is None:
+                    log.warning("live board: cannot read Cassandra (%s); retrying", first)
+                self.problem = f"cannot read Cassandra: {first}"
+            self._wake.wait(self.interval)
+            self._wake.clear()
+
+    # polling --------------------------------------------------------------------------------
+
+    def poll(self) -> None:
+        now = self.clock()
+        states = self.store.ward(now=now, stale_after=self.stale_after)
+        fresh = {
+            s["patient_id"]: PatientState.model_validate(s).model_dump(mode="json") for s in states
+        }
+        order = [s["patient_id"] for s in states]
+        changed = [fresh[p] for p in order if self.states.get(p) != fresh[p]]
+        removed = [p for p in self.states if p not in fresh]
+        with self._lock:
+            self.states, self.last_poll, self.problem = fresh, now, None
+            order_changed = order != self.order
+            self.order = order
+            subs = list(self._subscribers)
+        if changed or removed or order_changed:
+            event = _event(
+                "update",
+                {
+                    "server_time": now.isoformat(),
+                    "patients": changed,
+                    "removed": removed,
+                    "order": order,
+                },
+            )
+            for loop, q in subs:
+                loop.call_soon_threadsafe(_offer, q, event)
+
+    # subscribers ----------------------------------------------------------------------------
+
+    async def events(self, prefix: str = "") -> AsyncIterator[str]:
+        """The event stream of one page: a snapshot, then updates (filtered by prefix)."""
+        loop = asyncio.get_running_loop()
+        q: asyncio.Queue = asyncio.Queue(QUEUE_MAX)
+        with self._lock:
+            self._subscribers.add((loop, q))
+            snapshot = [self.states[p] for p in self.order if p.startswith(prefix)]
+            now = (self.last_poll or self.clock()).isoformat()
+        try:
+            yield "retry: 2000\n\n"
+            yield _event("snapshot", {"server_time": now, "patients": snapshot})
+            while True:
+                try:
+                    event = await asyncio.wait_for(q.get(), KEEPALIVE_S)
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
+                    continue
+                if event is None:  # server stopping, or this client fell too far behind
+                    return
+                yield _filtered(event, prefix) if prefix else event
+        finally:
+            with self._lock:
+                self._subscribers.discard((loop, q))
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscribers)
+
+
+def _offer(q: asyncio.Queue, event: str | None) -> None:
+    try:
+        q.put_nowait(event)
+    except asyncio.QueueFull:  # a client that stopped reading: end its stream
+        while not q.empty():
+            q.get_nowait()
+        q.put_nowait(None)
+
+
+def _event(name: str, data: dict) -> str:
+    return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+def _filtered(event: str, prefix: str) -> str:
+    name = event.split("\n", 1)[0].removeprefix("event: ")
+    data = json.loads(event.split("data: ", 1)[1])
+    data["patients"] = [p for p in data["patients"] if p["patient_id"].startswith(prefix)]
+    data["removed"] = [p for p in data["removed"] if p.startswith(prefix)]
+    data["order"] = [p for p in data["order"] if p.startswith(prefix)]
+    return _event(name, data)

@@ -1,0 +1,143 @@
+"""The JSON shapes of the API (and of the live events): pydantic models, hence the OpenAPI."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+Severity = Literal["high", "medium", "low"]
+
+
+class Problem(BaseModel):
+    detail: str = Field(description="What was wrong and how to fix it.")
+
+
+class Reading(BaseModel):
+    timestamp: datetime
+    heart_rate: int | None = None
+    spo2: int | None = None
+    systolic: int | None = None
+    diastolic: int | None = None
+    respiratory_rate: int | None = None
+    temperature: float | None = None
+    news2: int | None = None
+
+
+class LatestReading(Reading):
+    consciousness: str | None = None
+    on_oxygen: bool | None = None
+
+
+class Acknowledgement(BaseModel):
+    by: str
+    at: datetime | None = None
+    comment: str | None = None
+
+
+class ActiveAlert(BaseModel):
+    rule: str
+    severity: str | None = None
+    message: str | None = None
+    value: float | None = None
+    raised_at: datetime | None = None
+    acknowledged: Acknowledgement | None = Field(
+        None, description="Set while this raise is acknowledged; a new raise starts unset."
+    )
+
+
+class PatientState(BaseModel):
+    patient_id: str
+    latest: LatestReading | None
+    alerts: list[ActiveAlert]
+    severity: str | None = Field(description="The worst active alert's severity, if any.")
+    unacknowledged: int
+    stale: bool = Field(description="No reading for longer than the server's --stale-after.")
+
+
+class PatientAlert(ActiveAlert):
+    patient_id: str
+
+
+class ActiveAlerts(BaseModel):
+    alerts: list[PatientAlert]
+
+
+class Readings(BaseModel):
+    patient_id: str
+    start: datetime
+    end: datetime
+    count: int
+    truncated: bool = Field(description="True when `limit` cut off the oldest readings.")
+    readings: list[Reading] = Field(description="Oldest first.")
+
+
+class AlertEvent(BaseModel):
+    timestamp: datetime
+    rule: str
+    kind: str = Field(description="raised | cleared | acknowledged")
+    severity: str | None = None
+    message: str | None = None
+    value: float | None = None
+    raised_at: datetime | None = None
+
+
+class AlertHistory(BaseModel):
+    patient_id: str
+    start: datetime
+    end: datetime
+    count: int
+    truncated: bool
+    events: list[AlertEvent] = Field(description="Oldest first.")
+
+
+class Trend(BaseModel):
+    t: list[int] = Field(description="Reading times, milliseconds since the epoch.")
+    heart_rate: list[int | None]
+    spo2: list[int | None]
+
+
+class Trends(BaseModel):
+    minutes: int
+    patients: dict[str, Trend]
+
+
+class AckRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    raised_at: AwareDatetime | None = Field(
+        None,
+        description="The raise being acknowledged (from the active alert); if it was "
+        "raised again since, the request fails with 409. Default: the current raise.",
+    )
+    comment: str = Field("", max_length=500)
+    by: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="Who acknowledges, used only when the server runs without auth "
+        "(default 'local'); with auth the authenticated user is recorded.",
+    )
+
+
+class AckEvent(BaseModel):
+    patient_id: str
+    rule: str
+    kind: Literal["acknowledged"]
+    severity: str | None
+    message: str
+    value: float | None
+    timestamp: datetime
+    raised_at: datetime
+    by: str
+    comment: str | None
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    auth: str = Field(description="off | users | token | users+token")
+    user: str | None = Field(description="Who you are authenticated as (None: auth off).")
+    stale_after_s: float
+    last_poll: datetime | None = Field(description="When the live board last read Cassandra.")
+    problem: str | None = None

@@ -1,0 +1,158 @@
+// Shared by the ward and patient pages: API calls, the live stream, tile parts, acknowledgement.
+"use strict";
+
+const SEVERITY = {
+  high: { shape: "▲", word: "HIGH" },
+  medium: { shape: "◆", word: "MEDIUM" },
+  low: { shape: "●", word: "LOW" },
+};
+
+async function api(path, options = {}) {
+  const res = await fetch(path, { credentials: "same-origin", ...options });
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(body.detail || `${res.status} ${res.statusText}`);
+  return body;
+}
+
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "class") e.className = v;
+    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) if (c !== null && c !== undefined) e.append(c);
+  return e;
+}
+
+function fmt(v, digits = 0) {
+  return v === null || v === undefined ? "–" : Number(v).toFixed(digits);
+}
+
+function timeOf(iso) {
+  return iso ? new Date(iso).toLocaleTimeString([], { hour12: false }) : "–";
+}
+
+function ago(seconds) {
+  if (seconds < 90) return `${Math.max(0, Math.round(seconds))} s ago`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)} min ago`;
+  return `${Math.round(seconds / 3600)} h ago`;
+}
+
+function badge(state) {
+  if (state.stale) return el("span", { class: "badge stale" }, "○ STALE");
+  if (!state.severity) return el("span", { class: "badge ok" }, "✓ OK");
+  const s = SEVERITY[state.severity] || { shape: "?", word: state.severity.toUpperCase() };
+  const cls = state.unacknowledged ? state.severity : "acked";
+  const text = `${s.shape} ${s.word}` + (state.unacknowledged ? "" : " · ACK");
+  return el("span", { class: `badge ${cls}` }, text);
+}
+
+function alertItem(patientId, a, onAck) {
+  const s = SEVERITY[a.severity] || { shape: "?", word: String(a.severity).toUpperCase() };
+  const acked = a.acknowledged;
+  return el(
+    "li",
+    { class: "alert" + (acked ? " acked" : ""), "data-rule": a.rule, "data-acked": acked ? "true" : "false" },
+    el("span", { class: `badge ${acked ? "acked" : a.severity}`, title: a.severity }, `${s.shape} ${s.word}`),
+    el("span", { class: "msg" }, a.message || a.rule),
+    acked
+      ? el("span", { class: "ackinfo" }, `ACK ${acked.by} ${timeOf(acked.at)}`)
+      : el("button", { type: "button", class: "ack", onclick: () => onAck(patientId, a) }, "Acknowledge"),
+  );
+}
+
+// --- acknowledgement dialog -----------------------------------------------------------------
+let AUTH = "off";
+let CLOCK_SKEW_MS = 0; // server time minus browser time
+let STALE_AFTER_S = 30;
+
+async function loadHealth() {
+  try {
+    const h = await api("/api/health");
+    AUTH = h.auth;
+    STALE_AFTER_S = h.stale_after_s;
+  } catch (e) {
+    console.warn(e);
+  }
+}
+
+function ackDialog() {
+  let d = document.getElementById("ack-dialog");
+  if (d) return d;
+  d = el(
+    "dialog",
+    { id: "ack-dialog" },
+    el(
+      "form",
+      { method: "dialog" },
+      el("strong", { id: "ack-title" }),
+      el("label", { id: "ack-name-label" }, "Your name ", el("input", { id: "ack-name", maxlength: 64 })),
+      el("label", {}, "Comment (optional)", el("textarea", { id: "ack-comment", rows: 2, maxlength: 500 })),
+      el("div", { id: "ack-error", class: "when" }),
+      el(
+        "div",
+        {},
+        el("button", { type: "submit", class: "primary", id: "ack-confirm", value: "ok" }, "Acknowledge"),
+        " ",
+        el("button", { type: "submit", value: "cancel" }, "Cancel"),
+      ),
+    ),
+  );
+  document.body.append(d);
+  return d;
+}
+
+function acknowledge(patientId, alert) {
+  const d = ackDialog();
+  d.querySelector("#ack-title").textContent = `${patientId}: ${alert.message || alert.rule}`;
+  d.querySelector("#ack-name-label").style.display = AUTH === "off" ? "" : "none";
+  d.querySelector("#ack-name").value = localStorage.getItem("vitals.name") || "";
+  d.querySelector("#ack-comment").value = "";
+  d.querySelector("#ack-error").textContent = "";
+  d.onclose = async () => {
+    if (d.returnValue !== "ok") return;
+    const name = d.querySelector("#ack-name").value.trim();
+    if (name) localStorage.setItem("vitals.name", name);
+    const body = { raised_at: alert.raised_at, comment: d.querySelector("#ack-comment").value };
+    if (AUTH === "off" && name) body.by = name;
+    try {
+      await api(`/api/patients/${encodeURIComponent(patientId)}/alerts/${encodeURIComponent(alert.rule)}/ack`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(body),
+      });
+    } catch (e) {
+      alert(`Not acknowledged: ${e.message}`);
+    }
+  };
+  d.showModal();
+}
+
+// --- the live stream --------------------------------------------------------------------------
+function liveStream(prefix, handlers) {
+  const conn = document.getElementById("conn");
+  const url = "/api/stream" + (prefix ? `?prefix=${encodeURIComponent(prefix)}` : "");
+  const es = new EventSource(url);
+  const mark = (ok, text) => {
+    if (!conn) return;
+    conn.className = "conn " + (ok ? "live" : "down");
+    conn.textContent = text;
+  };
+  es.addEventListener("open", () => mark(true, "live"));
+  es.addEventListener("error", () => mark(false, "disconnected — retrying…"));
+  for (const name of ["snapshot", "update"]) {
+    es.addEventListener(name, (ev) => {
+      const data = JSON.parse(ev.data);
+      CLOCK_SKEW_MS = Date.parse(data.server_time) - Date.now();
+      mark(true, `live · ${timeOf(data.server_time)}`);
+      handlers[name](data);
+    });
+  }
+  return es;
+}
+
+function serverNow() {
+  return Date.now() + CLOCK_SKEW_MS;
+}

@@ -1,0 +1,194 @@
+// The ward page: one tile per patient, sickest first, kept live by /api/stream.
+"use strict";
+
+const TREND_MINUTES = 15;
+const tiles = new Map(); // patient_id -> { state, el, parts, plot, trend }
+let order = [];
+let stream = null;
+
+function sparkline(container, trend) {
+  const opts = {
+    width: container.clientWidth || 280,
+    height: 60,
+    legend: { show: false },
+    cursor: { show: false },
+    scales: { x: { time: true }, hr: { auto: true }, spo2: { range: [80, 100] } },
+    axes: [{ show: false }, { show: false, scale: "hr" }, { show: false, scale: "spo2" }],
+    series: [
+      {},
+      { label: "HR", scale: "hr", stroke: getComputedStyle(document.body).getPropertyValue("--hr"), width: 1.5, spanGaps: true },
+      { label: "SpO2", scale: "spo2", stroke: getComputedStyle(document.body).getPropertyValue("--spo2"), width: 1.5, spanGaps: true },
+    ],
+  };
+  return new uPlot(opts, [trend.t, trend.hr, trend.spo2], container);
+}
+
+function renderParts(state) {
+  const l = state.latest || {};
+  const bp = l.systolic != null ? `${l.systolic}/${l.diastolic}` : "–";
+  const vital = (k, v) => el("div", { class: "vital" }, el("div", { class: "v" }, v), el("div", { class: "k" }, k));
+  const head = el(
+    "div",
+    { class: "tile-head" },
+    el("a", { class: "pid", href: `/patients/${encodeURIComponent(state.patient_id)}` }, state.patient_id),
+    badge(state),
+    el("span", { class: "news2" }, "NEWS2 ", el("b", {}, fmt(l.news2))),
+  );
+  const vitals = el(
+    "div",
+    { class: "vitals" },
+    vital("HR", fmt(l.heart_rate)),
+    vital("SpO₂ %", fmt(l.spo2)),
+    vital("BP", bp),
+    vital("RR", fmt(l.respiratory_rate)),
+    vital("Temp °C", fmt(l.temperature, 1)),
+  );
+  const when = el("div", { class: "when" });
+  const alerts = el("ul", { class: "alerts" }, state.alerts.map((a) => alertItem(state.patient_id, a, acknowledge)));
+  return { head, vitals, when, alerts };
+}
+
+function tileClass(state) {
+  const sev = state.severity || "ok";
+  return ["tile", `sev-${sev}`, state.severity && !state.unacknowledged ? "acked" : "", state.stale ? "stale" : ""]
+    .filter(Boolean)
+    .join(" ");
+}
+
+function updateWhen(t) {
+  const ts = t.state.latest && t.state.latest.timestamp;
+  if (!ts) {
+    t.parts.when.textContent = "no reading yet";
+    return;
+  }
+  const age = (serverNow() - Date.parse(ts)) / 1000;
+  const staleNote = t.state.stale ? "STALE: last reading " : "";
+  t.parts.when.textContent = `${staleNote}${ago(age)} · ${timeOf(ts)}`;
+}
+
+function appendTrend(t, state) {
+  const l = state.latest;
+  if (!l) return;
+  const x = Date.parse(l.timestamp) / 1000;
+  const tr = t.trend;
+  if (tr.t.length && x <= tr.t[tr.t.length - 1]) return;
+  tr.t.push(x);
+  tr.hr.push(l.heart_rate);
+  tr.spo2.push(l.spo2);
+  const cutoff = x - TREND_MINUTES * 60;
+  while (tr.t.length > 2 && tr.t[0] < cutoff) {
+    tr.t.shift();
+    tr.hr.shift();
+    tr.spo2.shift();
+  }
+  if (t.plot) t.plot.setData([tr.t, tr.hr, tr.spo2]);
+}
+
+function upsert(state) {
+  let t = tiles.get(state.patient_id);
+  const parts = renderParts(state);
+  if (!t) {
+    const spark = el("div", { class: "spark", "aria-label": "heart rate and SpO2, last 15 minutes" });
+    const tileEl = el("section", { class: tileClass(state), "data-patient": state.patient_id });
+    t = { state, el: tileEl, parts, spark, plot: null, trend: { t: [], hr: [], spo2: [] } };
+    tileEl.append(parts.head, parts.vitals, parts.when, parts.alerts, spark);
+    tiles.set(state.patient_id, t);
+  } else {
+    t.parts.head.replaceWith(parts.head);
+    t.parts.vitals.replaceWith(parts.vitals);
+    t.parts.when.replaceWith(parts.when);
+    t.parts.alerts.replaceWith(parts.alerts);
+    t.parts = parts;
+    t.state = state;
+    t.el.className = tileClass(state);
+  }
+  t.el.dataset.severity = state.severity || "none";
+  t.el.dataset.stale = String(state.stale);
+  appendTrend(t, state);
+  updateWhen(t);
+  return t;
+}
+
+function layout() {
+  const box = document.getElementById("tiles");
+  const wanted = order.filter((p) => tiles.has(p)).map((p) => tiles.get(p).el);
+  if (!wanted.length) {
+    box.replaceChildren(el("div", { class: "empty" }, "No patients (yet) for this filter."));
+    return;
+  }
+  const current = Array.from(box.children);
+  if (current.length !== wanted.length || current.some((c, i) => c !== wanted[i])) box.replaceChildren(...wanted);
+  for (const t of tiles.values()) {
+    if (!t.plot && t.spark.isConnected) t.plot = sparkline(t.spark, t.trend);
+  }
+  const alerting = Array.from(tiles.values()).filter((t) => t.state.unacknowledged).length;
+  const stale = Array.from(tiles.values()).filter((t) => t.state.stale).length;
+  document.getElementById("counts").textContent = `${tiles.size} patients · ${alerting} alerting · ${stale} stale`;
+}
+
+async function loadTrends(prefix) {
+  try {
+    const q = new URLSearchParams({ prefix, minutes: TREND_MINUTES, points: 120 });
+    const data = await api(`/api/trends?${q}`);
+    for (const [pid, tr] of Object.entries(data.patients)) {
+      const t = tiles.get(pid);
+      if (!t) continue;
+      const xs = tr.t.map((ms) => ms / 1000);
+      const last = t.trend.t.length ? t.trend.t[t.trend.t.length - 1] : -Infinity;
+      const live = { t: [], hr: [], spo2: [] };
+      t.trend.t.forEach((x, i) => {
+        if (!xs.length || x > xs[xs.length - 1]) {
+          live.t.push(x); live.hr.push(t.trend.hr[i]); live.spo2.push(t.trend.spo2[i]);
+        }
+      });
+      t.trend = { t: xs.concat(live.t), hr: tr.heart_rate.concat(live.hr), spo2: tr.spo2.concat(live.spo2) };
+      if (t.plot && (xs.length || last > -Infinity)) t.plot.setData([t.trend.t, t.trend.hr, t.trend.spo2]);
+    }
+  } catch (e) {
+    console.warn("trends:", e);
+  }
+}
+
+function connect(prefix) {
+  if (stream) stream.close();
+  tiles.clear();
+  order = [];
+  document.getElementById("tiles").replaceChildren(el("div", { class: "empty" }, "Loading…"));
+  stream = liveStream(prefix, {
+    snapshot(data) {
+      tiles.clear();
+      document.getElementById("tiles").replaceChildren();
+      for (const s of data.patients) upsert(s);
+      order = data.patients.map((s) => s.patient_id);
+      layout();
+      loadTrends(prefix);
+    },
+    update(data) {
+      for (const pid of data.removed) tiles.delete(pid);
+      for (const s of data.patients) upsert(s);
+      order = data.order;
+      layout();
+    },
+  });
+}
+
+function main() {
+  const params = new URLSearchParams(location.search);
+  const input = document.getElementById("prefix");
+  input.value = params.get("prefix") || "";
+  input.addEventListener("change", () => {
+    const p = input.value.trim();
+    const url = new URL(location.href);
+    if (p) url.searchParams.set("prefix", p);
+    else url.searchParams.delete("prefix");
+    history.replaceState(null, "", url);
+    connect(p);
+  });
+  setInterval(() => tiles.forEach(updateWhen), 1000);
+  window.addEventListener("resize", () => {
+    for (const t of tiles.values()) if (t.plot) t.plot.setSize({ width: t.spark.clientWidth, height: 60 });
+  });
+  loadHealth().then(() => connect(input.value.trim()));
+}
+
+main();
