@@ -6,7 +6,8 @@ STAMP   := $(VENV)/.installed
 SERVICES = $(BIN)/python tools/services.py
 PYTEST_ARGS ?=
 
-.PHONY: venv up down status logs init demo test test-unit lint format bench bench-quick clean
+.PHONY: venv up down status logs init demo test test-unit lint format bench bench-quick clean \
+        up-cluster down-cluster test-cluster
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -37,6 +38,16 @@ test: up                            ## the whole suite against the real servers
 	bash tools/ensure_chromium.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+up-cluster: $(STAMP)                ## 3 Cassandra nodes (127.0.0.11-13) + 3 Kafka brokers (127.0.0.21-23)
+	$(SERVICES) up --nodes 3
+
+down-cluster:                       ## stop the cluster (by pid); the single node keeps running
+	@if [ -x $(BIN)/python ]; then $(SERVICES) down --nodes 3; else $(PY) tools/services.py down --nodes 3; fi
+
+test-cluster: $(STAMP)              ## node-failure tests on a fresh-started cluster, then stop it
+	$(SERVICES) up --nodes 3 && $(BIN)/python -m pytest tests/cluster $(PYTEST_ARGS); \
+	status=$$?; $(SERVICES) down --nodes 3; exit $$status
+
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
@@ -52,5 +63,5 @@ bench: up                           ## full benchmark (< 10 min), table + .bench
 bench-quick: up                     ## reduced benchmark (< 2 min)
 	$(BIN)/python -m bench --quick
 
-clean: down
-	rm -rf $(VENV) .services/kafka .services/cassandra .bench
+clean: down down-cluster
+	rm -rf $(VENV) .services/kafka .services/cassandra .services/cluster .bench

@@ -6,9 +6,19 @@ launcher waits until each really answers (a Kafka metadata request, a CQL query)
 
     python tools/services.py up | down [--purge] | status | logs [NAME] [-n N]
     python tools/services.py start NAME | stop NAME [--kill]
+    python tools/services.py up --nodes 3 | down --nodes 3 | status --nodes 3
+    python tools/services.py nodetool cassandra-2 status
 
-Importable for tests: up(), down(), start(name), stop(name, kill=False),
-is_running(name), pid(name), answering(name), status().
+``--nodes 3`` is a separate cluster next to the single node, state under
+``.services/cluster/``: Cassandra nodes cassandra-1..3 on 127.0.0.11-13 (native
+9042, storage 7000, JMX 7211-7213 on 127.0.0.1) and Kafka brokers kafka-1..3 on
+127.0.0.21-23 (9092, controller 9093), each broker also a KRaft controller (a
+3-voter quorum). Every 127.0.0.x address is local, so nothing collides with the
+single node on 127.0.0.1.
+
+Importable for tests: up(nodes=1), down(nodes=1), start(name), stop(name, kill=False),
+is_running(name), pid(name), answering(name), status(nodes=1), log_tail(name),
+nodetool(node, *args), ring(node), CLUSTER_CASSANDRA_HOSTS, CLUSTER_KAFKA_SERVERS.
 
 Environment: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), CASSANDRA_PORT (9042),
 CASSANDRA_STORAGE_PORT (7000), CASSANDRA_JMX_PORT (7199), KAFKA_START_TIMEOUT (60),
@@ -21,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import fcntl
 import functools
 import gc
@@ -51,6 +62,14 @@ CASSANDRA_CLUSTER_NAME = "vitals-local"
 LOG_TAIL_LINES = 30
 STOP_TIMEOUT = 30.0
 
+# The --nodes 3 cluster: fixed loopback addresses, distinct from the single node's 127.0.0.1.
+CLUSTER_SIZE = 3
+CLUSTER_BASE = BASE / "cluster"
+CLUSTER_CASSANDRA_HOSTS = tuple(f"127.0.0.{11 + i}" for i in range(CLUSTER_SIZE))
+CLUSTER_KAFKA_HOSTS = tuple(f"127.0.0.{21 + i}" for i in range(CLUSTER_SIZE))
+CLUSTER_KAFKA_SERVERS = tuple(f"{h}:9092" for h in CLUSTER_KAFKA_HOSTS)
+CLUSTER_CASSANDRA_JMX_PORTS = tuple(7211 + i for i in range(CLUSTER_SIZE))
+
 
 # fmt: off
 KAFKA_JVM_FLAGS = [
@@ -59,8 +78,11 @@ KAFKA_JVM_FLAGS = [
     "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true",
     "-Dlog4j2.shutdownHookEnabled=false",  # else logging stops before Kafka's shutdown does
 ]
+CASSANDRA_HEAP = ["-Xms768m", "-Xmx768m"]
+CLUSTER_KAFKA_HEAP = ["-Xms256m", "-Xmx384m"]  # six JVMs share 2 cores: keep them small
+CLUSTER_CASSANDRA_HEAP = ["-Xms512m", "-Xmx512m"]
 CASSANDRA_JVM_FLAGS = [
-    "-Xms768m", "-Xmx768m", "-Xss256k", "-XX:+ExitOnOutOfMemoryError",
+    "-Xss256k", "-XX:+ExitOnOutOfMemoryError",
     "-Dcassandra-foreground=yes", "-Djava.net.preferIPv4Stack=true",
     "-Dchronicle.analytics.disable=true", "-Dcassandra.ring_delay_ms=1000",
     "-Dcassandra.skip_wait_for_gossip_to_settle=0", "-Dcassandra.superuser_setup_delay_ms=0",
@@ -85,11 +107,20 @@ class Spec:
     timeout_env: str
     default_timeout: float
     prepare: Callable[[Spec], list[str]]  # writes configs, returns the java command
-    probe: Callable[[int], bool]
+    probe: Callable[[str, int], bool]  # (host, port) -> answers
+    host: str = "127.0.0.1"
+    root: Path = BASE  # where dir and pid file live
+    node: int = 0  # 1..CLUSTER_SIZE for a cluster member, 0 for the single node
+    peers: tuple[str, ...] = ()  # hosts of every member of this node's cluster
+    fixed_ports: tuple[int, ...] = ()  # cluster members: not taken from the environment
+
+    @property
+    def kind(self) -> str:
+        return "kafka" if self.main_class == "kafka.Kafka" else "cassandra"
 
     @property
     def dir(self) -> Path:
-        return BASE / self.name
+        return self.root / self.name
 
     @property
     def conf_dir(self) -> Path:
@@ -105,18 +136,32 @@ class Spec:
 
     @property
     def pid_file(self) -> Path:
-        return BASE / f"{self.name}.pid"
+        return self.root / f"{self.name}.pid"
 
     @property
     def lib_dir(self) -> Path:
         cache = os.environ.get("VITALS_SERVICES_CACHE") or str(ROOT / ".services" / "lib")
-        return Path(cache).expanduser().resolve() / f"{self.name}-{self.version}"
+        return Path(cache).expanduser().resolve() / f"{self.kind}-{self.version}"
 
     def port(self) -> int:
-        return _env_int(self.port_env, self.default_port)
+        return self.ports()[0]
 
     def ports(self) -> list[int]:
-        return [self.port()] + [_env_int(env, d) for env, d in self.other_ports]
+        if self.fixed_ports:
+            return list(self.fixed_ports)
+        return [_env_int(self.port_env, self.default_port)] + [
+            _env_int(env, d) for env, d in self.other_ports
+        ]
+
+    def endpoints(self) -> list[tuple[str, int]]:
+        """(address, port) of every socket the server listens on."""
+        hosts = [self.host] * len(self.ports())
+        if self.kind == "cassandra":
+            hosts[-1] = "127.0.0.1"  # cassandra.jmx.local.port listens on loopback only
+        return list(zip(hosts, self.ports(), strict=True))
+
+    def probe_now(self) -> bool:
+        return self.probe(self.host, self.port())
 
     def timeout(self) -> float:
         return float(os.environ.get(self.timeout_env) or self.default_timeout)
@@ -129,11 +174,15 @@ class Status:
     pid: int | None
     port: int
     answering: bool
+    host: str = "127.0.0.1"
 
     def line(self) -> str:
         state = "running" if self.running else "stopped"
+        single = self.host == "127.0.0.1"
+        where = str(self.port) if single else f"{self.host}:{self.port}"
+        width = 10 if single else 11  # cassandra-N
         return (
-            f"{self.name:<10} {state:<8} pid {self.pid or '-':<8} port {self.port:<6} "
+            f"{self.name:<{width}} {state:<8} pid {self.pid or '-':<8} port {where:<6} "
             f"answering {'yes' if self.answering else 'no'}"
         )
 
@@ -214,12 +263,49 @@ def ensure_lib(spec: Spec) -> Path:
 # ----------------------------------------------------------------------- kafka
 
 
+def _kafka_cluster_settings(spec: Spec) -> dict[str, str]:
+    """A broker that is also one of the KRaft controller voters; everything replicated 3x."""
+    port, controller_port = spec.ports()
+    host = spec.host
+    voters = ",".join(f"{i}@{h}:{controller_port}" for i, h in enumerate(spec.peers, 1))
+    rf, min_isr = str(len(spec.peers)), str(len(spec.peers) - 1)
+    return {
+        "process.roles": "broker,controller",
+        "node.id": str(spec.node),
+        "controller.quorum.voters": voters,
+        "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller_port}",
+        "advertised.listeners": f"PLAINTEXT://{host}:{port}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "log.dirs": str(spec.data_dir),
+        "num.partitions": "6",
+        "auto.create.topics.enable": "true",
+        "default.replication.factor": rf,
+        "min.insync.replicas": min_isr,
+        "unclean.leader.election.enable": "false",
+        "offsets.topic.replication.factor": rf,
+        "offsets.topic.num.partitions": "6",
+        "transaction.state.log.replication.factor": rf,
+        "transaction.state.log.min.isr": min_isr,
+        "share.coordinator.state.topic.replication.factor": rf,
+        "share.coordinator.state.topic.min.isr": min_isr,
+        "group.initial.rebalance.delay.ms": "0",
+        "broker.session.timeout.ms": "4000",
+        "broker.heartbeat.interval.ms": "1000",
+        "num.network.threads": "2",
+        "num.io.threads": "4",
+        "background.threads": "4",
+        "log.cleaner.threads": "1",
+    }
+
+
 def _kafka_prepare(spec: Spec) -> list[str]:
     port, controller_port = spec.ports()
     for d in (spec.conf_dir, spec.data_dir, spec.log_file.parent):
         d.mkdir(parents=True, exist_ok=True)
     props = spec.conf_dir / spec.config_name
-    settings = {
+    settings = _kafka_cluster_settings(spec) if spec.node else {
         "process.roles": "broker,controller",
         "node.id": "1",
         "controller.quorum.voters": f"1@127.0.0.1:{controller_port}",
@@ -242,7 +328,7 @@ def _kafka_prepare(spec: Spec) -> list[str]:
         # shorter keeps kill-and-restart fault tests quick.
         "broker.session.timeout.ms": "4000",
         "broker.heartbeat.interval.ms": "1000",
-    }
+    }  # fmt: skip
     props.write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
     log4j = spec.conf_dir / "log4j2.xml"
     log4j.write_text(
@@ -274,7 +360,8 @@ def _kafka_prepare(spec: Spec) -> list[str]:
         if result.returncode != 0:
             raise ServiceError(f"kafka: storage format failed:\n{result.stdout}{result.stderr}")
     error_file = f"-XX:ErrorFile={spec.log_file.parent}/hs_err_%p.log"
-    jvm = [_java(), *KAFKA_JVM_FLAGS, error_file, logging_opt]
+    heap = CLUSTER_KAFKA_HEAP if spec.node else []  # the later -Xms/-Xmx win
+    jvm = [_java(), *KAFKA_JVM_FLAGS, *heap, error_file, logging_opt]
     return [*jvm, "-cp", classpath, spec.main_class, str(props)]
 
 
@@ -298,8 +385,8 @@ def _probe_admin_class() -> type:
     return ProbeAdmin
 
 
-def _kafka_probe(port: int) -> bool:
-    if not _port_open(port):
+def _kafka_probe(host: str, port: int) -> bool:
+    if not _port_open(port, host=host):
         return False
     from kafka.errors import KafkaError
 
@@ -308,13 +395,16 @@ def _kafka_probe(port: int) -> bool:
     with _quiet("kafka"):
         try:
             admin = _probe_admin_class()(
-                bootstrap_servers=f"127.0.0.1:{port}",
+                bootstrap_servers=f"{host}:{port}",
                 client_id="vitals-services-probe",
                 request_timeout_ms=3000,
                 bootstrap_timeout_ms=3000,
             )
             admin.list_topics()
             answered = True
+            if host != "127.0.0.1":  # a cluster member: answers once its peers are registered
+                brokers = admin.describe_cluster().get("brokers", [])
+                answered = len(brokers) >= CLUSTER_SIZE
         except (KafkaError, OSError):
             pass
         finally:
@@ -378,20 +468,50 @@ CASSANDRA_LOGBACK = """\
 """
 
 
+def _cluster_token(node: int, size: int) -> int:
+    """Evenly spaced Murmur3 token of cluster member ``node`` (1-based)."""
+    return -(2**63) + (node - 1) * (2**64 // size)
+
+
+def _cassandra_cluster_yaml(spec: Spec) -> str:
+    # Every member is a seed (any survivor lets a restarting node in). A fresh ring holds
+    # no data and each node brings its own evenly spaced token, so no node needs to
+    # bootstrap (stream) and the second and third nodes can join at the same time.
+    _port, storage_port, _jmx = spec.ports()
+    seeds = ",".join(f"{h}:{storage_port}" for h in spec.peers)
+    return f"""\
+cluster_name: {CASSANDRA_CLUSTER_NAME}-cluster
+seed_provider:
+  - class_name: org.apache.cassandra.locator.SimpleSeedProvider
+    parameters:
+      - seeds: "{seeds}"
+initial_token: {_cluster_token(spec.node, len(spec.peers))}
+auto_bootstrap: false
+hinted_handoff_enabled: true
+max_hint_window: 3h
+"""
+
+
 def _cassandra_yaml(spec: Spec) -> str:
     port, storage_port, _jmx = spec.ports()
     d = spec.data_dir
-    return f"""\
+    if spec.node:
+        cluster_part = _cassandra_cluster_yaml(spec)
+    else:
+        cluster_part = f"""\
 cluster_name: {CASSANDRA_CLUSTER_NAME}
-num_tokens: 1
-partitioner: org.apache.cassandra.dht.Murmur3Partitioner
-endpoint_snitch: SimpleSnitch
 seed_provider:
   - class_name: org.apache.cassandra.locator.SimpleSeedProvider
     parameters:
       - seeds: "127.0.0.1:{storage_port}"
-listen_address: 127.0.0.1
-rpc_address: 127.0.0.1
+"""
+    return f"""\
+{cluster_part.rstrip()}
+num_tokens: 1
+partitioner: org.apache.cassandra.dht.Murmur3Partitioner
+endpoint_snitch: SimpleSnitch
+listen_address: {spec.host}
+rpc_address: {spec.host}
 storage_port: {storage_port}
 native_transport_port: {port}
 start_native_transport: true
@@ -431,6 +551,7 @@ def _cassandra_prepare(spec: Spec) -> list[str]:
         _java(),
         f"@{jvm_options}",
         f"-javaagent:{jamm[-1]}",
+        *(CLUSTER_CASSANDRA_HEAP if spec.node else CASSANDRA_HEAP),
         *CASSANDRA_JVM_FLAGS,
         f"-XX:ErrorFile={log_dir}/hs_err_%p.log",
         f"-Dcassandra.config=file://{config}",
@@ -443,8 +564,8 @@ def _cassandra_prepare(spec: Spec) -> list[str]:
     ]
 
 
-def _cassandra_probe(port: int) -> bool:
-    if not _port_open(port):
+def _cassandra_probe(host: str, port: int) -> bool:
+    if not _port_open(port, host=host):
         return False
     from cassandra import DriverException
     from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable
@@ -453,11 +574,11 @@ def _cassandra_probe(port: int) -> bool:
 
     with _quiet("cassandra"):
         cluster = Cluster(
-            ["127.0.0.1"],
+            [host],
             port=port,
             execution_profiles={
                 EXEC_PROFILE_DEFAULT: ExecutionProfile(
-                    load_balancing_policy=WhiteListRoundRobinPolicy(["127.0.0.1"]),
+                    load_balancing_policy=WhiteListRoundRobinPolicy([host]),
                     request_timeout=3,
                 )
             },
@@ -515,19 +636,57 @@ SPECS: dict[str, Spec] = {
 START_ORDER = ("cassandra", "kafka")
 
 
+def _cluster_member(kind: str, node: int) -> Spec:
+    if kind == "cassandra":
+        hosts = CLUSTER_CASSANDRA_HOSTS
+        ports: tuple[int, ...] = (9042, 7000, CLUSTER_CASSANDRA_JMX_PORTS[node - 1])
+    else:
+        hosts, ports = CLUSTER_KAFKA_HOSTS, (9092, 9093)
+    return dataclasses.replace(
+        SPECS[kind],
+        name=f"{kind}-{node}",
+        host=hosts[node - 1],
+        root=CLUSTER_BASE,
+        node=node,
+        peers=hosts,
+        fixed_ports=ports,
+    )
+
+
+CLUSTER_SPECS: dict[str, Spec] = {
+    spec.name: spec
+    for spec in (
+        _cluster_member(kind, node)
+        for kind in ("cassandra", "kafka")
+        for node in range(1, CLUSTER_SIZE + 1)
+    )
+}
+CLUSTER_CASSANDRA = tuple(n for n in CLUSTER_SPECS if n.startswith("cassandra"))
+CLUSTER_KAFKA = tuple(n for n in CLUSTER_SPECS if n.startswith("kafka"))
+ALL_NAMES = (*SPECS, *CLUSTER_SPECS)
+
+
 def _spec(name: str) -> Spec:
-    try:
-        return SPECS[name]
-    except KeyError:
-        raise ValueError(f"unknown service {name!r} (known: {', '.join(SPECS)})") from None
+    spec = SPECS.get(name) or CLUSTER_SPECS.get(name)
+    if spec is None:
+        raise ValueError(f"unknown service {name!r} (known: {', '.join(ALL_NAMES)})")
+    return spec
+
+
+def _members(nodes: int) -> dict[str, Spec]:
+    if nodes == 1:
+        return SPECS
+    if nodes == CLUSTER_SIZE:
+        return CLUSTER_SPECS
+    raise ValueError(f"nodes must be 1 or {CLUSTER_SIZE}, not {nodes}")
 
 
 # -------------------------------------------------------------------- processes
 
 
-def _port_open(port: int, timeout: float = 0.5) -> bool:
+def _port_open(port: int, timeout: float = 0.5, host: str = "127.0.0.1") -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
+        with socket.create_connection((host, port), timeout=timeout):
             return True
     except OSError:
         return False
@@ -548,10 +707,13 @@ def _quiet(*names: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _locked() -> Iterator[None]:
-    """Serialise launcher calls across processes (e.g. parallel pytest workers)."""
-    BASE.mkdir(parents=True, exist_ok=True)
-    with open(BASE / ".lock", "w") as fh:
+def _locked(root: Path = BASE) -> Iterator[None]:
+    """Serialise launcher calls across processes (e.g. parallel pytest workers).
+
+    The cluster has its own lock, so starting it never blocks the single node's users.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
@@ -603,8 +765,7 @@ def is_running(name: str) -> bool:
 
 
 def answering(name: str) -> bool:
-    spec = _spec(name)
-    return spec.probe(spec.port())
+    return _spec(name).probe_now()
 
 
 def log_tail(name: str, lines: int = LOG_TAIL_LINES) -> str:
@@ -617,10 +778,10 @@ def log_tail(name: str, lines: int = LOG_TAIL_LINES) -> str:
 
 
 def _launch(spec: Spec) -> int:
-    busy = [p for p in spec.ports() if _port_open(p, timeout=0.2)]
+    busy = [f"{h}:{p}" for h, p in spec.endpoints() if _port_open(p, timeout=0.2, host=h)]
     if busy:
         raise ServiceError(
-            f"{spec.name}: port(s) {busy} on 127.0.0.1 already in use by a process this "
+            f"{spec.name}: {', '.join(busy)} already in use by a process this "
             "launcher did not start; stop it or set the port environment variables"
         )
     cmd = spec.prepare(spec)
@@ -665,18 +826,19 @@ def _wait_ready(waiting: dict[str, float], timeout: float | None) -> None:
     pending = dict(waiting)
     while pending:
         for name, launched in list(pending.items()):
-            spec = SPECS[name]
+            spec = _spec(name)
             limit = timeout if timeout is not None else spec.timeout()
             if pid(name) is None:
                 raise _failure(spec, "the JVM exited during startup")
-            if spec.probe(spec.port()):
+            if spec.probe_now():
                 elapsed = time.monotonic() - launched
-                _say(f"{name} answered after {elapsed:.1f} s (pid {pid(name)}, port {spec.port()})")
+                where = spec.port() if spec.host == "127.0.0.1" else f"{spec.host}:{spec.port()}"
+                _say(f"{name} answered after {elapsed:.1f} s (pid {pid(name)}, port {where})")
                 del pending[name]
             elif time.monotonic() - launched > limit:
                 raise _failure(
                     spec,
-                    f"no answer on 127.0.0.1:{spec.port()} within {limit:.0f} s "
+                    f"no answer on {spec.host}:{spec.port()} within {limit:.0f} s "
                     f"(pid {pid(name)} left running; `services.py down` stops it)",
                 )
         if pending:
@@ -684,13 +846,21 @@ def _wait_ready(waiting: dict[str, float], timeout: float | None) -> None:
 
 
 def _start_many(names: list[str], timeout: float | None) -> None:
+    _launch_many(names, timeout)
+
+
+def _launch_many(names: list[str], timeout: float | None, *, wait: bool = True) -> dict:
+    """Launch those of ``names`` not running; wait for all unless ``wait`` is False.
+
+    Returns {name: launch time} of the services still to be waited for.
+    """
     for name in names:  # fetch sequentially: concurrent mvn runs share ~/.m2
-        ensure_lib(SPECS[name])
+        ensure_lib(_spec(name))
     waiting: dict[str, float] = {}
     for name in names:
-        spec = SPECS[name]
+        spec = _spec(name)
         running = pid(name)
-        if running is not None and spec.probe(spec.port()):
+        if running is not None and spec.probe_now():
             _say(f"{name} already running (pid {running})")
         elif running is not None:
             _say(f"{name} running (pid {running}) but not answering yet; waiting")
@@ -698,7 +868,10 @@ def _start_many(names: list[str], timeout: float | None) -> None:
         else:
             waiting[name] = time.monotonic()
             _launch(spec)
-    _wait_ready(waiting, timeout)
+    if wait:
+        _wait_ready(waiting, timeout)
+        return {}
+    return waiting
 
 
 def _signal(name: str, sig: signal.Signals) -> int | None:
@@ -710,7 +883,7 @@ def _signal(name: str, sig: signal.Signals) -> int | None:
 
 
 def _await_exit(name: str, pid_: int, timeout: float) -> None:
-    spec = SPECS[name]
+    spec = _spec(name)
     deadline = time.monotonic() + timeout
     killed = False
     while _is_ours(spec, pid_):
@@ -725,25 +898,47 @@ def _await_exit(name: str, pid_: int, timeout: float) -> None:
     spec.pid_file.unlink(missing_ok=True)
     # The leader's cmdline vanishes a moment before the other threads release the sockets.
     deadline = time.monotonic() + 5
-    while any(_port_open(p, 0.2) for p in spec.ports()) and time.monotonic() < deadline:
+    while any(_port_open(p, 0.2, h) for h, p in spec.endpoints()) and time.monotonic() < deadline:
         time.sleep(0.1)
 
 
 # ------------------------------------------------------------------- public API
 
 
-def up(timeout: float | None = None) -> None:
-    """Start Kafka and Cassandra (in parallel) unless running; wait until both answer."""
+def up(timeout: float | None = None, nodes: int = 1) -> None:
+    """Start Kafka and Cassandra (in parallel) unless running; wait until both answer.
+
+    ``nodes=3`` starts the cluster instead (see the module docstring).
+    """
     started = time.monotonic()
-    with _locked():
-        _start_many(list(START_ORDER), timeout)
+    if nodes == 1:
+        with _locked():
+            _start_many(list(START_ORDER), timeout)
+    else:
+        _members(nodes)
+        with _locked(CLUSTER_BASE):
+            _cluster_up(timeout)
     _say(f"up done in {time.monotonic() - started:.1f} s")
+
+
+def _cluster_up(timeout: float | None) -> None:
+    # The brokers all at once: none serves before 2 of the 3 controller voters are up.
+    kafka_pending = _launch_many(list(CLUSTER_KAFKA), timeout, wait=False)
+    # A fresh ring is formed by one node; the others then join it together (no streaming:
+    # each has its own token and nothing to fetch). Members of an existing ring restart
+    # in any order, since every member is a seed.
+    cassandra = list(CLUSTER_CASSANDRA)
+    if all(pid(n) is None for n in cassandra):
+        _launch_many(cassandra[:1], timeout)
+    _launch_many(cassandra, timeout)
+    _wait_ready(kafka_pending, timeout)
+    wait_ring(timeout=timeout or 60.0)
 
 
 def start(name: str, timeout: float | None = None) -> int:
     """Start one service unless running, wait until it answers; return its pid."""
-    _spec(name)
-    with _locked():
+    spec = _spec(name)
+    with _locked(spec.root):
         _start_many([name], timeout)
         running = pid(name)
     if running is None:
@@ -754,10 +949,11 @@ def start(name: str, timeout: float | None = None) -> int:
 def stop(name: str, kill: bool = False, timeout: float = STOP_TIMEOUT) -> bool:
     """SIGTERM (or SIGKILL with ``kill``) one service and wait for it to exit.
 
-    Returns False if it was not running.
+    Returns False if it was not running. Works for cluster members too
+    (``stop("cassandra-2", kill=True)``).
     """
-    _spec(name)
-    with _locked():
+    spec = _spec(name)
+    with _locked(spec.root):
         stopped = _signal(name, signal.SIGKILL if kill else signal.SIGTERM)
         if stopped is None:
             _say(f"{name} not running")
@@ -769,11 +965,16 @@ def stop(name: str, kill: bool = False, timeout: float = STOP_TIMEOUT) -> bool:
     return True
 
 
-def down(purge: bool = False) -> None:
-    """Stop both services (SIGTERM, then SIGKILL after 30 s); ``purge`` deletes their data."""
-    with _locked():
+def down(purge: bool = False, nodes: int = 1) -> None:
+    """Stop both services (SIGTERM, then SIGKILL after 30 s); ``purge`` deletes their data.
+
+    ``nodes=3`` stops (and purges) the cluster instead.
+    """
+    members = _members(nodes)
+    root = BASE if nodes == 1 else CLUSTER_BASE
+    with _locked(root):
         t0 = time.monotonic()
-        signalled = {name: _signal(name, signal.SIGTERM) for name in SPECS}
+        signalled = {name: _signal(name, signal.SIGTERM) for name in members}
         for name, stopped in signalled.items():
             if stopped is None:
                 _say(f"{name} not running")
@@ -781,18 +982,124 @@ def down(purge: bool = False) -> None:
             _await_exit(name, stopped, STOP_TIMEOUT)
             _say(f"{name} stopped (pid {stopped}) in {time.monotonic() - t0:.1f} s")
         if purge:
-            for spec in SPECS.values():
+            for spec in members.values():
                 shutil.rmtree(spec.dir, ignore_errors=True)
                 _say(f"{spec.name}: deleted {spec.dir}")
 
 
-def status() -> list[Status]:
+def status(nodes: int = 1) -> list[Status]:
     result = []
-    for name, spec in SPECS.items():
+    for name, spec in _members(nodes).items():
         running = pid(name)
         port = spec.port()
-        result.append(Status(name, running is not None, running, port, spec.probe(port)))
+        result.append(
+            Status(name, running is not None, running, port, spec.probe_now(), host=spec.host)
+        )
     return result
+
+
+# --------------------------------------------------------------------- nodetool
+
+NODETOOL_JVM_FLAGS = ["-Xms64m", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
+NODETOOL_LOGBACK = """\
+<configuration scan="false">
+  <appender name="STDERR" class="ch.qos.logback.core.ConsoleAppender">
+    <target>System.err</target>
+    <encoder><pattern>%-5level %logger{0} - %msg%n</pattern></encoder>
+  </appender>
+  <root level="WARN"><appender-ref ref="STDERR"/></root>
+</configuration>
+"""
+
+
+def nodetool(node: str, *args: str, timeout: float = 120.0) -> str:
+    """Run ``nodetool ARGS`` against a Cassandra node (``cassandra`` or ``cassandra-N``).
+
+    Returns its standard output; raises ServiceError when it fails.
+    """
+    spec = _spec(node)
+    if spec.kind != "cassandra":
+        raise ValueError(f"{node} is not a Cassandra node")
+    result = subprocess.run(
+        _nodetool_cmd(spec, args), capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if result.returncode != 0:
+        raise ServiceError(
+            f"nodetool {' '.join(args)} on {node} failed (exit {result.returncode}):\n"
+            f"{(result.stdout + result.stderr).strip()[-2000:]}"
+        )
+    return result.stdout
+
+
+def _nodetool_cmd(spec: Spec, args: tuple[str, ...] | list[str]) -> list[str]:
+    lib = ensure_lib(spec)
+    spec.root.mkdir(parents=True, exist_ok=True)
+    # the module-access options of jvm17-server.options, without its server GC settings
+    options = spec.root / ".nodetool.options"
+    wanted = "".join(
+        ln + "\n" for ln in CASSANDRA_JVM17_OPTIONS.splitlines() if not ln.startswith("-XX:")
+    )
+    logback = spec.root / ".nodetool-logback.xml"
+    for path, text in ((options, wanted), (logback, NODETOOL_LOGBACK)):
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
+    jmx_port = spec.ports()[2]
+    return [
+        _java(),
+        f"@{options}",
+        *NODETOOL_JVM_FLAGS,
+        f"-Dcassandra.storagedir={spec.data_dir}",
+        f"-Dlogback.configurationFile={logback}",
+        *("-cp", f"{lib}/*", "org.apache.cassandra.tools.NodeTool"),
+        *("-h", "127.0.0.1", "-p", str(jmx_port), *args),
+    ]
+
+
+def _parse_status(text: str) -> dict[str, str]:
+    """``nodetool status`` → {address: two-letter state such as "UN" or "DN"}."""
+    ring_: dict[str, str] = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and len(parts[0]) == 2 and parts[0][0] in "UD" and "." in parts[1]:
+            ring_[parts[1]] = parts[0]
+    return ring_
+
+
+def ring(node: str = "cassandra-1") -> dict[str, str]:
+    """The ring as ``node`` sees it: {address: "UN" | "DN" | "UJ" | ...}."""
+    return _parse_status(nodetool(node, "status"))
+
+
+def wait_ring(timeout: float = 60.0) -> dict[str, dict[str, str]]:
+    """Wait until every running cluster node sees all CLUSTER_SIZE nodes Up and Normal.
+
+    Returns {node: its view}; raises ServiceError after ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    want = dict.fromkeys(CLUSTER_CASSANDRA_HOSTS, "UN")
+    views: dict[str, dict[str, str]] = {}
+    while True:
+        names = [n for n in CLUSTER_CASSANDRA if pid(n) is not None]
+        procs = {
+            n: subprocess.Popen(
+                _nodetool_cmd(CLUSTER_SPECS[n], ["status"]),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
+            for n in names
+        }
+        views = {}
+        for n, proc in procs.items():
+            out, _ = proc.communicate(timeout=120)
+            views[n] = _parse_status(out) if proc.returncode == 0 else {}
+        if len(views) == CLUSTER_SIZE and all(v == want for v in views.values()):
+            shown = " ".join(f"{state} {addr}" for addr, state in sorted(want.items()))
+            _say(f"cassandra ring: {shown} (as seen by all {CLUSTER_SIZE} nodes)")
+            return views
+        if time.monotonic() > deadline:
+            raise ServiceError(f"cassandra ring not all Up/Normal after {timeout:.0f} s: {views}")
+        time.sleep(1.0)
 
 
 # -------------------------------------------------------------------------- CLI
@@ -801,37 +1108,48 @@ def status() -> list[Status]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
+    nodes_help = f"1: the single node (default); {CLUSTER_SIZE}: the cluster"
     p_up = sub.add_parser("up", help="start both services and wait until they answer")
     p_up.add_argument("--timeout", type=float, help="seconds per service (default 60/120)")
+    p_up.add_argument("--nodes", type=int, choices=(1, CLUSTER_SIZE), default=1, help=nodes_help)
     p_down = sub.add_parser("down", help="stop both services")
     p_down.add_argument("--purge", action="store_true", help="also delete data, configs, logs")
-    sub.add_parser("status", help="one line per service")
+    p_down.add_argument("--nodes", type=int, choices=(1, CLUSTER_SIZE), default=1, help=nodes_help)
+    p_status = sub.add_parser("status", help="one line per service")
+    p_status.add_argument(
+        "--nodes", type=int, choices=(1, CLUSTER_SIZE), default=1, help=nodes_help
+    )
     p_logs = sub.add_parser("logs", help="show the end of the logs")
-    p_logs.add_argument("name", nargs="?", choices=list(SPECS))
+    p_logs.add_argument("name", nargs="?", choices=list(ALL_NAMES))
     p_logs.add_argument("-n", "--lines", type=int, default=50)
     p_start = sub.add_parser("start", help="start one service and wait until it answers")
-    p_start.add_argument("name", choices=list(SPECS))
+    p_start.add_argument("name", choices=list(ALL_NAMES))
     p_start.add_argument("--timeout", type=float)
     p_stop = sub.add_parser("stop", help="stop one service")
-    p_stop.add_argument("name", choices=list(SPECS))
+    p_stop.add_argument("name", choices=list(ALL_NAMES))
     p_stop.add_argument("--kill", action="store_true", help="SIGKILL instead of SIGTERM")
+    p_nodetool = sub.add_parser("nodetool", help="run nodetool against a Cassandra node")
+    p_nodetool.add_argument("name", choices=["cassandra", *CLUSTER_CASSANDRA])
+    p_nodetool.add_argument("args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
 
     try:
         if args.command == "up":
-            up(args.timeout)
+            up(args.timeout, nodes=args.nodes)
         elif args.command == "down":
-            down(args.purge)
+            down(args.purge, nodes=args.nodes)
         elif args.command == "status":
-            for st in status():
+            for st in status(nodes=args.nodes):
                 _say(st.line())
         elif args.command == "logs":
             for name in [args.name] if args.name else list(SPECS):
-                _say(f"==> {SPECS[name].log_file} <==\n{log_tail(name, args.lines)}")
+                _say(f"==> {_spec(name).log_file} <==\n{log_tail(name, args.lines)}")
         elif args.command == "start":
             start(args.name, args.timeout)
         elif args.command == "stop":
             stop(args.name, kill=args.kill)
+        elif args.command == "nodetool":
+            print(nodetool(args.name, *(args.args or ["status"])), end="", flush=True)
     except ServiceError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 1

@@ -66,7 +66,9 @@ class ConsoleReporter:
             )
             return
         self.outage = what
-        first = str(error).splitlines()[0][:200] if error else ""
+        from vitals.store import describe_error
+
+        first = describe_error(error).splitlines()[0][:300] if error else ""
         click.echo(
             paint(
                 f"{what} unavailable ({first}); holding {count} writes and the offsets, "

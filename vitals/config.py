@@ -100,4 +100,4 @@ class ConsumerSettings:
     max_poll_records: int = 5000
     batch_rows: int = 30  # rows per unlogged batch (stays under Cassandra's 5 KiB warning)
     concurrency: int = 48  # Cassandra requests in flight
-    retry_max_s: float = 5.0  # longest back-off between write retries
+    retry_max_s: float = 2.0  # longest back-off between write retries

@@ -125,6 +125,13 @@ def connect(settings: CassandraSettings, *, keyspace: str | None = "") -> tuple[
     return cluster, session
 
 
+def describe_error(exc: object) -> str:
+    """One readable line for a driver error (NoHostAvailable's text is a dict repr)."""
+    if isinstance(exc, NoHostAvailable) and exc.errors:
+        return "; ".join(f"{getattr(h, 'address', h)}: {_short(e)}" for h, e in exc.errors.items())
+    return _short(exc)
+
+
 def _short(err: object) -> str:
     text = str(err)
     return text if len(text) < 200 else text[:200] + "…"
@@ -186,7 +193,7 @@ class Writer:
         *,
         batch_rows: int = 30,
         concurrency: int = 48,
-        retry_max_s: float = 5.0,
+        retry_max_s: float = 2.0,
     ) -> None:
         self.session = session
         self.batch_rows = batch_rows
