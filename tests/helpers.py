@@ -94,23 +94,14 @@ def start_consumer(
 
 
 def stored_rows(session, keyspace: str, patient_ids: Sequence[str]) -> list:
-    """Every row of these patients (any day), read from Cassandra."""
+    """Every row of these patients (any day), read from Cassandra through the patient index."""
     rows = []
     for pid in patient_ids:
-        days = {
-            r.day
-            for r in session.execute(
-                f"SELECT DISTINCT patient_id, day FROM {keyspace}.patient_vitals"
+        rows += list(
+            session.execute(
+                f"SELECT * FROM {keyspace}.patient_vitals WHERE patient_id = %s", (pid,), timeout=60
             )
-            if r.patient_id == pid
-        }
-        for day in days:
-            rows += list(
-                session.execute(
-                    f"SELECT * FROM {keyspace}.patient_vitals WHERE patient_id = %s AND day = %s",
-                    (pid, day),
-                )
-            )
+        )
     return rows
 
 

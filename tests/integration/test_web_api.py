@@ -49,7 +49,10 @@ def web(kafka_settings, cassandra_settings, topics):
         alerts_topic=topics.alerts,
         poll_interval=0.5,
     )
-    with BackgroundServer(create_app(settings)) as url, httpx.Client(base_url=url) as client:
+    with (
+        BackgroundServer(create_app(settings)) as url,
+        httpx.Client(base_url=url, timeout=30) as client,
+    ):
         yield client
 
 
@@ -290,7 +293,10 @@ def authed(kafka_settings, cassandra_settings, topics, alice_hash):
         cassandra=cassandra_settings, kafka=kafka_settings, alerts_topic=topics.alerts
     )
     auth = Authenticator(users={"alice": alice_hash}, token=TOKEN)
-    with BackgroundServer(create_app(settings, auth)) as url, httpx.Client(base_url=url) as c:
+    with (
+        BackgroundServer(create_app(settings, auth)) as url,
+        httpx.Client(base_url=url, timeout=30) as c,
+    ):
         yield c
 
 
