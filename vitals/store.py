@@ -14,7 +14,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cassandra import ConsistencyLevel
@@ -31,8 +31,9 @@ from cassandra.policies import (
     ExponentialReconnectionPolicy,
     TokenAwarePolicy,
 )
-from cassandra.query import BatchStatement, BatchType, Statement
+from cassandra.query import PreparedStatement, Statement
 
+from vitals.binding import RowEncoder
 from vitals.config import CassandraSettings
 from vitals.errors import CassandraUnavailable, ConfigError
 from vitals.readings import Reading
@@ -209,7 +210,9 @@ class Writer:
         self._select_latest_ts = session.prepare(_SELECT_LATEST_TS)
         for p in (self._reading, self._latest, self._alert, self._set_active, self._clear_active):
             p.is_idempotent = True
-        self._replicas: dict[tuple[str, date], object] = {}
+        self._replicas: dict[tuple, object] = {}
+        self._reading_codec = RowEncoder(self._reading)
+        self._latest_codec = RowEncoder(self._latest)
 
     # statements ---------------------------------------------------------------------------
 
@@ -234,61 +237,65 @@ class Writer:
 
     def batches(self, rows: list[tuple]) -> list[Statement]:
         """Group reading rows into unlogged batches of rows that share replicas."""
+        return self._batched(self._reading_codec, rows, lambda r: (r[0], r[1]))
+
+    def _batched(
+        self, codec: RowEncoder, rows: Sequence[tuple], partition: Callable[[tuple], tuple]
+    ) -> list[Statement]:
+        """Unlogged batches of at most ``batch_rows`` rows whose partitions share replicas.
+
+        Within a replica set, rows are ordered by partition so that most batches hold
+        few partitions (same-partition batches are the cheapest for Cassandra)."""
         groups: dict[object, list[tuple]] = defaultdict(list)
         for row in rows:
-            groups[self._replica_key(row[0], row[1])].append(row)
+            groups[self._replica_key(codec.prepared, partition(row))].append(row)
         out: list[Statement] = []
-        prepared = self._reading
         size = self.batch_rows
         for group in groups.values():
+            if len(groups) == 1 or len(group) > size:
+                group.sort(key=partition)
             for i in range(0, len(group), size):
                 chunk = group[i : i + size]
-                if len(chunk) == 1:
-                    out.append(prepared.bind(chunk[0]))
-                    continue
-                b = BatchStatement(batch_type=BatchType.UNLOGGED)
-                for row in chunk:
-                    b.add(prepared, row)
-                out.append(b)
+                out.append(codec.prepared.bind(chunk[0]) if len(chunk) == 1 else codec.batch(chunk))
         return out
 
-    def _replica_key(self, patient_id: str, day: date) -> object:
-        key = (patient_id, day)
+    def _replica_key(self, prepared: PreparedStatement, key: tuple) -> object:
+        """The replica set of a partition (cached), or the key itself without a token map."""
         found = self._replicas.get(key)
         if found is None:
             tm = self.session.cluster.metadata.token_map
-            if tm is None:
-                found = key
-            else:
-                routing = self._reading.bind((patient_id, day, None, *([None] * 9))).routing_key
-                found = frozenset(tm.get_replicas(self.keyspace, tm.token_class.from_key(routing)))
-                if not found:
-                    found = key
+            found = key
+            if tm is not None:
+                n = len(prepared.column_metadata)
+                routing = prepared.bind((*key, *([None] * (n - len(key))))).routing_key
+                replicas = tm.get_replicas(self.keyspace, tm.token_class.from_key(routing))
+                if replicas:
+                    found = frozenset(replicas)
             if len(self._replicas) > 200_000:
                 self._replicas.clear()
             self._replicas[key] = found
         return found
 
     def latest_statements(self, latest: Iterable[tuple[Reading, int]]) -> list[Statement]:
-        return [
-            self._latest.bind(
-                (
-                    r.patient_id,
-                    r.timestamp,
-                    r.heart_rate,
-                    r.spo2,
-                    r.systolic,
-                    r.diastolic,
-                    r.respiratory_rate,
-                    r.temperature,
-                    r.consciousness,
-                    r.on_oxygen,
-                    n,
-                    micros(r.timestamp),
-                )
+        """Each patient's newest reading, batched by replica set like the readings."""
+        rows = [
+            (
+                r.patient_id,
+                r.timestamp,
+                r.heart_rate,
+                r.spo2,
+                r.systolic,
+                r.diastolic,
+                r.respiratory_rate,
+                r.temperature,
+                r.consciousness,
+                r.on_oxygen,
+                n,
+                micros(r.timestamp),
             )
             for r, n in latest
         ]
+        return self._batched(self._latest_codec, rows, lambda r: (r[0],))
 
     def alert_statements(self, events: Iterable) -> list[Statement]:
         """History rows plus the active-alert upsert/delete for each raised/cleared event."""
@@ -408,15 +415,17 @@ class Writer:
         """What a new owner of these patients needs: ``{patient: (active alerts, newest
         stored reading time)}``; active alerts as ``(rule, severity, message, value, raised_at)``."""
         ids = list(patient_ids)
-        active = [(p, self.session.execute_async(self._select_active, (p,))) for p in ids]
-        latest = [self.session.execute_async(self._select_latest_ts, (p,)) for p in ids]
         out: dict[str, tuple[list[tuple], datetime | None]] = {}
-        for (p, fa), fl in zip(active, latest, strict=True):
-            rows = [
-                (r.rule, r.severity, r.message, r.value, _utc(r.raised_at)) for r in fa.result()
-            ]
-            row = fl.result().one()
-            out[p] = (rows, _utc(row.timestamp) if row else None)
+        for i in range(0, len(ids), 128):  # bounded: a cold start may see 10,000 patients
+            chunk = ids[i : i + 128]
+            active = [(p, self.session.execute_async(self._select_active, (p,))) for p in chunk]
+            latest = [self.session.execute_async(self._select_latest_ts, (p,)) for p in chunk]
+            for (p, fa), fl in zip(active, latest, strict=True):
+                rows = [
+                    (r.rule, r.severity, r.message, r.value, _utc(r.raised_at)) for r in fa.result()
+                ]
+                row = fl.result().one()
+                out[p] = (rows, _utc(row.timestamp) if row else None)
         return out
 
 
