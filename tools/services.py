@@ -24,6 +24,7 @@ Environment: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), CASSANDRA_PORT (90
 CASSANDRA_STORAGE_PORT (7000), CASSANDRA_JMX_PORT (7199), KAFKA_START_TIMEOUT (60),
 CASSANDRA_START_TIMEOUT (120), VITALS_SERVICES_CACHE (jar cache, default
 .services/lib), VITALS_SERVICES_DIR (state of this stack, default .services),
+CASSANDRA_AUTH=1 (PasswordAuthenticator; superuser cassandra/cassandra),
 VITALS_JAVA (default: JDK 17).
 """
 
@@ -492,6 +493,17 @@ max_hint_window: 3h
 """
 
 
+def _auth_on() -> bool:
+    """CASSANDRA_AUTH=1: password authentication (default superuser cassandra/cassandra)."""
+    return os.environ.get("CASSANDRA_AUTH", "") in ("1", "true", "yes")
+
+
+def _auth_yaml() -> str:
+    if _auth_on():
+        return "authenticator: PasswordAuthenticator\nauthorizer: CassandraAuthorizer"
+    return "authenticator: AllowAllAuthenticator\nauthorizer: AllowAllAuthorizer"
+
+
 def _cassandra_yaml(spec: Spec) -> str:
     port, storage_port, _jmx = spec.ports()
     d = spec.data_dir
@@ -523,8 +535,7 @@ commitlog_directory: {d / "commitlog"}
 saved_caches_directory: {d / "saved_caches"}
 hints_directory: {d / "hints"}
 cdc_raw_directory: {d / "cdc_raw"}
-authenticator: AllowAllAuthenticator
-authorizer: AllowAllAuthorizer
+{_auth_yaml()}
 auto_snapshot: false
 concurrent_compactors: 1
 batch_size_warn_threshold: 5KiB
@@ -572,10 +583,16 @@ def _cassandra_probe(host: str, port: int) -> bool:
     from cassandra.policies import WhiteListRoundRobinPolicy
     from cassandra.protocol import ErrorMessage
 
+    auth = None
+    if _auth_on():
+        from cassandra.auth import PlainTextAuthProvider
+
+        auth = PlainTextAuthProvider("cassandra", "cassandra")
     with _quiet("cassandra"):
         cluster = Cluster(
             [host],
             port=port,
+            auth_provider=auth,
             execution_profiles={
                 EXEC_PROFILE_DEFAULT: ExecutionProfile(
                     load_balancing_policy=WhiteListRoundRobinPolicy([host]),

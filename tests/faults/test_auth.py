@@ -1,0 +1,78 @@
+"""Cassandra with password authentication, for real: the right password works, a wrong
+one gets a clear error, and no password ever appears in the output."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import ROOT
+
+PORTS = {
+    "CASSANDRA_PORT": "19442",
+    "CASSANDRA_STORAGE_PORT": "17400",
+    "CASSANDRA_JMX_PORT": "17499",
+    "KAFKA_PORT": "19492",
+    "KAFKA_CONTROLLER_PORT": "19493",
+}
+ENV = {**PORTS, "CASSANDRA_AUTH": "1", "VITALS_SERVICES_DIR": str(ROOT / ".services" / "auth")}
+
+
+def launcher(*args: str) -> None:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "services.py"), *args],
+        env={**os.environ, **ENV},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.fixture(scope="module")
+def secured() -> Iterator[None]:
+    launcher("start", "cassandra")
+    yield
+    launcher("down", "--purge")
+
+
+def vitals(*args: str, password: str | None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VITALS_")}
+    env.update(VITALS_CASSANDRA_PORT=PORTS["CASSANDRA_PORT"], VITALS_CASSANDRA_USERNAME="cassandra")
+    if password is not None:
+        env["VITALS_CASSANDRA_PASSWORD"] = password
+    return subprocess.run(
+        [sys.executable, "-m", "vitals", *args], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_the_right_password_is_let_in(secured):
+    out = vitals(
+        "status", "--bootstrap-servers", "127.0.0.1:1", "--timeout", "3", password="cassandra"
+    )
+    cassandra_line = next(ln for ln in out.stdout.splitlines() if ln.startswith("Cassandra"))
+    # logged in and read the server's version (the keyspace is not created here)
+    assert "Cassandra 5.0.6, 1 node(s) up" in cassandra_line, out.stdout + out.stderr
+
+
+def test_a_wrong_password_gets_a_clear_error_and_is_never_printed(secured):
+    secret = "not-the-Pa55word"
+    out = vitals("query", "P001", password=secret)
+    assert out.returncode == 1
+    assert out.stderr.startswith(
+        f"Error: Cassandra at 127.0.0.1:{PORTS['CASSANDRA_PORT']} refused the credentials of user "
+        "'cassandra'"
+    ), out.stderr
+    assert "VITALS_CASSANDRA_PASSWORD" in out.stderr
+    assert secret not in out.stdout + out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_no_password_at_all_is_refused_clearly(secured):
+    out = vitals("query", "P001", password=None)
+    assert out.returncode == 1
+    assert "refused the credentials of user 'cassandra'" in out.stderr, out.stderr
