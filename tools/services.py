@@ -79,7 +79,7 @@ KAFKA_JVM_FLAGS = [
     "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true",
     "-Dlog4j2.shutdownHookEnabled=false",  # else logging stops before Kafka's shutdown does
 ]
-CASSANDRA_HEAP = ["-Xms768m", "-Xmx768m"]
+CASSANDRA_HEAP = ["-Xms1536m", "-Xmx1536m"]  # 768m ran out under `make bench` batch ceilings
 CLUSTER_KAFKA_HEAP = ["-Xms256m", "-Xmx384m"]  # six JVMs share 2 cores: keep them small
 CLUSTER_CASSANDRA_HEAP = ["-Xms512m", "-Xmx512m"]
 CASSANDRA_JVM_FLAGS = [
