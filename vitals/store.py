@@ -31,7 +31,7 @@ from cassandra.policies import (
     ExponentialReconnectionPolicy,
     TokenAwarePolicy,
 )
-from cassandra.query import PreparedStatement, Statement
+from cassandra.query import PreparedStatement, Statement, tuple_factory
 
 from vitals.binding import RowEncoder
 from vitals.config import CassandraSettings
@@ -67,6 +67,9 @@ _SELECT_ACTIVE = (
 )
 
 
+FAST_READS = "vitals-fast-reads"
+
+
 def micros(ts: datetime) -> int:
     return int(ts.timestamp() * 1_000_000)
 
@@ -91,7 +94,17 @@ def connect(settings: CassandraSettings, *, keyspace: str | None = "") -> tuple[
         port=settings.port,
         auth_provider=auth,
         ssl_context=ssl_context,
-        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+        execution_profiles={
+            EXEC_PROFILE_DEFAULT: profile,
+            # the consumer's own state reads: plain tuples (the default factory builds a new
+            # namedtuple class per response, 4 % of consumer CPU at start-up in the profile)
+            FAST_READS: ExecutionProfile(
+                load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(settings.local_dc)),
+                consistency_level=getattr(ConsistencyLevel, settings.consistency.upper()),
+                request_timeout=20.0,
+                row_factory=tuple_factory,
+            ),
+        },
         # a node that comes back is found within seconds (the default waits up to 10 min)
         reconnection_policy=ExponentialReconnectionPolicy(0.5, 4.0),
         connect_timeout=settings.connect_timeout_s,
@@ -418,14 +431,18 @@ class Writer:
         out: dict[str, tuple[list[tuple], datetime | None]] = {}
         for i in range(0, len(ids), 128):  # bounded: a cold start may see 10,000 patients
             chunk = ids[i : i + 128]
-            active = [(p, self.session.execute_async(self._select_active, (p,))) for p in chunk]
-            latest = [self.session.execute_async(self._select_latest_ts, (p,)) for p in chunk]
+            run = self.session.execute_async
+            active = [
+                (p, run(self._select_active, (p,), execution_profile=FAST_READS)) for p in chunk
+            ]
+            latest = [
+                run(self._select_latest_ts, (p,), execution_profile=FAST_READS) for p in chunk
+            ]
             for (p, fa), fl in zip(active, latest, strict=True):
-                rows = [
-                    (r.rule, r.severity, r.message, r.value, _utc(r.raised_at)) for r in fa.result()
-                ]
+                # SELECT rule, severity, message, value, raised_at
+                rows = [(r[0], r[1], r[2], r[3], _utc(r[4])) for r in fa.result()]
                 row = fl.result().one()
-                out[p] = (rows, _utc(row.timestamp) if row else None)
+                out[p] = (rows, _utc(row[0]) if row else None)
         return out
 
 
