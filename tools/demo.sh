@@ -8,7 +8,7 @@ DURATION=${DEMO_SECONDS:-20}
 mkdir -p "$LOGS"
 
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done; wait || true; }
+cleanup() { for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done; [ ${#pids[@]} -eq 0 ] || wait "${pids[@]}" 2>/dev/null || true; }
 trap cleanup EXIT
 
 if ! curl -sf -o /dev/null "http://127.0.0.1:${WEB_PORT:-8000}/api/health"; then
@@ -29,7 +29,7 @@ $BIN/vitals produce --patient-count 12 --interval 0.5 --duration "$DURATION" --s
 
 sleep 2
 for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done
-wait || true
+wait "${pids[@]}" 2>/dev/null || true   # the consumers only: the web board keeps running
 pids=()
 
 for n in 1 2; do
