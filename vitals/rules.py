@@ -51,6 +51,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from vitals.errors import RulesError
 from vitals.news2 import RESPONSES, News2, round_half_up
+from vitals.news2 import score as news2_score
 from vitals.readings import LIMITS, VITALS, Reading
 
 log = logging.getLogger(__name__)
@@ -633,6 +634,16 @@ class RuleEngine:
             checks = self._overridden.get(patient_id, self._default)
             st = self._patients[patient_id] = _Patient(checks)
         return st
+
+    def assess(self, reading: Reading) -> tuple[News2, list[AlertEvent]]:
+        """Score one reading (NEWS2, with the patient's SpO2 scale) and evaluate the rules.
+
+        The one function both the consumer and ``vitals rules replay`` run, so a
+        recording replayed offline gives exactly the events the consumer gave.
+        Returns ``(news2, events)``; raises nothing for a valid ``Reading``.
+        """
+        n = news2_score(reading, spo2_scale=self._ruleset.spo2_scale(reading.patient_id))
+        return n, self.evaluate(reading, n)
 
     def evaluate(self, reading: Reading, news2: News2) -> list[AlertEvent]:
         """Raised and cleared events caused by one reading, in rule order."""
