@@ -124,8 +124,7 @@ def serve(
         _hash_password_line(hash_for)
         return
 
-    import uvicorn
-
+    from vitals.web import server
     from vitals.web.app import WebSettings, create_app
     from vitals.web.auth import Authenticator, is_loopback, load_users
 
@@ -147,17 +146,18 @@ def serve(
         poll_interval=poll_interval,
     )
     app = create_app(settings, auth)
-    shown = f"[{host}]" if ":" in host else host
+    cassandra = settings.cassandra
     click.echo(
-        f"vitals central station on http://{shown}:{port}/ (API: /api/, auth: {auth.mode}); "
-        "Ctrl+C stops",
+        f"vitals serve: starting, connecting to Cassandra at {','.join(cassandra.hosts)}:"
+        f"{cassandra.port} (keyspace {cassandra.keyspace}); this takes a few seconds",
         err=True,
     )
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level="warning",
-        access_log=access_log,
-        timeout_graceful_shutdown=3,
-    )
+
+    def ready(url: str) -> None:
+        click.echo(
+            f"vitals central station on {url}/ (API: /api/, auth: {auth.mode}"
+            f"{', access log on' if access_log else ''}); Ctrl+C stops",
+            err=True,
+        )
+
+    server.run(app, host=host, port=port, access_log=access_log, on_ready=ready)

@@ -1,21 +1,96 @@
-"""Run the app on a background thread (tests, benchmarks): ``with BackgroundServer(app) as url``."""
+"""Run the web app with uvicorn: in the foreground for ``vitals serve`` (:func:`run`), or on
+a background thread for tests and benchmarks (``with BackgroundServer(app) as url``).
+
+uvicorn's own INFO lines (process id, "waiting for application startup") are kept quiet
+at WARNING; the access log, when asked for, is raised to INFO on its own logger so that
+every request is logged: time, client address, request line, status. Credentials travel
+only in the Authorization header, which is never logged.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import logging
 import threading
 import time
+from collections.abc import Callable
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.config import LOGGING_CONFIG
+
+ACCESS_FORMAT = '%(asctime)s %(client_addr)s "%(request_line)s" %(status_code)s'
+
+
+def _log_config() -> dict:
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["access"]["fmt"] = ACCESS_FORMAT
+    return config
+
+
+def server_config(
+    app: FastAPI, *, host: str, port: int, access_log: bool = False, grace: float = 3
+) -> uvicorn.Config:
+    """uvicorn settings: WARNING for uvicorn's own lines, INFO for the access log when on.
+
+    ``grace`` is the seconds open requests (and event streams) get to finish on shutdown.
+    """
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        log_config=_log_config(),
+        access_log=access_log,
+        timeout_graceful_shutdown=grace,
+    )
+    if access_log:  # Config() just set every uvicorn logger to log_level
+        logging.getLogger("uvicorn.access").setLevel(logging.INFO)
+    return config
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that calls ``on_ready(url)`` once it listens."""
+
+    def __init__(self, config: uvicorn.Config, on_ready: Callable[[str], None]) -> None:
+        super().__init__(config)
+        self._on_ready = on_ready
+
+    async def startup(self, sockets=None) -> None:
+        await super().startup(sockets)
+        if self.started and not self.should_exit:
+            self._on_ready(listening_url(self))
+
+
+def listening_url(server: uvicorn.Server) -> str:
+    """``http://HOST:PORT`` of the first socket a started server listens on (IPv6 in [])."""
+    host, port = server.servers[0].sockets[0].getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+def run(
+    app: FastAPI,
+    *,
+    host: str,
+    port: int,
+    access_log: bool,
+    on_ready: Callable[[str], None],
+) -> None:
+    """Serve ``app`` until Ctrl+C/SIGTERM; ``on_ready(url)`` once the port listens."""
+    config = server_config(app, host=host, port=port, access_log=access_log)
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl+C once stopped
+        _Server(config, on_ready).run()
 
 
 class BackgroundServer:
     """uvicorn on a daemon thread, on a free port unless one is given; stops on exit."""
 
-    def __init__(self, app: FastAPI, *, host: str = "127.0.0.1", port: int = 0) -> None:
-        config = uvicorn.Config(
-            app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2
-        )
+    def __init__(
+        self, app: FastAPI, *, host: str = "127.0.0.1", port: int = 0, access_log: bool = False
+    ) -> None:
+        config = server_config(app, host=host, port=port, access_log=access_log, grace=2)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="vitals-web", daemon=True)
         self.url = ""
@@ -27,8 +102,7 @@ class BackgroundServer:
             if not self.thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("the web server did not start within 30 s")
             time.sleep(0.02)
-        host, port = self.server.servers[0].sockets[0].getsockname()[:2]
-        self.url = f"http://{host}:{port}"
+        self.url = listening_url(self.server)
         return self.url
 
     def __exit__(self, *exc: object) -> None:
