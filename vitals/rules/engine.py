@@ -1,0 +1,291 @@
+"""Evaluating rules: per-patient alert state, one reading at a time (see ``vitals.rules``)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import datetime
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+from vitals.news2 import RESPONSES, News2, round_half_up
+from vitals.news2 import score as news2_score
+from vitals.readings import Reading
+from vitals.rules.model import _RANK, _SLOT, NEWS2_RULE, AlertEvent, Rule, RuleSet
+
+log = logging.getLogger(__name__)
+
+_INF = float("inf")
+
+
+class _Check:
+    """A rule compiled to plain comparisons of the raw value ``v``:
+    raise when ``v < lo or v >= hi``; clear when ``clo <= v < chi`` (see ``_gt``)."""
+
+    __slots__ = (
+        "chi",
+        "clo",
+        "count",
+        "decimals",
+        "duration",
+        "hi",
+        "immediate",
+        "lo",
+        "name",
+        "rule",
+        "slot",
+    )
+
+    def __init__(self, r: Rule) -> None:
+        self.rule, self.name, self.slot = r, r.name, _SLOT[r.vital]
+        self.decimals = 1 if r.vital == "temperature" else 0
+        self.count, self.duration = r.for_readings, r.for_duration
+        self.immediate = r.for_readings <= 1 and r.for_duration is None
+        step = Decimal("0.1") if r.vital == "temperature" else Decimal(1)
+        self.lo = _ge(r.low, step) if r.low is not None else -_INF  # raise: R < low
+        self.hi = _gt(r.high, step) if r.high is not None else _INF  # raise: R > high
+        self.clo, self.chi = self.lo, self.hi  # default clear: the rule is false
+        if r.condition == "outside" and r.clear_low is not None:  # clear: low <= R <= high
+            self.clo, self.chi = _ge(r.clear_low, step), _gt(r.clear_high, step)
+        elif r.condition == "below" and r.clear_low is not None:  # clear: R > clear_low
+            self.clo = _gt(r.clear_low, step)
+        elif r.condition == "above" and r.clear_high is not None:  # clear: R < clear_high
+            self.chi = _ge(r.clear_high, step)
+
+
+# The value R as the chart reads it (rounded half up to a multiple of ``step``) compared with
+# a limit x, as one comparison of the raw value v with a cut between two grid values:
+#   R > x  <=>  v >= _gt(x)        R <= x  <=>  v < _gt(x)
+#   R >= x <=>  v >= _ge(x)        R < x   <=>  v < _ge(x)
+def _gt(x: float, step: Decimal) -> float:
+    return float(_grid(x, step, ROUND_FLOOR) + step / 2)
+
+
+def _ge(x: float, step: Decimal) -> float:
+    return float(_grid(x, step, ROUND_CEILING) - step / 2)
+
+
+def _grid(x: float, step: Decimal, rounding: str) -> Decimal:
+    """``x`` rounded to a multiple of ``step`` (down or up); ``x`` exactly as written."""
+    return (Decimal(repr(x)) / step).to_integral_value(rounding) * step
+
+
+class _Patient:
+    __slots__ = ("active", "checks", "last", "runs", "stale")
+
+    def __init__(self, checks: tuple[_Check, ...]) -> None:
+        self.checks = checks
+        self.last: datetime | None = None
+        self.active: dict[str, AlertEvent] = {}
+        self.runs: dict[str, list] = {}  # rule name -> [true readings so far, first true time]
+        self.stale = False  # active may hold alerts of rules no longer in force
+
+
+class RuleEngine:
+    """Per-patient alert state over a ``RuleSet``; see the module docstring."""
+
+    def __init__(self, ruleset: RuleSet) -> None:
+        self._patients: dict[str, _Patient] = {}
+        self._compile(ruleset)
+
+    @property
+    def ruleset(self) -> RuleSet:
+        return self._ruleset
+
+    def _compile(self, ruleset: RuleSet) -> None:
+        self._ruleset = ruleset
+        self._news2 = ruleset.news2_alerts
+        compiled: dict[int, tuple[_Check, ...]] = {}
+
+        def checks(rules: tuple[Rule, ...]) -> tuple[_Check, ...]:
+            if id(rules) not in compiled:
+                compiled[id(rules)] = tuple(_Check(r) for r in rules if r.enabled)
+            return compiled[id(rules)]
+
+        self._default = checks(ruleset.rules)
+        self._overridden = {pid: checks(p.rules) for pid, p in ruleset.patients.items()}
+
+    def _state(self, patient_id: str) -> _Patient:
+        st = self._patients.get(patient_id)
+        if st is None:
+            checks = self._overridden.get(patient_id, self._default)
+            st = self._patients[patient_id] = _Patient(checks)
+        return st
+
+    def assess(self, reading: Reading) -> tuple[News2, list[AlertEvent]]:
+        """Score one reading (NEWS2, with the patient's SpO2 scale) and evaluate the rules.
+
+        The one function both the consumer and ``vitals rules replay`` run, so a
+        recording replayed offline gives exactly the events the consumer gave.
+        Returns ``(news2, events)``; raises nothing for a valid ``Reading``.
+        """
+        n = news2_score(reading, spo2_scale=self._ruleset.spo2_scale(reading.patient_id))
+        return n, self.evaluate(reading, n)
+
+    def evaluate(self, reading: Reading, news2: News2) -> list[AlertEvent]:
+        """Raised and cleared events caused by one reading, in rule order."""
+        r = reading
+        st = self._patients.get(r.patient_id) or self._state(r.patient_id)
+        ts = r.timestamp
+        if st.last is not None and ts <= st.last:
+            return []  # a replay: already evaluated
+        st.last = ts
+        events: list[AlertEvent] = []
+        active, runs = st.active, st.runs
+        if st.stale:
+            self._clear_orphans(st, r, events)
+        values = (
+            r.heart_rate,
+            r.spo2,
+            r.systolic,
+            r.diastolic,
+            r.respiratory_rate,
+            r.temperature,
+            news2.total,
+        )
+        for c in st.checks:
+            v = values[c.slot]
+            if active:
+                raised = active.get(c.name)
+                if raised is not None:
+                    if c.clo <= v < c.chi and ts > raised.timestamp:
+                        del active[c.name]
+                        events.append(_cleared(raised, ts, _shown(v, c.decimals)))
+                    continue
+            if v < c.lo or v >= c.hi:
+                if not c.immediate:
+                    run = runs.get(c.name)
+                    if run is None:
+                        run = runs[c.name] = [0, ts]
+                    run[0] += 1
+                    if run[0] < c.count or (c.duration is not None and ts - run[1] < c.duration):
+                        continue
+                    del runs[c.name]
+                events.append(self._raise(st, c, r, v))
+            elif runs:
+                runs.pop(c.name, None)
+        if self._news2:
+            self._news2_alert(st, r, news2, events)
+        return events
+
+    def _raise(self, st: _Patient, c: _Check, r: Reading, v: float) -> AlertEvent:
+        rule, shown = c.rule, _shown(v, c.decimals)
+        threshold = rule.low if v < c.lo else rule.high
+        message = rule.message.format(
+            value=shown,
+            threshold=threshold,
+            severity=rule.severity,
+            patient_id=r.patient_id,
+            rule=rule.name,
+        )
+        e = AlertEvent(
+            r.patient_id, rule.name, rule.severity, "raised", r.timestamp, float(shown), message
+        )
+        st.active[rule.name] = e
+        return e
+
+    def _news2_alert(self, st: _Patient, r: Reading, n: News2, events: list) -> None:
+        severity = n.alert_severity
+        raised = st.active.get(NEWS2_RULE) if st.active else None
+        if raised is not None:
+            if r.timestamp <= raised.timestamp or (
+                severity is not None and _RANK[severity] <= _RANK[raised.severity]
+            ):
+                return  # still active (a lower level keeps the higher alert)
+            del st.active[NEWS2_RULE]
+            events.append(_cleared(raised, r.timestamp, n.total))
+        if severity is not None:
+            message = self._ruleset.news2_message.format(
+                value=n.total,
+                response=RESPONSES[severity],
+                severity=severity,
+                patient_id=r.patient_id,
+                rule=NEWS2_RULE,
+            )
+            e = AlertEvent(
+                r.patient_id, NEWS2_RULE, severity, "raised", r.timestamp, float(n.total), message
+            )
+            st.active[NEWS2_RULE] = e
+            events.append(e)
+
+    def _clear_orphans(self, st: _Patient, r: Reading, events: list) -> None:
+        names = {c.name for c in st.checks}
+        if self._news2:
+            names.add(NEWS2_RULE)
+        st.stale = False
+        for name, raised in list(st.active.items()):
+            if name in names:
+                continue
+            if r.timestamp <= raised.timestamp:
+                st.stale = True  # try again at a newer reading
+                continue
+            del st.active[name]
+            events.append(
+                replace(
+                    _cleared(raised, r.timestamp, raised.value),
+                    message=f"Cleared: {raised.message} (rule {name} no longer "
+                    "applies to this patient)",
+                )
+            )
+
+    # handing patients between consumers -------------------------------------------------------
+
+    def active_alerts(self, patient_id: str) -> list[AlertEvent]:
+        """The raised events of the patient's active alerts."""
+        st = self._patients.get(patient_id)
+        return list(st.active.values()) if st is not None else []
+
+    def restore(
+        self, patient_id: str, active: list[AlertEvent], *, last_seen: datetime | None = None
+    ) -> None:
+        """Start the patient afresh with these alerts active (e.g. loaded from the store):
+        they are not raised again, and are cleared when their clear condition holds.
+
+        ``last_seen`` is the newest reading already processed (by whichever consumer):
+        readings up to it are a replay and change no state, so a new owner re-reading
+        uncommitted offsets neither raises nor clears anything twice."""
+        checks = self._overridden.get(patient_id, self._default)
+        st = self._patients[patient_id] = _Patient(checks)
+        st.last = last_seen
+        for e in active:
+            if e.patient_id != patient_id or e.kind != "raised" or e.severity not in _RANK:
+                raise ValueError(
+                    f"cannot restore {e.kind} alert {e.rule!r} of {e.patient_id!r} "
+                    f"as active for {patient_id!r}"
+                )
+            st.active[e.rule] = e
+        st.stale = bool(st.active)
+
+    def forget(self, patient_id: str) -> None:
+        """Drop all state of a patient (its partition went to another consumer)."""
+        self._patients.pop(patient_id, None)
+
+    def replace_rules(self, ruleset: RuleSet) -> None:
+        """Put new rules in force (SIGHUP): state of rules with the same name is kept."""
+        self._compile(ruleset)
+        for pid, st in self._patients.items():
+            st.checks = self._overridden.get(pid, self._default)
+            names = {c.name for c in st.checks}
+            for name in [n for n in st.runs if n not in names]:
+                del st.runs[name]
+            st.stale = bool(st.active)
+        log.info("rules replaced from %s: %d rules", ruleset.source, len(ruleset.rules))
+
+
+def _shown(v: float, decimals: int) -> int | float:
+    """The value as the chart reads it, for messages and events (90.5 -> 91, 36.05 -> 36.1)."""
+    if decimals == 0:
+        return v if v.__class__ is int else round_half_up(v)
+    return round_half_up(v, decimals)
+
+
+def _cleared(raised: AlertEvent, ts: datetime, value: float) -> AlertEvent:
+    return AlertEvent(
+        raised.patient_id,
+        raised.rule,
+        raised.severity,
+        "cleared",
+        ts,
+        float(value),
+        f"Cleared: {raised.message} (now {value})",
+        raised.timestamp,
+    )

@@ -1,0 +1,386 @@
+"""Loading rules files: YAML nodes (which know their line) to a validated ``RuleSet``.
+
+``load_rules(path)`` validates a whole file up front and raises one ``RulesError``
+naming file, line and key for the first mistake.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import string
+from dataclasses import replace
+from datetime import timedelta
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, NoReturn
+
+import yaml
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from vitals.errors import RulesError
+from vitals.rules.model import (
+    _RANGE,
+    NEWS2_MESSAGE,
+    NEWS2_RULE,
+    SEVERITIES,
+    VITAL_NAMES,
+    PatientRules,
+    Rule,
+    RuleSet,
+)
+
+_ALIASES = dict(
+    hr="heart_rate",
+    pulse="heart_rate",
+    rr="respiratory_rate",
+    bp="systolic",
+    temp="temperature",
+    sbp="systolic",
+    dbp="diastolic",
+    o2="spo2",
+    sats="spo2",
+)
+_TOP_KEYS = ("rules", "overrides", "news2")
+_CONDITIONS = ("above", "below", "outside")
+_RULE_KEYS = ("name", "vital", *_CONDITIONS, "severity", "message", "for", "clear", "enabled")
+_PATCH_KEYS = (*_CONDITIONS, "clear", "for", "enabled")
+_OVERRIDE_KEYS = ("patients", "patient", "spo2_scale", "rules")
+_NEWS2_KEYS = ("alerts", "message")
+_CLEAR_KEY = {"above": "below", "below": "above", "outside": "inside"}
+_PLACEHOLDERS = ("value", "threshold", "severity", "patient_id", "rule")
+_NEWS2_PLACEHOLDERS = ("value", "response", "severity", "patient_id", "rule")
+_EXPECTED = {  # what a key expects, for error messages
+    "name": "a unique rule name of letters, digits, _ - . (e.g. high_heart_rate)",
+    "vital": f"one of {', '.join(VITAL_NAMES)}",
+    "severity": f"one of {', '.join(SEVERITIES)}",
+    "message": "text such as 'High heart rate: {value}'",
+    "condition": "give one of above: X, below: X or outside: [low, high]",
+    "for": "a number of readings (e.g. 3) or a duration such as 30s, 2m, 1h, 1m30s",
+    "patients": "exactly one of patients: [P001, P002] or patient: P001",
+    "patient": "a patient id as text (quote ids YAML reads as numbers or booleans: '1001')",
+    "news2 override": "the built-in NEWS2 rule has no limits to override; give the patient "
+    "spo2_scale: 2, or turn NEWS2 alerts off with news2: {alerts: false}",
+}
+_OWN_CLEAR = "; give this override a clear: of its own"
+_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+_DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+
+
+def load_rules(path: str | Path) -> RuleSet:
+    """Read and validate a rules file; raise ``RulesError`` naming file, line and key."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise RulesError(source, None, None, "is not UTF-8 text; save it as UTF-8") from None
+    except OSError as e:
+        raise RulesError(source, None, None, f"cannot be read: {e.strerror or e}") from None
+    return parse_rules(text, source)
+
+
+def load_default_rules() -> RuleSet:
+    """The rules shipped with the package (``vitals/default_rules.yaml``)."""
+    res = resources.files("vitals").joinpath("default_rules.yaml")
+    return parse_rules(res.read_text(encoding="utf-8"), str(res))
+
+
+def parse_rules(text: str, source: str = "<rules>") -> RuleSet:
+    """Validate rules given as YAML text; ``source`` names them in error messages."""
+    return _Loader(source).ruleset(text)
+
+
+_Fields = dict[str, tuple[Node, Node]]  # key -> (key node, value node)
+
+
+class _Loader:
+    """Reads composed YAML nodes (which know their line) and fails with ``RulesError``."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.constructor = SafeConstructor()
+
+    def fail(self, node: Node | None, key: str | None, reason: str) -> NoReturn:
+        raise RulesError(self.source, node and node.start_mark.line + 1, key, reason)
+
+    # typed values ------------------------------------------------------------------------
+
+    def value(self, node: Node) -> Any:
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except yaml.YAMLError as e:
+            self.fail(node, None, f"not valid YAML: {getattr(e, 'problem', None) or e}")
+
+    def shown(self, node: Node) -> str:
+        if not isinstance(node, ScalarNode):
+            return "a list" if isinstance(node, SequenceNode) else "a mapping"
+        v = self.value(node)
+        return "nothing" if v is None else str(v).lower() if isinstance(v, bool) else repr(v)
+
+    def scalar(self, node: Node, key: str, ok: Any, expected: str) -> Any:
+        v = self.value(node) if isinstance(node, ScalarNode) else None
+        if not ok(v):
+            self.fail(node, key, f"expected {expected}, got {self.shown(node)}")
+        return v
+
+    def number(self, node: Node, key: str) -> int | float:
+        return self.scalar(node, key, _is_number, "a number")
+
+    def text(self, node: Node, key: str) -> str:
+        return self.scalar(node, key, lambda v: isinstance(v, str) and v.strip(), "text")
+
+    def flag(self, node: Node, key: str) -> bool:
+        return self.scalar(node, key, lambda v: isinstance(v, bool), "true or false")
+
+    def items(self, node: Node, key: str, what: str) -> list[Node]:
+        if not isinstance(node, SequenceNode):
+            got = self.shown(node)
+            self.fail(node, key, f"expected a list of {what} ('- ' lines), got {got}")
+        return node.value
+
+    def pair(self, node: Node, key: str) -> tuple[int | float, int | float]:
+        if not isinstance(node, SequenceNode) or len(node.value) != 2:
+            self.fail(node, key, f"expected [low, high], got {self.shown(node)}")
+        low, high = (self.number(n, key) for n in node.value)
+        if low >= high:
+            self.fail(
+                node, key, f"low bound {low} is not below high bound {high}; write [low, high]"
+            )
+        return low, high
+
+    def fields(
+        self, node: Node, key: str | None, allowed: tuple[str, ...], what: str, noun: str = "key"
+    ) -> _Fields:
+        if not isinstance(node, MappingNode):
+            self.fail(node, key, f"expected {what} ('key: value' lines), got {self.shown(node)}")
+        out: _Fields = {}
+        for k, v in node.value:
+            name = self.value(k)
+            if not isinstance(name, str):
+                self.fail(k, str(name), f"keys must be text; {what} takes {', '.join(allowed)}")
+            if name in out:
+                first = out[name][0].start_mark.line + 1
+                self.fail(k, name, f"given twice in {what} (first at line {first})")
+            if name not in allowed:
+                hint = _did_you_mean(name, allowed)
+                why = f"unknown {noun} in {what}; expected {', '.join(allowed)}{hint}"
+                self.fail(k, name, why)
+            out[name] = (k, v)
+        return out
+
+    # the file ------------------------------------------------------------------------------
+
+    def ruleset(self, text: str) -> RuleSet:
+        try:
+            root = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+            line = mark.line + 1 if mark is not None else None
+            raise RulesError(self.source, line, None, f"not valid YAML: {problem}") from None
+        if root is None or (isinstance(root, ScalarNode) and self.value(root) is None):
+            self.fail(None, None, "the file is empty; expected rules: (see default_rules.yaml)")
+        top = self.fields(root, None, _TOP_KEYS, "a rules file")
+        rules: dict[str, Rule] = {}
+        for node in self.items(top["rules"][1], "rules", "rules") if "rules" in top else ():
+            rule, name_node = self.rule(node)
+            if rule.name in rules:
+                why = f"duplicate rule name {rule.name!r}; the first is at line {rules[rule.name].line}"
+                self.fail(name_node, "name", why)
+            rules[rule.name] = rule
+        alerts, message = True, NEWS2_MESSAGE
+        if "news2" in top:
+            f = self.fields(top["news2"][1], "news2", _NEWS2_KEYS, "the news2 section")
+            if "alerts" in f:
+                alerts = self.flag(f["alerts"][1], "alerts")
+            if "message" in f:
+                sample = {"value": 7, "response": "r"}
+                message = self.message(f["message"][1], _NEWS2_PLACEHOLDERS, sample)
+        patients = self.overrides(top["overrides"][1], rules) if "overrides" in top else {}
+        return RuleSet(
+            self.source, tuple(rules.values()), alerts, message, MappingProxyType(patients)
+        )
+
+    def rule(self, node: Node) -> tuple[Rule, Node]:
+        f = self.fields(node, "rules", _RULE_KEYS, "a rule")
+        name = self.text(f["name"][1], "name") if "name" in f else None
+        where = f"rule {name!r}" if name else "this rule"
+        for key in ("name", "vital", "severity", "message"):
+            if key not in f:
+                self.fail(node, key, f"missing in {where}; expected {_EXPECTED[key]}")
+        if not _NAME.fullmatch(name):
+            self.fail(f["name"][1], "name", f"expected {_EXPECTED['name']}, got {name!r}")
+        if name == NEWS2_RULE:
+            self.fail(f["name"][1], "name", "news2 is the built-in NEWS2 rule; choose another name")
+        vital = self.text(f["vital"][1], "vital")
+        if vital not in VITAL_NAMES:
+            alias = _ALIASES.get(vital.lower())
+            hint = f" (did you mean {alias!r}?)" if alias else _did_you_mean(vital, VITAL_NAMES)
+            why = f"unknown vital {vital!r}; expected {_EXPECTED['vital']}{hint}"
+            self.fail(f["vital"][1], "vital", why)
+        severity = self.text(f["severity"][1], "severity")
+        if severity not in SEVERITIES:
+            hint = _did_you_mean(severity, SEVERITIES)
+            why = f"unknown severity {severity!r}; expected {_EXPECTED['severity']}{hint}"
+            self.fail(f["severity"][1], "severity", why)
+        condition = next((k for k in _CONDITIONS if k in f), None)
+        if condition is None:
+            self.fail(node, None, f"{where} has no condition; {_EXPECTED['condition']}")
+        rule = Rule(name, vital, condition, None, None, severity, "", line=_line(f["name"][0]))
+        rule = self.patch(rule, f, "this rule")
+        message = self.message(f["message"][1], _PLACEHOLDERS, _sample(rule))
+        at = f[condition][0]
+        return self.checked(replace(rule, message=message), at, f.get("clear", (at,))[0]), f[
+            "name"
+        ][1]
+
+    def patch(self, rule: Rule, f: _Fields, what: str) -> Rule:
+        """``rule`` with the condition, clear, for and enabled keys of ``f`` applied."""
+        cond = [k for k in _CONDITIONS if k in f]
+        if len(cond) > 1:
+            why = f"{what} already has {cond[0]}:; give only one of above:, below:, outside:"
+            self.fail(f[cond[1]][0], cond[1], why)
+        if cond and cond[0] != rule.condition:
+            why = f"rule {rule.name!r} is an {rule.condition}: rule; change its {rule.condition}: limit"
+            self.fail(f[cond[0]][0], cond[0], why)
+        if cond == ["outside"]:
+            low, high = self.pair(f["outside"][1], "outside")
+            rule = replace(rule, low=low, high=high)
+        elif cond:
+            x = self.number(f[cond[0]][1], cond[0])
+            rule = replace(rule, low=x) if cond[0] == "below" else replace(rule, high=x)
+        if "clear" in f:
+            want, node = _CLEAR_KEY[rule.condition], f["clear"][1]
+            c = self.fields(node, "clear", (want,), f"the clear of an {rule.condition}: rule")
+            if want not in c:
+                self.fail(node, "clear", f"expected {want}: in the clear of this rule, got nothing")
+            if want == "inside":
+                low, high = self.pair(c[want][1], want)
+                rule = replace(rule, clear_low=low, clear_high=high)
+            else:
+                x = self.number(c[want][1], want)
+                low, high = (x, None) if want == "above" else (None, x)
+                rule = replace(rule, clear_low=low, clear_high=high)
+        if "for" in f:
+            count, duration = self.sustained(f["for"][1])
+            rule = replace(rule, for_readings=count, for_duration=duration)
+        if "enabled" in f:
+            rule = replace(rule, enabled=self.flag(f["enabled"][1], "enabled"))
+        return rule
+
+    def checked(self, r: Rule, at: Node, clear_at: Node, hint: str = "") -> Rule:
+        """Check the limits of a whole rule (also after overrides); fail at ``at``/``clear_at``."""
+        low, high = _RANGE[r.vital]
+        for x in (r.low, r.high, r.clear_low, r.clear_high):
+            if x is not None and not low <= x <= high:
+                why = f"{x} is outside the possible {r.vital} range {low:g}..{high:g}"
+                self.fail(at, r.condition, why)
+        c, lo, hi, clo, chi = r.condition, r.low, r.high, r.clear_low, r.clear_high
+        if c == "above" and chi is not None and chi > hi:
+            why = f"below: {chi} is above the limit above: {hi}; it must not be above it"
+        elif c == "below" and clo is not None and clo < lo:
+            why = f"above: {clo} is below the limit below: {lo}; it must not be below it"
+        elif c == "outside" and clo is not None and not lo <= clo < chi <= hi:
+            why = f"inside: [{clo}, {chi}] is not within the limits outside: [{lo}, {hi}]"
+        else:
+            return r
+        self.fail(clear_at, "clear", f"{why} (rule {r.name!r}){hint}")
+
+    def sustained(self, node: Node) -> tuple[int, timedelta | None]:
+        v = self.value(node) if isinstance(node, ScalarNode) else None
+        if isinstance(v, int) and not isinstance(v, bool) and v >= 1:
+            return v, None
+        m = _DURATION.fullmatch(v.replace(" ", "")) if isinstance(v, str) else None
+        h, mi, s = (int(g or 0) for g in m.groups()) if m else (0, 0, 0)
+        if not h and not mi and not s:
+            self.fail(node, "for", f"expected {_EXPECTED['for']}, got {self.shown(node)}")
+        return 1, timedelta(hours=h, minutes=mi, seconds=s)
+
+    def message(self, node: Node, allowed: tuple[str, ...], sample: dict[str, Any]) -> str:
+        text = self.text(node, "message")
+        use = ", ".join("{" + a + "}" for a in allowed)
+        try:
+            names = [f for _, f, _, _ in string.Formatter().parse(text) if f is not None]
+        except ValueError as e:
+            self.fail(node, "message", f"{e}; write {{{{ and }}}} for literal braces")
+        for name in names:
+            if name not in allowed:
+                self.fail(node, "message", f"unknown placeholder {{{name}}}; use {use}")
+        try:
+            text.format(**{"severity": "high", "patient_id": "P001", "rule": "r", **sample})
+        except (ValueError, TypeError) as e:
+            self.fail(node, "message", f"cannot be formatted: {e}")
+        return text
+
+    def overrides(self, node: Node, rules: dict[str, Rule]) -> dict[str, PatientRules]:
+        """Per patient in order of the file: the SpO2 scale and the rule patches given."""
+        scales: dict[str, int] = {}
+        patches: dict[str, list[tuple[str, _Fields, Node]]] = {}
+        for item in self.items(node, "overrides", "overrides"):
+            f = self.fields(item, "overrides", _OVERRIDE_KEYS, "an override")
+            if ("patients" in f) == ("patient" in f):
+                self.fail(item, "patients", f"an override needs {_EXPECTED['patients']}")
+            if "patient" in f:
+                pids = [self.patient(f["patient"][1], "patient")]
+            else:
+                ids = self.items(f["patients"][1], "patients", "patient ids")
+                pids = [self.patient(n, "patients") for n in ids]
+            if "spo2_scale" not in f and "rules" not in f:
+                self.fail(item, None, "this override changes nothing; give spo2_scale: or rules:")
+            if "spo2_scale" in f:
+                v = f["spo2_scale"][1]
+                ok = lambda s: s in (1, 2) and not isinstance(s, bool)  # noqa: E731
+                scale = self.scalar(v, "spo2_scale", ok, "1 or 2 (the NEWS2 SpO2 scale)")
+                scales.update(dict.fromkeys(pids, scale))
+            entries: list[tuple[str, _Fields, Node]] = []
+            if "rules" in f:
+                node = f["rules"][1]
+                for k, _ in node.value if isinstance(node, MappingNode) else ():
+                    if self.value(k) == NEWS2_RULE:
+                        self.fail(k, NEWS2_RULE, _EXPECTED["news2 override"])
+                rf = self.fields(node, "rules", tuple(rules), "this override", noun="rule")
+                for name, (k, v) in rf.items():
+                    pf = self.fields(v, name, _PATCH_KEYS, f"the override of rule {name!r}")
+                    self.checked(self.patch(rules[name], pf, "this override"), k, k, _OWN_CLEAR)
+                    entries.append((name, pf, k))
+            for pid in pids:
+                patches.setdefault(pid, []).extend(entries)
+                scales.setdefault(pid, 1)
+        groups: dict[tuple, PatientRules] = {}  # patients with the same overrides share one
+        out: dict[str, PatientRules] = {}
+        for pid, scale in scales.items():
+            entries = patches.get(pid, [])
+            key = (scale, *(id(k) for _, _, k in entries))
+            if key not in groups:
+                effective = dict(rules)
+                for name, pf, k in entries:  # later overrides win, key by key
+                    patched = self.patch(effective[name], pf, "this override")
+                    effective[name] = self.checked(patched, k, k, _OWN_CLEAR)
+                groups[key] = PatientRules(scale, tuple(effective.values()))
+            out[pid] = groups[key]
+        return out
+
+    def patient(self, node: Node, key: str) -> str:
+        ok = lambda v: isinstance(v, str) and v  # noqa: E731
+        return self.scalar(node, key, ok, _EXPECTED["patient"])
+
+
+def _line(node: Node) -> int:
+    return node.start_mark.line + 1
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and v == v
+
+
+def _did_you_mean(word: str, options: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _sample(rule: Rule) -> dict[str, Any]:
+    """Values of the types a message will be formatted with, to try it at load time."""
+    value = 37.5 if rule.vital == "temperature" else 100
+    return {"value": value, "threshold": rule.high if rule.low is None else rule.low}
