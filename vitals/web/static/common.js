@@ -26,6 +26,21 @@ function el(tag, attrs = {}, ...children) {
   return e;
 }
 
+// --- charts that fit their panel -----------------------------------------------------------
+// A uPlot chart takes the width of its box and follows it (window resize, grid reflow,
+// sidebar): the box's width comes from the layout, never from the canvas inside it.
+function fitToBox(plot, box, height) {
+  const fit = () => {
+    const w = Math.floor(box.clientWidth);
+    const h = typeof height === "function" ? height() : height;
+    if (w > 0 && (w !== plot.width || h !== plot.height)) plot.setSize({ width: w, height: h });
+  };
+  const observer = new ResizeObserver(fit);
+  observer.observe(box);
+  fit();
+  return observer;
+}
+
 function fmt(v, digits = 0) {
   return v === null || v === undefined ? "–" : Number(v).toFixed(digits);
 }

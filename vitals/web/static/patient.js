@@ -4,43 +4,44 @@
 
 const PID = decodeURIComponent(location.pathname.split("/").filter(Boolean)[1] || "");
 const CHARTS = [
-  { title: "Heart rate (bpm)", series: [["heart_rate", "HR", "#e69f00"]] },
-  { title: "SpO₂ (%)", series: [["spo2", "SpO₂", "#56b4e9"]] },
-  { title: "Blood pressure (mmHg)", series: [["systolic", "systolic", "#cc79a7"], ["diastolic", "diastolic", "#009e73"]] },
-  { title: "Respiratory rate (/min)", series: [["respiratory_rate", "RR", "#f0e442"]] },
-  { title: "Temperature (°C)", series: [["temperature", "Temp", "#d55e00"]] },
+  { title: "Heart rate (bpm)", unit: "bpm", series: [["heart_rate", "HR", "#e69f00"]] },
+  { title: "SpO₂ (%)", unit: "%", series: [["spo2", "SpO₂", "#56b4e9"]] },
+  { title: "Blood pressure (mmHg)", unit: "mmHg", series: [["systolic", "systolic", "#cc79a7"], ["diastolic", "diastolic", "#009e73"]] },
+  { title: "Respiratory rate (/min)", unit: "/min", series: [["respiratory_rate", "RR", "#f0e442"]] },
+  { title: "Temperature (°C)", unit: "°C", digits: 1, series: [["temperature", "Temp", "#d55e00"]] },
 ];
 const MARKERS = [
   ["raised", "▲ raised", "#d55e00"],
   ["cleared", "● cleared", "#009e73"],
   ["acknowledged", "◆ acknowledged", "#bbbbbb"],
 ];
-let plots = [];
+let plots = []; // [{ plot, observer }]
 let range = { hours: 1 };
 let refreshTimer = null;
 
-function chartWidth() {
-  const box = document.getElementById("charts");
-  const cols = box.clientWidth > 1000 ? 2 : 1;
-  return Math.max(300, Math.floor(box.clientWidth / cols) - 30);
+function chartHeight() {
+  return window.innerWidth >= 1800 ? 260 : 200; // px; taller on a wall display
 }
 
-function makePlot(title, series, data, extra = {}) {
-  const wrap = el("div", { class: "chart", "data-chart": title }, el("h3", {}, title));
+function withUnit(unit, digits = 0) {
+  return (_u, v) => (v === null || v === undefined ? "–" : `${Number(v).toFixed(digits)} ${unit}`);
+}
+
+function makePlot(title, unit, series, data, extra = {}) {
+  const box = el("div", { class: "plot" });
+  const wrap = el("div", { class: "chart", "data-chart": title }, el("h3", {}, title), box);
   document.getElementById("charts").append(wrap);
+  const axis = { stroke: "#9aa7b2", grid: { stroke: "#2a333c" } };
   const opts = {
-    width: chartWidth(),
-    height: 200,
+    width: box.clientWidth || 300,
+    height: chartHeight(),
     scales: { x: { time: true } },
-    axes: [
-      { stroke: "#9aa7b2", grid: { stroke: "#2a333c" } },
-      { stroke: "#9aa7b2", grid: { stroke: "#2a333c" } },
-    ],
+    axes: [axis, { ...axis, label: unit, labelSize: 18 }],
     series: [{}, ...series],
     ...extra,
   };
-  const plot = new uPlot(opts, data, wrap);
-  plots.push(plot);
+  const plot = new uPlot(opts, data, box);
+  plots.push({ plot, observer: fitToBox(plot, box, chartHeight) });
   return plot;
 }
 
@@ -55,13 +56,17 @@ function news2At(xs, ys, x) {
 }
 
 function drawCharts(readings, events) {
-  for (const p of plots) p.destroy();
+  for (const { plot, observer } of plots) {
+    observer.disconnect();
+    plot.destroy();
+  }
   plots = [];
   document.getElementById("charts").replaceChildren();
   const xs = readings.map((r) => Date.parse(r.timestamp) / 1000);
   for (const c of CHARTS) {
     const data = [xs, ...c.series.map(([k]) => readings.map((r) => r[k]))];
-    makePlot(c.title, c.series.map(([, label, stroke]) => ({ label, stroke, width: 1.5 })), data);
+    const value = withUnit(c.unit, c.digits);
+    makePlot(c.title, c.unit, c.series.map(([, label, stroke]) => ({ label, stroke, width: 1.5, value })), data);
   }
   // NEWS2 with alert markers as point-only series, aligned by uPlot.join
   const news2 = readings.map((r) => r.news2);
@@ -80,7 +85,7 @@ function drawCharts(readings, events) {
     paths: () => null,
     points: { show: true, size: 11, stroke: color, fill: color },
   }));
-  makePlot("NEWS2 and alerts", [{ label: "NEWS2", stroke: "#ffffff", width: 1.5, spanGaps: true }, ...markerSeries], joined);
+  makePlot("NEWS2 and alerts", "score", [{ label: "NEWS2", stroke: "#ffffff", width: 1.5, spanGaps: true }, ...markerSeries], joined);
 }
 
 function drawHistory(events) {
@@ -143,8 +148,8 @@ function renderNow(state) {
     el("div", { class: "tile-head" }, el("span", { class: "pid" }, state.patient_id), badge(state),
       el("span", { class: "news2" }, "NEWS2 ", el("b", {}, fmt(l.news2)))),
     el("div", { class: "when" },
-      `HR ${fmt(l.heart_rate)} · SpO₂ ${fmt(l.spo2)} % · BP ${l.systolic ?? "–"}/${l.diastolic ?? "–"} · ` +
-      `RR ${fmt(l.respiratory_rate)} · Temp ${fmt(l.temperature, 1)} °C · at ${timeOf(l.timestamp)}`),
+      `HR ${fmt(l.heart_rate)} bpm · SpO₂ ${fmt(l.spo2)} % · BP ${l.systolic ?? "–"}/${l.diastolic ?? "–"} mmHg · ` +
+      `RR ${fmt(l.respiratory_rate)} /min · Temp ${fmt(l.temperature, 1)} °C · at ${timeOf(l.timestamp)}`),
     el("ul", { class: "alerts" }, state.alerts.map((a) => alertItem(state.patient_id, a, acknowledge))),
   );
 }
@@ -167,7 +172,6 @@ function main() {
     if (!from || !to) return;
     setRange({ start: new Date(from), end: new Date(to) });
   });
-  window.addEventListener("resize", () => plots.forEach((p) => p.setSize({ width: chartWidth(), height: 200 })));
   loadHealth().then(() => {
     liveStream(PID, {
       snapshot(data) {

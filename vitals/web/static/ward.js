@@ -6,21 +6,44 @@ const tiles = new Map(); // patient_id -> { state, el, parts, plot, trend }
 let order = [];
 let stream = null;
 
-function sparkline(container, trend) {
+const SPARK_HEIGHT = 60; // px
+const TREND_SERIES = [
+  // [key, label, unit, CSS colour variable]; the tile's legend names each line
+  ["hr", "HR", "bpm", "--hr"],
+  ["spo2", "SpO₂", "%", "--spo2"],
+];
+
+function cssVar(name) {
+  return getComputedStyle(document.body).getPropertyValue(name).trim();
+}
+
+function sparkline(box, trend) {
   const opts = {
-    width: container.clientWidth || 280,
-    height: 60,
+    width: box.clientWidth || 280,
+    height: SPARK_HEIGHT,
     legend: { show: false },
     cursor: { show: false },
     scales: { x: { time: true }, hr: { auto: true }, spo2: { range: [80, 100] } },
     axes: [{ show: false }, { show: false, scale: "hr" }, { show: false, scale: "spo2" }],
     series: [
       {},
-      { label: "HR", scale: "hr", stroke: getComputedStyle(document.body).getPropertyValue("--hr"), width: 1.5, spanGaps: true },
-      { label: "SpO2", scale: "spo2", stroke: getComputedStyle(document.body).getPropertyValue("--spo2"), width: 1.5, spanGaps: true },
+      ...TREND_SERIES.map(([key, label, , color]) => ({
+        label, scale: key, stroke: cssVar(color), width: 1.5, spanGaps: true,
+      })),
     ],
   };
-  return new uPlot(opts, [trend.t, trend.hr, trend.spo2], container);
+  const plot = new uPlot(opts, [trend.t, trend.hr, trend.spo2], box);
+  fitToBox(plot, box, SPARK_HEIGHT);
+  return plot;
+}
+
+function trendLegend() {
+  return el(
+    "div",
+    { class: "trend-legend", "aria-hidden": "true" },
+    ...TREND_SERIES.map(([key, label, unit]) => el("span", { class: `key ${key}` }, `${label} (${unit})`)),
+    el("span", { class: "span" }, `last ${TREND_MINUTES} min`),
+  );
 }
 
 function renderParts(state) {
@@ -37,10 +60,10 @@ function renderParts(state) {
   const vitals = el(
     "div",
     { class: "vitals" },
-    vital("HR", fmt(l.heart_rate)),
+    vital("HR bpm", fmt(l.heart_rate)),
     vital("SpO₂ %", fmt(l.spo2)),
-    vital("BP", bp),
-    vital("RR", fmt(l.respiratory_rate)),
+    vital("BP mmHg", bp),
+    vital("RR /min", fmt(l.respiratory_rate)),
     vital("Temp °C", fmt(l.temperature, 1)),
   );
   const when = el("div", { class: "when" });
@@ -82,16 +105,21 @@ function appendTrend(t, state) {
     tr.spo2.shift();
   }
   if (t.plot) t.plot.setData([tr.t, tr.hr, tr.spo2]);
+  t.el.dataset.trendPoints = String(tr.t.length);
 }
 
 function upsert(state) {
   let t = tiles.get(state.patient_id);
   const parts = renderParts(state);
   if (!t) {
-    const spark = el("div", { class: "spark", "aria-label": "heart rate and SpO2, last 15 minutes" });
+    const spark = el("div", {
+      class: "spark",
+      role: "img",
+      "aria-label": `heart rate (bpm) and SpO₂ (%), last ${TREND_MINUTES} minutes`,
+    });
     const tileEl = el("section", { class: tileClass(state), "data-patient": state.patient_id });
     t = { state, el: tileEl, parts, spark, plot: null, trend: { t: [], hr: [], spo2: [] } };
-    tileEl.append(parts.head, parts.vitals, parts.when, parts.alerts, spark);
+    tileEl.append(parts.head, parts.vitals, parts.when, parts.alerts, spark, trendLegend());
     tiles.set(state.patient_id, t);
   } else {
     t.parts.head.replaceWith(parts.head);
@@ -143,6 +171,7 @@ async function loadTrends(prefix) {
       });
       t.trend = { t: xs.concat(live.t), hr: tr.heart_rate.concat(live.hr), spo2: tr.spo2.concat(live.spo2) };
       if (t.plot && (xs.length || last > -Infinity)) t.plot.setData([t.trend.t, t.trend.hr, t.trend.spo2]);
+      t.el.dataset.trendPoints = String(t.trend.t.length);
     }
   } catch (e) {
     console.warn("trends:", e);
@@ -185,9 +214,6 @@ function main() {
     connect(p);
   });
   setInterval(() => tiles.forEach(updateWhen), 1000);
-  window.addEventListener("resize", () => {
-    for (const t of tiles.values()) if (t.plot) t.plot.setSize({ width: t.spark.clientWidth, height: 60 });
-  });
   loadHealth().then(() => connect(input.value.trim()));
 }
 
