@@ -1,4 +1,9 @@
-"""`vitals init`: schema into Cassandra, topics into Kafka (idempotent)."""
+"""`vitals init`: schema into Cassandra, topics into Kafka (idempotent); topic checks.
+
+Nothing in vitals relies on the broker's automatic topic creation (which picks its own
+partition count and replication): a missing topic is refused with a pointer to
+``vitals init --topic NAME``.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,6 @@ from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 
 from vitals.config import CassandraSettings, KafkaSettings
 from vitals.errors import ConfigError, KafkaUnavailable
-from vitals.store import apply_schema, connect
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +35,30 @@ def admin_client(kafka: KafkaSettings) -> KafkaAdminClient:
         )
     except KafkaTimeoutError:
         raise kafka.unreachable() from None
+
+
+def missing_topics(kafka: KafkaSettings, names: list[str]) -> list[str]:
+    """Which of ``names`` do not exist on the cluster (asks without creating anything).
+
+    Raises ``KafkaUnavailable`` if the cluster cannot be reached or refuses to list topics.
+    """
+    admin = admin_client(kafka)
+    try:
+        existing = set(admin.list_topics())
+    except KafkaError as e:
+        raise KafkaUnavailable(f"listing topics failed: {e}") from None
+    finally:
+        admin.close()
+    return [n for n in names if n not in existing]
+
+
+def require_topic(kafka: KafkaSettings, name: str) -> None:
+    """Raise ``ConfigError`` (exit 2) naming the topic and the fix if ``name`` does not exist."""
+    if missing_topics(kafka, [name]):
+        raise ConfigError(
+            f"topic {name!r} does not exist on {','.join(kafka.bootstrap_servers)}; "
+            f"create it with `vitals init --topic {name}` (or check the name)"
+        )
 
 
 def create_topics(
@@ -70,6 +98,8 @@ def init(
 ) -> tuple[list[str], list[str]]:
     if replication_factor < 1:
         raise ConfigError("--replication-factor must be at least 1")
+    from vitals.store import apply_schema, connect  # Cassandra's driver only when needed
+
     cluster, session = connect(cassandra, keyspace=None)
     try:
         statements = apply_schema(

@@ -19,11 +19,11 @@ from vitals.cli_options import (
     cassandra_settings,
     kafka_options,
     kafka_settings,
+    topic_options,
 )
 from vitals.cli_produce import produce
 from vitals.cli_serve import serve
 from vitals.cli_views import query, status, watch
-from vitals.config import ALERTS_TOPIC, DLQ_TOPIC, VITALS_TOPIC
 
 # --- the group ---------------------------------------------------------------------------
 
@@ -75,21 +75,35 @@ def cli(ctx: click.Context, debug: bool) -> None:
     type=click.IntRange(1, 10),
     help="Copies of every reading in Kafka and Cassandra (≥2: NetworkTopologyStrategy, min.insync.replicas=N-1).",
 )
+@topic_options
 @kafka_options
 @cassandra_options
-def init(partitions: int, replication_factor: int, **kw: object) -> None:
+def init(
+    partitions: int,
+    replication_factor: int,
+    topic: str,
+    alerts_topic: str,
+    dlq_topic: str,
+    **kw: object,
+) -> None:
     """Create the Cassandra schema (cql/*.cql) and the Kafka topics. Safe to run again.
 
-    Example: vitals init --partitions 12
+    The topics are the ones `vitals produce` and `vitals consume` use (same options and
+    VITALS_* variables): readings and alerts with --partitions partitions, dead letters 1.
+
+    \b
+    Examples:
+      vitals init --partitions 12
+      vitals init --topic ward7.vitals --alerts-topic ward7.alerts --dlq-topic ward7.dlq
     """
     from vitals.admin import TopicSpec
     from vitals.admin import init as do_init
 
     kafka, cassandra = kafka_settings(kw), cassandra_settings(kw)
     topics = [
-        TopicSpec(VITALS_TOPIC, partitions),
-        TopicSpec(ALERTS_TOPIC, partitions),
-        TopicSpec(DLQ_TOPIC, 1),
+        TopicSpec(topic, partitions),
+        TopicSpec(alerts_topic, partitions),
+        TopicSpec(dlq_topic, 1),
     ]
     statements, created = do_init(
         kafka=kafka, cassandra=cassandra, topics=topics, replication_factor=replication_factor

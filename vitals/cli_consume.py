@@ -17,8 +17,9 @@ from vitals.cli_options import (
     kafka_options,
     kafka_settings,
     paint,
+    topic_options,
 )
-from vitals.config import ALERTS_TOPIC, DLQ_TOPIC, GROUP, VITALS_TOPIC, ConsumerSettings
+from vitals.config import GROUP, ConsumerSettings
 
 log = logging.getLogger(__name__)
 
@@ -106,30 +107,7 @@ class ConsoleReporter:
     show_default=True,
     help="Kafka consumer group; consumers of one group share the partitions.",
 )
-@click.option(
-    "--topic",
-    envvar="VITALS_TOPIC",
-    show_envvar=True,
-    default=VITALS_TOPIC,
-    show_default=True,
-    help="Kafka topic of readings.",
-)
-@click.option(
-    "--alerts-topic",
-    envvar="VITALS_ALERTS_TOPIC",
-    show_envvar=True,
-    default=ALERTS_TOPIC,
-    show_default=True,
-    help="Kafka topic where raised/cleared alerts are published.",
-)
-@click.option(
-    "--dlq-topic",
-    envvar="VITALS_DLQ_TOPIC",
-    show_envvar=True,
-    default=DLQ_TOPIC,
-    show_default=True,
-    help="Dead-letter topic for invalid messages (original bytes + reason headers).",
-)
+@topic_options
 @click.option(
     "--rules",
     "rules_file",

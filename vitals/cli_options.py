@@ -12,8 +12,11 @@ from pathlib import Path
 import click
 
 from vitals.config import (
+    ALERTS_TOPIC,
     CONSISTENCY_LEVELS,
+    DLQ_TOPIC,
     KEYSPACE,
+    VITALS_TOPIC,
     CassandraSettings,
     KafkaSettings,
     split_hosts,
@@ -61,6 +64,39 @@ def _secret(envvar: str, file_opt: str | None) -> str | None:
 
 
 # --- shared options ----------------------------------------------------------------------
+
+
+def topic_options(f: Callable) -> Callable:
+    """--topic, --alerts-topic, --dlq-topic: the pipeline's three topics (init, consume)."""
+    opts = [
+        click.option(
+            "--topic",
+            envvar="VITALS_TOPIC",
+            show_envvar=True,
+            default=VITALS_TOPIC,
+            show_default=True,
+            help="Kafka topic of readings.",
+        ),
+        click.option(
+            "--alerts-topic",
+            envvar="VITALS_ALERTS_TOPIC",
+            show_envvar=True,
+            default=ALERTS_TOPIC,
+            show_default=True,
+            help="Kafka topic where raised/cleared alerts are published.",
+        ),
+        click.option(
+            "--dlq-topic",
+            envvar="VITALS_DLQ_TOPIC",
+            show_envvar=True,
+            default=DLQ_TOPIC,
+            show_default=True,
+            help="Dead-letter topic for invalid messages (original bytes + reason headers).",
+        ),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
 
 
 def kafka_options(f: Callable) -> Callable:

@@ -12,9 +12,10 @@ from datetime import UTC, datetime, timedelta
 from kafka import KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError
 
+from vitals.admin import require_topic
 from vitals.config import KafkaSettings
-from vitals.errors import KafkaUnavailable
-from vitals.readings import Reading
+from vitals.errors import ConfigError, InvalidReading, KafkaUnavailable
+from vitals.readings import MAX_PATIENT_ID, VITALS, Reading, build
 from vitals.sources import CsvPlan, Ward, csv_readings
 
 log = logging.getLogger(__name__)
@@ -63,13 +64,19 @@ def make_producer(kafka: KafkaSettings, **overrides: object) -> KafkaProducer:
 
 
 class VitalsProducer:
-    """Sends readings to ``topic`` keyed by ``patient_id``; a context manager that flushes."""
+    """Sends readings to ``topic`` keyed by ``patient_id``; a context manager that flushes.
+
+    Raises ``ConfigError`` if ``topic`` does not exist (it is never auto-created) and
+    ``KafkaUnavailable`` if Kafka cannot be reached.
+    """
 
     def __init__(self, *, kafka: KafkaSettings, topic: str, **overrides: object) -> None:
         self.topic = topic
         self.kafka = kafka
         self.stats = DeliveryStats()
-        self._producer = make_producer(kafka, **overrides)
+        require_topic(kafka, topic)
+        # a topic deleted while we run must fail the sends, not come back with broker defaults
+        self._producer = make_producer(kafka, allow_auto_create_topics=False, **overrides)
 
     def send(self, reading: Reading) -> None:
         self.send_raw(reading.patient_id.encode(), reading.to_json())
@@ -124,6 +131,34 @@ class Pacer:
         return not self.stop.is_set()
 
 
+_NORMAL = {  # a reading every rule accepts, to check patient ids with the consumer's rules
+    "heart_rate": 80,
+    "spo2": 97,
+    "systolic": 120,
+    "diastolic": 75,
+    "respiratory_rate": 16,
+    "temperature": 37.0,
+}
+
+
+def check_patient_ids(ids: list[str]) -> None:
+    """Refuse patient ids the consumer would dead-letter, before anything is sent.
+
+    Uses ``vitals.readings.build`` (the consumer's validation). Raises ``ConfigError``
+    (exit 2) naming each bad id and why.
+    """
+    now = datetime.now(UTC)
+    bad = []
+    for pid in ids:
+        try:
+            build(pid, now, {f: _NORMAL[f] for f in VITALS})
+        except InvalidReading as e:
+            too_long = len(pid) > MAX_PATIENT_ID
+            bad.append(f"{e.reason}; this one has {len(pid)}" if too_long else e.reason)
+    if bad:
+        raise ConfigError("invalid patient id: " + "; ".join(bad) + "; nothing was sent")
+
+
 def stream_random(
     producer: VitalsProducer,
     ward: Ward,
@@ -138,10 +173,12 @@ def stream_random(
     """Send readings for every patient of ``ward``; returns how many were sent.
 
     ``rate`` (readings/s, all patients together) overrides ``interval`` (s between
-    two readings of one patient). Bounded by ``count`` and/or ``duration``.
+    two readings of one patient). Bounded by ``count`` and/or ``duration``. Raises
+    ``ConfigError`` before sending anything if a patient id is invalid.
     """
-    pacer = Pacer(stop)
     ids = list(ward.patient_ids)
+    check_patient_ids(ids)
+    pacer = Pacer(stop)
     sent = 0
     tick = 0
     while True:
