@@ -148,5 +148,6 @@ def vitals_env(
         VITALS_GROUP=topics.group,
         PYTHONUNBUFFERED="1",
         NO_COLOR="1",
+        VITALS_RULES=str(ROOT / "tests" / "rules_immediate.yaml"),  # one reading raises
     )
     return env

@@ -46,7 +46,7 @@ class ConsoleReporter:
         if self.quiet:
             return
         click.echo(f"{reading.line()} NEWS2:{news2}")  # type: ignore[attr-defined]
-        raised = [e for e in events if e.kind == "raised"]
+        raised = [e for e in events if e.kind in ("raised", "escalated")]  # at its new level
         if raised:
             worst = min(raised, key=lambda e: ("high", "medium", "low").index(e.severity))
             text = "; ".join(e.message for e in raised)

@@ -311,7 +311,11 @@ class Writer:
         return self._batched(self._latest_codec, rows, lambda r: (r[0],))
 
     def alert_statements(self, events: Iterable) -> list[Statement]:
-        """History rows plus the active-alert upsert/delete for each raised/cleared event."""
+        """History rows plus the active-alert upsert/delete for each alert event.
+
+        raised and escalated: the active alert is (over)written with the event's severity,
+        and its ``raised_at`` becomes the event's time (an escalation is acknowledged anew);
+        cleared: the active alert is deleted."""
         out: list[Statement] = []
         for e in events:
             out.append(
@@ -329,7 +333,7 @@ class Writer:
                     )
                 )
             )
-            if e.kind == "raised":
+            if e.kind in ("raised", "escalated"):
                 out.append(
                     self._set_active.bind(
                         (

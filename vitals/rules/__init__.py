@@ -13,15 +13,28 @@ How ``RuleEngine.evaluate`` behaves
     * An alert is raised once, at the reading that makes its rule true for the
       ``for:`` asked: N consecutive readings, or a duration from the first true
       reading to the current one on the readings' own timestamps (a gap in the
-      readings does not reset it; a reading where the rule is false does). It
-      stays active without repeating and is cleared once, at the first later
-      reading inside its ``clear:`` range (default: where the rule is false).
-      Between the raise limit and the clear limit nothing happens, so a value
-      hovering at the limit does not flap.
-    * NEWS2: raised at ``News2.alert_severity``. A rise to a higher severity
-      clears the active alert and raises one at the new severity (two events,
-      one reading); a fall to a lower alert level keeps the higher alert active;
-      it clears when the score reaches no alert level at all.
+      readings does not reset it; a reading where the rule is false does, unless
+      the rule gives ``grace:``: then the run goes on through readings inside the
+      limit for up to that long). It stays active without repeating and is
+      cleared once, at the first later reading inside its ``clear:`` range
+      (default: where the rule is false). Between the raise limit and the clear
+      limit nothing happens, so a value hovering at the limit does not flap.
+    * Sooner than ``for:`` (IEC 60601-1-8 alarm condition delay; Philips/Dräger
+      smart alarm delay; Nellcor SatSeconds), once the run has lasted ``min_for:``
+      (default 10 s, longer than a two-reading artifact): when the area beyond the
+      limit (sum of depth x seconds since the previous reading) reaches ``area:``,
+      or when every reading for ``min_for:`` has been beyond ``extreme:``.
+    * NEWS2: without ``news2: {window:}``, raised at each reading's
+      ``News2.alert_severity`` and cleared at the first reading reaching no level.
+      With a window (the default rules: 1 min), the level is the highest reached
+      by at least 2/3 of the readings of the last window (none before the
+      patient has a window's worth of readings, restarted after a gap longer than
+      the window), and it clears when at most 1/5 of them reach any level: one
+      red-scoring artifact is not an alarm, a score hovering at a band edge raises
+      once. A rise to a higher level is one ``escalated`` event (the alert stays
+      active at the new severity); a fall to a lower level keeps the higher alert.
+      NEWS2 and the single-parameter rules are independent: an active NEWS2 alert
+      never holds back another rule's alarm.
     * Replays: a reading not newer than the last one evaluated for its patient
       is ignored (no events, no state change), so redelivered readings are
       idempotent. An active alert only clears on a reading newer than its raise.

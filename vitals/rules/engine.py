@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from vitals.news2 import RESPONSES, News2, round_half_up
@@ -15,6 +16,7 @@ from vitals.rules.model import _RANK, _SLOT, NEWS2_RULE, AlertEvent, Rule, RuleS
 log = logging.getLogger(__name__)
 
 _INF = float("inf")
+_SEVERITY = {rank: name for name, rank in _RANK.items()}
 
 
 class _Check:
@@ -22,14 +24,20 @@ class _Check:
     raise when ``v < lo or v >= hi``; clear when ``clo <= v < chi`` (see ``_gt``)."""
 
     __slots__ = (
+        "area",
         "chi",
         "clo",
         "count",
         "decimals",
         "duration",
+        "ehi",
+        "elo",
+        "fast",
+        "grace",
         "hi",
         "immediate",
         "lo",
+        "min_for",
         "name",
         "rule",
         "slot",
@@ -50,6 +58,32 @@ class _Check:
             self.clo = _gt(r.clear_low, step)
         elif r.condition == "above" and r.clear_high is not None:  # clear: R < clear_high
             self.chi = _ge(r.clear_high, step)
+        self.grace, self.area, self.min_for = r.grace, r.area, r.min_for
+        self.elo = _ge(r.extreme_low, step) if r.extreme_low is not None else None
+        self.ehi = _gt(r.extreme_high, step) if r.extreme_high is not None else None
+        self.fast = self.elo is not None or self.ehi is not None
+
+    def depth(self, v: float) -> float:
+        """How far ``v`` is beyond the rule's limit (units of the vital; > 0 when true)."""
+        r = self.rule
+        return max(
+            r.low - v if r.low is not None else 0.0, v - r.high if r.high is not None else 0.0
+        )
+
+    def extreme(self, v: float) -> bool:
+        return (self.elo is not None and v < self.elo) or (self.ehi is not None and v >= self.ehi)
+
+    def due(self, run: list, ts: datetime) -> bool:
+        """Has the run ``[true readings, first true, last true, area, extreme since, last]``
+        lasted long enough to raise at the reading at ``ts``?"""
+        held = ts - run[1]
+        if run[0] >= self.count and (self.duration is None or held >= self.duration):
+            return True
+        if self.min_for is None or held < self.min_for:
+            return False
+        if self.area is not None and run[3] >= self.area:
+            return True
+        return run[4] is not None and ts - run[4] >= self.min_for
 
 
 # The value R as the chart reads it (rounded half up to a multiple of ``step``) compared with
@@ -70,14 +104,52 @@ def _grid(x: float, step: Decimal, rounding: str) -> Decimal:
 
 
 class _Patient:
-    __slots__ = ("active", "checks", "last", "runs", "stale")
+    __slots__ = ("active", "checks", "last", "n2", "runs", "stale")
 
     def __init__(self, checks: tuple[_Check, ...]) -> None:
         self.checks = checks
         self.last: datetime | None = None
         self.active: dict[str, AlertEvent] = {}
-        self.runs: dict[str, list] = {}  # rule name -> [true readings so far, first true time]
+        # rule name -> [true readings, first true, last true, area, extreme since, last reading]
+        self.runs: dict[str, list] = {}
         self.stale = False  # active may hold alerts of rules no longer in force
+        self.n2: _Window | None = None  # NEWS2 alert levels of recent readings (windowed)
+
+
+class _Window:
+    """The NEWS2 alert level (0 none, 1 low, 2 medium, 3 high) of each reading of the last
+    ``span``; ``since``: the first reading of an unbroken series (no gap longer than span)."""
+
+    __slots__ = ("counts", "items", "since")
+
+    def __init__(self, ts: datetime) -> None:
+        self.items: deque[tuple[datetime, int]] = deque()
+        self.counts = [0, 0, 0, 0]
+        self.since = ts
+
+    def add(self, ts: datetime, level: int, span: timedelta) -> tuple[int, bool] | None:
+        """Add a reading; ``(level held by >= 2/3 of the window, at most 1/5 reach any
+        level)``, or ``None`` while the series is shorter than ``span``."""
+        items, counts = self.items, self.counts
+        if items and ts - items[-1][0] > span:  # a gap (lead-off): start again
+            items.clear()
+            counts[:] = [0, 0, 0, 0]
+            self.since = ts
+        items.append((ts, level))
+        counts[level] += 1
+        cut = ts - span
+        while items[0][0] < cut:
+            counts[items.popleft()[1]] -= 1
+        if ts - self.since < span:
+            return None
+        n, at_least = len(items), 0
+        held = 0
+        for lv in (3, 2, 1):
+            at_least += counts[lv]
+            if at_least * 3 >= n * 2:
+                held = lv
+                break
+        return held, (n - counts[0]) * 5 <= n
 
 
 class RuleEngine:
@@ -155,14 +227,25 @@ class RuleEngine:
                 if not c.immediate:
                     run = runs.get(c.name)
                     if run is None:
-                        run = runs[c.name] = [0, ts]
-                    run[0] += 1
-                    if run[0] < c.count or (c.duration is not None and ts - run[1] < c.duration):
+                        run = runs[c.name] = [1, ts, ts, 0.0, None, ts]
+                    else:
+                        run[0] += 1
+                        if c.area is not None:
+                            run[3] += c.depth(v) * (ts - run[5]).total_seconds()
+                        run[2] = run[5] = ts
+                    if c.fast:
+                        run[4] = (run[4] or ts) if c.extreme(v) else None
+                    if not c.due(run, ts):
                         continue
                     del runs[c.name]
                 events.append(self._raise(st, c, r, v))
             elif runs:
-                runs.pop(c.name, None)
+                run = runs.get(c.name)
+                if run is not None:
+                    if c.grace is None or ts - run[2] > c.grace:
+                        del runs[c.name]
+                    else:  # a brief return inside the limit: the run goes on
+                        run[4], run[5] = None, ts
         if self._news2:
             self._news2_alert(st, r, news2, events)
         return events
@@ -184,28 +267,55 @@ class RuleEngine:
         return e
 
     def _news2_alert(self, st: _Patient, r: Reading, n: News2, events: list) -> None:
-        severity = n.alert_severity
+        """Raise, escalate or clear the NEWS2 alert (see the module docstring)."""
+        window = self._ruleset.news2_window
+        if window is None:  # the alert follows each reading's score
+            level = _RANK.get(n.alert_severity, 0)  # type: ignore[arg-type]
+            clear = level == 0
+        else:
+            if st.n2 is None:
+                st.n2 = _Window(r.timestamp)
+            held = st.n2.add(r.timestamp, _RANK.get(n.alert_severity, 0), window)  # type: ignore[arg-type]
+            if held is None:
+                return  # not yet a window's worth of readings
+            level, clear = held
         raised = st.active.get(NEWS2_RULE) if st.active else None
         if raised is not None:
-            if r.timestamp <= raised.timestamp or (
-                severity is not None and _RANK[severity] <= _RANK[raised.severity]
-            ):
-                return  # still active (a lower level keeps the higher alert)
-            del st.active[NEWS2_RULE]
-            events.append(_cleared(raised, r.timestamp, n.total))
-        if severity is not None:
-            message = self._ruleset.news2_message.format(
-                value=n.total,
-                response=RESPONSES[severity],
-                severity=severity,
-                patient_id=r.patient_id,
-                rule=NEWS2_RULE,
-            )
-            e = AlertEvent(
-                r.patient_id, NEWS2_RULE, severity, "raised", r.timestamp, float(n.total), message
-            )
+            if r.timestamp <= raised.timestamp:
+                return
+            if clear:
+                del st.active[NEWS2_RULE]
+                events.append(_cleared(raised, r.timestamp, n.total))
+            elif level > _RANK[raised.severity]:
+                e = self._news2_event(r, n, _SEVERITY[level], "escalated", raised.timestamp)
+                st.active[NEWS2_RULE] = replace(e, kind="raised", raised_at=None)
+                events.append(e)
+            return  # else still active (a lower level keeps the higher alert)
+        if level:
+            e = self._news2_event(r, n, _SEVERITY[level], "raised", None)
             st.active[NEWS2_RULE] = e
             events.append(e)
+
+    def _news2_event(
+        self, r: Reading, n: News2, severity: str, kind: str, raised_at: datetime | None
+    ) -> AlertEvent:
+        message = self._ruleset.news2_message.format(
+            value=n.total,
+            response=RESPONSES[severity],
+            severity=severity,
+            patient_id=r.patient_id,
+            rule=NEWS2_RULE,
+        )
+        return AlertEvent(
+            r.patient_id,
+            NEWS2_RULE,
+            severity,
+            kind,
+            r.timestamp,
+            float(n.total),
+            message,
+            raised_at,
+        )
 
     def _clear_orphans(self, st: _Patient, r: Reading, events: list) -> None:
         names = {c.name for c in st.checks}

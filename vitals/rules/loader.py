@@ -45,10 +45,15 @@ _ALIASES = dict(
 )
 _TOP_KEYS = ("rules", "overrides", "news2")
 _CONDITIONS = ("above", "below", "outside")
+_SOONER_KEYS = ("area", "extreme", "min_for", "grace")
 _RULE_KEYS = ("name", "vital", *_CONDITIONS, "severity", "message", "for", "clear", "enabled")
-_PATCH_KEYS = (*_CONDITIONS, "clear", "for", "enabled")
+_RULE_KEYS += _SOONER_KEYS
+_PATCH_KEYS = (*_CONDITIONS, "clear", "for", "enabled", *_SOONER_KEYS)
 _OVERRIDE_KEYS = ("patients", "patient", "spo2_scale", "rules")
-_NEWS2_KEYS = ("alerts", "message")
+_NEWS2_KEYS = ("alerts", "message", "window")
+#: ``min_for:`` when a rule gives ``area:`` or ``extreme:`` without one: longer than a
+#: two-reading artifact at one reading every 5 s, shorter than any sensible ``for:``.
+DEFAULT_MIN_FOR = timedelta(seconds=10)
 _CLEAR_KEY = {"above": "below", "below": "above", "outside": "inside"}
 _PLACEHOLDERS = ("value", "threshold", "severity", "patient_id", "rule")
 _NEWS2_PLACEHOLDERS = ("value", "response", "severity", "patient_id", "rule")
@@ -59,6 +64,9 @@ _EXPECTED = {  # what a key expects, for error messages
     "message": "text such as 'High heart rate: {value}'",
     "condition": "give one of above: X, below: X or outside: [low, high]",
     "for": "a number of readings (e.g. 3) or a duration such as 30s, 2m, 1h, 1m30s",
+    "duration": "a duration such as 10s, 2m, 1h, 1m30s",
+    "area": "a positive number: value units x seconds beyond the limit (e.g. 60 for SpO2: "
+    "%-seconds, like Nellcor SatSeconds)",
     "patients": "exactly one of patients: [P001, P002] or patient: P001",
     "patient": "a patient id as text (quote ids YAML reads as numbers or booleans: '1001')",
     "news2 override": "the built-in NEWS2 rule has no limits to override; give the patient "
@@ -67,6 +75,7 @@ _EXPECTED = {  # what a key expects, for error messages
 _OWN_CLEAR = "; give this override a clear: of its own"
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+_CLOCK = re.compile(r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?")  # YAML 1.1 base 60
 
 
 def load_rules(path: str | Path) -> RuleSet:
@@ -190,7 +199,7 @@ class _Loader:
                 why = f"duplicate rule name {rule.name!r}; the first is at line {rules[rule.name].line}"
                 self.fail(name_node, "name", why)
             rules[rule.name] = rule
-        alerts, message = True, NEWS2_MESSAGE
+        alerts, message, window = True, NEWS2_MESSAGE, None
         if "news2" in top:
             f = self.fields(top["news2"][1], "news2", _NEWS2_KEYS, "the news2 section")
             if "alerts" in f:
@@ -198,9 +207,16 @@ class _Loader:
             if "message" in f:
                 sample = {"value": 7, "response": "r"}
                 message = self.message(f["message"][1], _NEWS2_PLACEHOLDERS, sample)
+            if "window" in f:
+                window = self.duration(f["window"][1], "window")
         patients = self.overrides(top["overrides"][1], rules) if "overrides" in top else {}
         return RuleSet(
-            self.source, tuple(rules.values()), alerts, message, MappingProxyType(patients)
+            self.source,
+            tuple(rules.values()),
+            alerts,
+            message,
+            MappingProxyType(patients),
+            news2_window=window,
         )
 
     def rule(self, node: Node) -> tuple[Rule, Node]:
@@ -268,6 +284,20 @@ class _Loader:
             rule = replace(rule, for_readings=count, for_duration=duration)
         if "enabled" in f:
             rule = replace(rule, enabled=self.flag(f["enabled"][1], "enabled"))
+        if "area" in f:
+            ok = lambda v: _is_number(v) and v > 0  # noqa: E731
+            rule = replace(rule, area=self.scalar(f["area"][1], "area", ok, _EXPECTED["area"]))
+        if "extreme" in f:
+            node = f["extreme"][1]
+            if rule.condition == "outside":
+                low, high = self.pair(node, "extreme")
+            else:
+                x = self.number(node, "extreme")
+                low, high = (x, None) if rule.condition == "below" else (None, x)
+            rule = replace(rule, extreme_low=low, extreme_high=high)
+        for key in ("min_for", "grace"):
+            if key in f:
+                rule = replace(rule, **{key: self.duration(f[key][1], key)})
         return rule
 
     def checked(self, r: Rule, at: Node, clear_at: Node, hint: str = "") -> Rule:
@@ -277,6 +307,7 @@ class _Loader:
             if x is not None and not low <= x <= high:
                 why = f"{x} is outside the possible {r.vital} range {low:g}..{high:g}"
                 self.fail(at, r.condition, why)
+        r = self.sooner(r, at)
         c, lo, hi, clo, chi = r.condition, r.low, r.high, r.clear_low, r.clear_high
         if c == "above" and chi is not None and chi > hi:
             why = f"below: {chi} is above the limit above: {hi}; it must not be above it"
@@ -288,8 +319,55 @@ class _Loader:
             return r
         self.fail(clear_at, "clear", f"{why} (rule {r.name!r}){hint}")
 
-    def sustained(self, node: Node) -> tuple[int, timedelta | None]:
+    def sooner(self, r: Rule, at: Node) -> Rule:
+        """Check ``area:``/``extreme:``/``min_for:``/``grace:`` of a whole rule; default min_for."""
+        fast = r.area is not None or r.extreme_low is not None or r.extreme_high is not None
+        if (fast or r.grace is not None) and r.for_duration is None:
+            key = "area" if r.area is not None else "extreme" if fast else "grace"
+            why = f"{key}: needs a for: duration to shorten or extend (e.g. for: 60s) (rule {r.name!r})"
+            self.fail(at, key, why)
+        if r.min_for is not None and not fast:
+            why = f"min_for: only applies with area: or extreme: (rule {r.name!r})"
+            self.fail(at, "min_for", why)
+        elo, ehi = r.extreme_low, r.extreme_high
+        if (elo is not None and elo >= r.low) or (ehi is not None and ehi <= r.high):
+            want = {"below": f"below {r.low}", "above": f"above {r.high}"}.get(
+                r.condition, f"outside [{r.low}, {r.high}]"
+            )
+            why = f"an extreme must lie beyond the limit: give a value {want} (rule {r.name!r})"
+            self.fail(at, "extreme", why)
+        if fast and r.min_for is None:
+            r = replace(r, min_for=DEFAULT_MIN_FOR)
+        return r
+
+    def duration(self, node: Node, key: str) -> timedelta:
+        """A duration such as ``30s``, ``2m``, ``1h``, ``1m30s`` (never a count)."""
+        self.no_clock(node, key)
         v = self.value(node) if isinstance(node, ScalarNode) else None
+        m = _DURATION.fullmatch(v.replace(" ", "")) if isinstance(v, str) else None
+        h, mi, s = (int(g or 0) for g in m.groups()) if m else (0, 0, 0)
+        if not h and not mi and not s:
+            self.fail(node, key, f"expected {_EXPECTED['duration']}, got {self.shown(node)}")
+        return timedelta(hours=h, minutes=mi, seconds=s)
+
+    def no_clock(self, node: Node, key: str) -> None:
+        """Refuse ``1:30`` unquoted: YAML 1.1 reads it as the number 90 (base 60)."""
+        if isinstance(node, ScalarNode) and node.style is None and _CLOCK.fullmatch(node.value):
+            m, _, sec = node.value.rpartition(":")
+            hint = f"{int(m) * 60 + int(sec)}s" if m.isdigit() and sec.isdigit() else "90s"
+            why = (
+                f"{node.value} is read by YAML as the number {self.value(node)!r}, not a time; "
+                f'write a duration such as {key}: {hint}, or quote it: {key}: "{node.value}"'
+            )
+            self.fail(node, key, why)
+
+    def sustained(self, node: Node) -> tuple[int, timedelta | None]:
+        self.no_clock(node, "for")
+        v = self.value(node) if isinstance(node, ScalarNode) else None
+        if isinstance(v, str) and _CLOCK.fullmatch(v.strip()):  # "1:30" quoted: a clock time
+            m, _, sec = v.strip().rpartition(":")
+            if m.isdigit() and sec.isdigit() and int(m) * 60 + int(sec) > 0:
+                return 1, timedelta(minutes=int(m), seconds=int(sec))
         if isinstance(v, int) and not isinstance(v, bool) and v >= 1:
             return v, None
         m = _DURATION.fullmatch(v.replace(" ", "")) if isinstance(v, str) else None

@@ -36,6 +36,12 @@ class Rule:
     clear_high: float | None = None
     enabled: bool = True
     line: int | None = None
+    # artifact tolerance (see the module docstring of vitals.rules)
+    grace: timedelta | None = None  # a run survives false readings this long
+    area: float | None = None  # raise sooner: value units x seconds beyond the limit
+    extreme_low: float | None = None  # raise sooner: every reading beyond these ...
+    extreme_high: float | None = None
+    min_for: timedelta | None = None  # ... never before the condition held this long
 
     def describe(self) -> str:
         """``name  condition [for …], clears …  severity  'message'`` on one line."""
@@ -44,10 +50,27 @@ class Rule:
             raise_ += f" for {_fmt_duration(self.for_duration)}"
         elif self.for_readings > 1:
             raise_ += f" for {self.for_readings} readings"
+        raise_ += self.sooner_text()
         clear = self.clear_text()
         off = "  (disabled)" if not self.enabled else ""
         what = f"{self.vital} {raise_}, clears {clear}"
         return f"{self.name:<22} {what:<50} {self.severity:<6} {self.message!r}{off}"
+
+    def sooner_text(self) -> str:
+        """`` (sooner: area 60 or < 85, after 10s; grace 15s)``, or nothing."""
+        fast = []
+        if self.area is not None:
+            fast.append(f"area {self.area:g}")
+        if self.extreme_low is not None or self.extreme_high is not None:
+            fast.append(
+                _range_text(self.condition, self.extreme_low, self.extreme_high, negate=True)
+            )
+        out = []
+        if fast and self.min_for is not None:
+            out.append(f"sooner: {' or '.join(fast)}, after {_fmt_duration(self.min_for)}")
+        if self.grace is not None:
+            out.append(f"grace {_fmt_duration(self.grace)}")
+        return f" ({'; '.join(out)})" if out else ""
 
     def clear_text(self) -> str:
         if self.clear_low is None and self.clear_high is None:
@@ -82,6 +105,7 @@ class RuleSet:
     patients: MappingProxyType[str, PatientRules] = field(
         default_factory=lambda: MappingProxyType({})
     )
+    news2_window: timedelta | None = None  # None: the alert follows every reading's score
 
     def rules_for(self, patient_id: str) -> tuple[Rule, ...]:
         """The rules of a patient, overrides applied (disabled rules included)."""
@@ -99,9 +123,16 @@ class RuleSet:
         out = [f"Rules from {self.source}: {len(self.rules)} rules, NEWS2 alerts {n2}"]
         out += ["  " + r.describe() for r in self.rules]
         if self.news2_alerts:
+            if self.news2_window is None:
+                how = "per reading; escalates; clears when no level is reached"
+            else:
+                w = _fmt_duration(self.news2_window)
+                how = (
+                    f"a level held by 2/3 of the readings of the last {w}; escalates; "
+                    f"clears when at most 1/5 of them reach any level"
+                )
             out.append(
-                f"  {NEWS2_RULE:<22} NEWS2 red score -> low, 5-6 -> medium, >=7 -> high"
-                " (escalates; clears when no level is reached)"
+                f"  {NEWS2_RULE:<22} NEWS2 red score -> low, 5-6 -> medium, >=7 -> high ({how})"
             )
         groups: dict[int, list[str]] = {}
         for pid, p in self.patients.items():
@@ -120,11 +151,21 @@ class AlertEvent:
     patient_id: str
     rule: str
     severity: str
-    kind: str  # "raised" | "cleared"
-    timestamp: datetime  # of the reading that raised or cleared it
+    """One change of an alert, caused by one reading.
+
+    ``kind``: ``"raised"``; ``"escalated"`` (an active alert now at the higher ``severity``:
+    it stays active, is acknowledged anew, and counts as the same alert); ``"cleared"``.
+    ``raised_at``: for escalated and cleared events, when the alert (at its previous level)
+    was raised; ``None`` for raised events."""
+
+    patient_id: str
+    rule: str
+    severity: str
+    kind: str  # "raised" | "escalated" | "cleared"
+    timestamp: datetime  # of the reading that raised, escalated or cleared it (UTC)
     value: float  # as the chart reads it (see vitals.news2)
     message: str
-    raised_at: datetime | None = None  # cleared events: when the alert was raised
+    raised_at: datetime | None = None
 
 
 def _fmt_duration(d: timedelta) -> str:
