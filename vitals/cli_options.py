@@ -26,6 +26,11 @@ from vitals.errors import VitalsError
 SEVERITY_COLOUR = {"high": "red", "medium": "yellow", "low": "cyan"}
 
 
+def plural(n: int, noun: str, nouns: str | None = None) -> str:
+    """``1 reading``, ``2 readings``, ``0 readings`` (``nouns`` for irregular plurals)."""
+    return f"{n:,} {noun if n == 1 else (nouns or noun + 's')}"
+
+
 class UserError(click.ClickException):
     def __init__(self, message: str, exit_code: int = 1) -> None:
         super().__init__(message)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import difflib
 import json
 import os
 import shutil
@@ -18,6 +19,7 @@ from vitals.cli_options import (
     kafka_options,
     kafka_settings,
     paint,
+    plural,
     use_colour,
 )
 from vitals.errors import ConfigError
@@ -338,7 +340,7 @@ def _json(rows: list[dict], columns: tuple[str, ...]) -> None:
     envvar="VITALS_QUIET",
     show_envvar=True,
     is_flag=True,
-    help="Print nothing; exit 0 if Kafka and Cassandra answer, 1 if not (for health checks).",
+    help="Print nothing but errors; exit 0 if Kafka and Cassandra answer (and --group exists), 1 if not (for health checks).",
 )
 @kafka_options
 @cassandra_options
@@ -356,9 +358,8 @@ def status(group: str | None, timeout: float, quiet: bool, **kw: object) -> None
     """
     from vitals.status import collect
 
-    report = collect(
-        kafka=kafka_settings(kw), cassandra=cassandra_settings(kw), group=group, timeout=timeout
-    )
+    kafka = kafka_settings(kw)
+    report = collect(kafka=kafka, cassandra=cassandra_settings(kw), group=group, timeout=timeout)
     if not quiet:
         for p in (report.kafka, report.cassandra):
             state = paint("up  ", "green") if p.ok else paint("DOWN", "red", bold=True)
@@ -368,8 +369,21 @@ def status(group: str | None, timeout: float, quiet: bool, **kw: object) -> None
         if report.kafka.ok and not report.groups:
             click.echo("\nno consumer groups yet (start one with `vitals consume`)")
     if not report.healthy:
-        down = " and ".join(p.name for p in (report.kafka, report.cassandra) if not p.ok)
-        raise click.ClickException(f"{down} did not answer within {timeout:g} s (see above)")
+        failed = [p for p in (report.kafka, report.cassandra) if not p.ok]
+        names = " and ".join(p.name for p in failed)
+        if not quiet:
+            raise click.ClickException(f"{names} not healthy (see above)")
+        raise click.ClickException("; ".join(f"{p.name}: {p.detail}" for p in failed))
+    missing = report.missing_group()
+    if missing is not None:
+        close = difflib.get_close_matches(missing, report.known_groups, n=3)
+        hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
+        raise click.ClickException(
+            f"consumer group {missing!r} does not exist on {','.join(kafka.bootstrap_servers)} "
+            f"(no members, no committed offsets); {hint}{plural(len(report.known_groups), 'group')} "
+            "there (`vitals status` lists them); a new group appears once `vitals consume "
+            "--group NAME` has started"
+        )
 
 
 def _print_group(g: object) -> None:

@@ -66,6 +66,7 @@ class GroupStatus:
     members: list[Member] = field(default_factory=list)
     partitions: list[PartitionLag] = field(default_factory=list)
     missing_topics: list[str] = field(default_factory=list)
+    exists: bool = True  # False: Kafka knows no such group (no members, no committed offsets)
 
     @property
     def lag(self) -> int:
@@ -77,10 +78,15 @@ class Report:
     kafka: Probe
     cassandra: Probe
     groups: list[GroupStatus] = field(default_factory=list)
+    known_groups: list[str] = field(default_factory=list)  # every consumer group Kafka knows
 
     @property
     def healthy(self) -> bool:
         return self.kafka.ok and self.cassandra.ok
+
+    def missing_group(self) -> str | None:
+        """The asked-for group if Kafka does not know it (a typo passes no health check)."""
+        return next((g.group for g in self.groups if not g.exists), None)
 
 
 # --- probes ------------------------------------------------------------------------------
@@ -136,15 +142,21 @@ def open_admin(
 # --- consumer groups ------------------------------------------------------------------------
 
 
-def groups_status(admin: KafkaAdminClient, group: str | None = None) -> list[GroupStatus]:
-    """Members, committed/end offsets and lag of one group, or of every consumer group."""
-    listed = {g["group_id"]: g for g in admin.list_groups()}
-    if group is not None:
-        names = [group]
-    else:
-        names = sorted(
-            g for g, info in listed.items() if info.get("protocol_type") in ("consumer", "")
-        )
+def _consumer_groups(listed: dict[str, dict]) -> list[str]:
+    return sorted(g for g, info in listed.items() if info.get("protocol_type") in ("consumer", ""))
+
+
+def groups_status(
+    admin: KafkaAdminClient, group: str | None = None, *, listed: dict[str, dict] | None = None
+) -> list[GroupStatus]:
+    """Members, committed/end offsets and lag of one group, or of every consumer group.
+
+    ``listed`` is ``{group id: listing}`` from ``admin.list_groups()`` if already read.
+    A named group that Kafka does not know comes back with ``exists=False``.
+    """
+    if listed is None:
+        listed = {g["group_id"]: g for g in admin.list_groups()}
+    names = [group] if group is not None else _consumer_groups(listed)
     if not names:
         return []
     descriptions = admin.describe_groups(names)
@@ -157,6 +169,7 @@ def groups_status(admin: KafkaAdminClient, group: str | None = None) -> list[Gro
         st = GroupStatus(name, d.get("group_state") or "Unknown")
         if name not in listed and not committed.get(name):
             st.state = "Unknown (no members, no committed offsets)"
+            st.exists = False
         for m in d.get("members") or []:
             assignment = m.get("member_assignment")
             parts: list[TopicPartition] = []
@@ -227,11 +240,14 @@ def collect(
         cassandra_probe = pool.submit(check_cassandra, cassandra, timeout=timeout)
         kafka_probe, admin = open_admin(kafka, timeout=timeout)
         groups: list[GroupStatus] = []
+        known: list[str] = []
         if admin is not None:
             try:
-                groups = groups_status(admin, group)
+                listed = {g["group_id"]: g for g in admin.list_groups()}
+                known = _consumer_groups(listed)
+                groups = groups_status(admin, group, listed=listed)
             except KafkaError as e:
                 kafka_probe = replace(kafka_probe, ok=False, detail=f"{kafka_probe.detail}; {e}")
             finally:
                 admin.close()
-        return Report(kafka_probe, cassandra_probe.result(), groups)
+        return Report(kafka_probe, cassandra_probe.result(), groups, known)

@@ -279,16 +279,50 @@ def test_status_says_clearly_and_quickly_that_kafka_is_unreachable(topics, keysp
         "local one; --bootstrap-servers / VITALS_BOOTSTRAP_SERVERS)"
     )
     assert cassandra_line.startswith("Cassandra up ")
-    assert res.stderr == "Error: Kafka did not answer within 2 s (see above)\n"
+    assert res.stderr == "Error: Kafka not healthy (see above)\n"
+
+
+def commit_offsets(group: str, topic: str) -> None:
+    """Make ``group`` exist: committed offset 0 on each of the topic's 3 partitions."""
+    admin = KafkaAdminClient(bootstrap_servers=KAFKA)
+    try:
+        admin.alter_group_offsets(
+            group, {TopicPartition(topic, p): OffsetAndMetadata(0, "", -1) for p in range(3)}
+        )
+    finally:
+        admin.close()
 
 
 def test_status_quiet_is_a_health_check(topics, keyspace):
     env = vitals_env(topics, keyspace)
+    commit_offsets(topics.group, topics.vitals)
     ok = run_vitals(env, "status", "--quiet", "--group", topics.group)
-    down = run_vitals(env, "status", "--quiet", "--cassandra-port", "1", "--timeout", "2")
     assert (ok.returncode, ok.stdout, ok.stderr) == (0, "", "")
+
+
+def test_status_quiet_says_why_a_service_is_down(topics, keyspace):
+    env = vitals_env(topics, keyspace)
+    down = run_vitals(env, "status", "--quiet", "--cassandra-port", "1", "--timeout", "2")
     assert down.returncode == 1 and down.stdout == ""
-    assert down.stderr == "Error: Cassandra did not answer within 2 s (see above)\n"
+    assert down.stderr.startswith("Error: Cassandra: cannot reach Cassandra at 127.0.0.1:1 (")
+    assert "see above" not in down.stderr
+
+
+@pytest.mark.parametrize("quiet", [[], ["--quiet"]])
+def test_status_of_a_group_that_does_not_exist_fails(topics, keyspace, quiet):
+    env = vitals_env(topics, keyspace)
+    commit_offsets(topics.group, topics.vitals)
+    res = run_vitals(env, "status", *quiet, "--group", f"{topics.group}-typo")
+    assert res.returncode == 1
+    error = res.stderr.strip().splitlines()[-1]
+    assert error.startswith(
+        f"Error: consumer group '{topics.group}-typo' does not exist on {KAFKA} "
+        f"(no members, no committed offsets); did you mean '{topics.group}'"
+    )
+    assert error.endswith(
+        "there (`vitals status` lists them); a new group appears once "
+        "`vitals consume --group NAME` has started"
+    )
 
 
 # --- vitals watch in a real terminal --------------------------------------------------------
