@@ -21,6 +21,11 @@ from vitals.errors import ConfigError
 
 SEVERITY_RANK = {"high": 3, "medium": 2, "low": 1}
 
+#: 32-bit ``float`` columns and the decimals the consumer rounds their values to before
+#: storing them (``vitals.readings``: temperature to 0.1 °C). Read back, 37.6 comes out as
+#: 37.599998474121094; rounding to these decimals gives back exactly what was stored.
+FLOAT32_DECIMALS = {"temperature": 1}
+
 READING_COLUMNS = (
     "patient_id",
     "timestamp",
@@ -162,9 +167,17 @@ def _row_dict(row: object, columns: Sequence[str]) -> dict:
     for c in ("timestamp", "raised_at"):
         if c in out:
             out[c] = utc(out[c])
-    if out.get("temperature") is not None:
-        out["temperature"] = round(out["temperature"], 1)
+    for c in FLOAT32_DECIMALS.keys() & out.keys():
+        out[c] = as_stored(c, out[c])
     return out
+
+
+def as_stored(column: str, value: object) -> object:
+    """A column's value as it was stored: 32-bit floats rounded (see ``FLOAT32_DECIMALS``)."""
+    decimals = FLOAT32_DECIMALS.get(column)
+    if decimals is None or value is None:
+        return value
+    return round(value, decimals)  # type: ignore[call-overload]
 
 
 # --- the board ---------------------------------------------------------------------------

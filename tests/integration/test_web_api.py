@@ -107,6 +107,30 @@ def test_readings_across_midnight_utc_come_back_complete_and_ordered(
     ]
 
 
+@pytest.mark.parametrize("temperature", [37.6, 36.1, 38.3, 35.9])
+def test_temperatures_come_back_as_stored_not_as_32_bit_floats(web, session, temperature):
+    patient = pid()
+    now = datetime.now(UTC).replace(microsecond=0)
+    session.execute(
+        "INSERT INTO patient_vitals (patient_id, day, timestamp, heart_rate, temperature) "
+        "VALUES (%s, %s, %s, 80, %s)",
+        (patient, now.date(), now, temperature),
+    )
+    session.execute(
+        "INSERT INTO patient_latest (patient_id, timestamp, heart_rate, temperature) "
+        "VALUES (%s, %s, 80, %s)",
+        (patient, now, temperature),
+    )
+    one = web.get(f"/api/patients/{patient}")
+    ward = web.get("/api/patients", params={"prefix": patient})
+    history = web.get(f"/api/patients/{patient}/readings")
+    assert one.json()["latest"]["temperature"] == temperature
+    assert ward.json()[0]["latest"]["temperature"] == temperature
+    assert history.json()["readings"][0]["temperature"] == temperature
+    for r in (one, ward, history):
+        assert f'"temperature":{temperature}' in r.text, r.text
+
+
 def test_live_stream_updates_within_2_s_of_the_reading_being_stored(
     web, consumer, kafka_settings, topics, session
 ):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -10,6 +11,7 @@ from vitals.errors import ConfigError
 from vitals.queries import (
     ActiveAlert,
     PatientView,
+    as_stored,
     days_newest_first,
     parse_duration,
     parse_time,
@@ -109,3 +111,16 @@ def test_sickest_first_is_worst_active_alert_then_news2_then_id() -> None:
         _patient("F", 9),
     ]
     assert [p.patient_id for p in sickest_first(patients)] == ["E", "C", "D", "B", "A", "F"]
+
+
+@pytest.mark.parametrize("stored", [25.1, 35.9, 36.1, 37.6, 38.3, 41.7, 44.9])
+def test_a_temperature_read_back_from_a_32_bit_float_is_what_was_stored(stored):
+    read_back = struct.unpack("f", struct.pack("f", stored))[0]  # what the driver returns
+    assert read_back != stored
+    assert as_stored("temperature", read_back) == stored
+
+
+def test_columns_that_are_not_32_bit_floats_are_left_alone():
+    assert as_stored("heart_rate", 80) == 80
+    assert as_stored("value", 37.599998474121094) == 37.599998474121094
+    assert as_stored("temperature", None) is None

@@ -19,6 +19,7 @@ from cassandra.cluster import Session
 from cassandra.concurrent import execute_concurrent_with_args
 
 from vitals.errors import VitalsError
+from vitals.queries import as_stored
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +138,7 @@ class WardStore:
         out = [
             {
                 "timestamp": utc(r.timestamp),
-                **{v: getattr(r, v) for v in VITALS},
+                **{v: as_stored(v, getattr(r, v)) for v in VITALS},
                 "news2": r.news2,
             }
             for r in rows
@@ -295,7 +296,7 @@ def build_states(
         if r is not None:
             reading = {
                 "timestamp": utc(r.timestamp),
-                **{v: getattr(r, v) for v in VITALS},
+                **{v: as_stored(v, getattr(r, v)) for v in VITALS},
                 "consciousness": r.consciousness,
                 "on_oxygen": r.on_oxygen,
                 "news2": r.news2,
