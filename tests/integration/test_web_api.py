@@ -250,6 +250,16 @@ def test_an_acknowledgement_does_not_carry_over_to_a_new_raise(
         ("/api/patients/NOBODY-{tag}/readings", {}, 404, "unknown patient"),
         ("/api/patients/NOBODY-{tag}/alerts", {}, 404, "unknown patient"),
         ("/api/patients/{pid}/readings", {"start": "yesterday"}, 400, "query.start"),
+        (
+            "/api/patients/{pid}/readings",
+            {"start": "1h"},
+            400,
+            "query.start: '1h' is not a time; give an ISO 8601 time with a time zone, such as "
+            "2026-11-25T23:30:00Z or 2026-11-25T23:30:00%2B01:00 (a '+' must be sent as %2B "
+            "in a URL). Durations such as 1h are not accepted here: leave start and end "
+            "out for the last hour",
+        ),
+        ("/api/patients/{pid}/alerts", {"end": "tomorrow"}, 400, "query.end: 'tomorrow' is not"),
         ("/api/patients/{pid}/readings", {"start": "2026-01-01T00:00:00"}, 400, "no time zone"),
         (
             "/api/patients/{pid}/readings",
@@ -280,6 +290,36 @@ def test_bad_parameters_get_4xx_with_a_clear_message(web, session, path, params,
     r = web.get(url, params=params)
     assert r.status_code == status, r.text
     assert says in r.json()["detail"]
+
+
+@pytest.mark.parametrize("end", ["", "&end=2026-01-01T01:00:00+01:00"])
+def test_an_unencoded_plus_in_a_time_gets_a_hint_to_encode_it(web, session, end):
+    patient = pid()
+    session.execute(
+        "INSERT INTO patient_latest (patient_id, timestamp, heart_rate) VALUES (%s, %s, 80)",
+        (patient, datetime.now(UTC)),
+    )
+    r = web.get(f"/api/patients/{patient}/readings?start=2026-01-01T00:00:00+01:00{end}")
+    assert r.status_code == 400, r.text
+    assert r.json()["detail"].startswith(
+        "query.start: '2026-01-01T00:00:00 01:00': a '+' in a URL query arrives as a space; "
+        "encode it as %2B (2026-01-01T00:00:00%2B01:00), or give the time in UTC with Z"
+    )
+    encoded = web.get(f"/api/patients/{patient}/readings?start=2026-01-01T00:00:00%2B01:00")
+    assert encoded.status_code == 400  # a real time now: only the range is refused
+    assert "longer than 31 days" in encoded.json()["detail"]
+
+
+@pytest.mark.parametrize("path", ["/api/", "/api"])
+def test_the_api_root_points_to_the_docs(web, path):
+    r = web.get(path, follow_redirects=True)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["openapi"] == "/api/openapi.json"
+    assert "GET /api/patients/{patient_id}/readings  A patient's readings" in "\n".join(
+        body["routes"]
+    )
+    assert web.get(body["openapi"]).status_code == 200
 
 
 @pytest.mark.parametrize(

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import StreamingResponse
+from fastapi.routing import APIRoute
 from kafka.errors import KafkaError
+from pydantic import BeforeValidator
+from pydantic_core import PydanticCustomError
 
 from vitals.errors import VitalsError
 from vitals.web.auth import LOCAL_USER
@@ -19,6 +23,7 @@ from vitals.web.models import (
     AckRequest,
     ActiveAlerts,
     AlertHistory,
+    ApiIndex,
     Health,
     PatientAlert,
     PatientState,
@@ -48,12 +53,47 @@ PatientId = Annotated[
 Prefix = Annotated[
     str, Query(max_length=64, description="Only patients whose id starts with this (a ward).")
 ]
+TIME_FORMS = (
+    "an ISO 8601 time with a time zone, such as 2026-11-25T23:30:00Z or "
+    "2026-11-25T23:30:00%2B01:00 (a '+' must be sent as %2B in a URL)"
+)
+_SPACE_FOR_PLUS = re.compile(r"\d \d\d(:?\d\d)?$")  # '+01:00' decoded as ' 01:00'
+
+
+def _parse_time(value: object) -> object:
+    """A query's time, or a 400 that says which forms are accepted (before pydantic's
+    own messages such as "input is too short" can reach the user)."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if _SPACE_FOR_PLUS.search(text):
+        fixed = text[: text.rindex(" ")] + "%2B" + text[text.rindex(" ") + 1 :]
+        raise PydanticCustomError(
+            "time_plus",
+            "{value}: a '+' in a URL query arrives as a space; encode it as %2B "
+            "({fixed}), or give the time in UTC with Z",
+            {"value": repr(value), "fixed": fixed},
+        )
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise PydanticCustomError(
+            "time_form",
+            "{value} is not a time; give " + TIME_FORMS + ". Durations such as 1h are "
+            "not accepted here: leave start and end out for the last hour",
+            {"value": repr(value)},
+        ) from None
+
+
 Start = Annotated[
     datetime | None,
+    BeforeValidator(_parse_time),
     Query(description="ISO 8601 with a time zone, inclusive. Default: `end` minus 1 h."),
 ]
 End = Annotated[
-    datetime | None, Query(description="ISO 8601 with a time zone, exclusive. Default: now.")
+    datetime | None,
+    BeforeValidator(_parse_time),
+    Query(description="ISO 8601 with a time zone, exclusive. Default: now."),
 ]
 
 
@@ -83,6 +123,21 @@ def time_range(start: datetime | None, end: datetime | None) -> tuple[datetime, 
             f"{MAX_RANGE.days} days; ask for a shorter one",
         )
     return start, end
+
+
+@router.get("/", response_model=ApiIndex, summary="Where the API is described, and its routes")
+def index() -> ApiIndex:
+    routes = [
+        f"{method} {r.path}  {r.summary}"
+        for r in router.routes
+        if isinstance(r, APIRoute) and r.include_in_schema
+        for method in sorted(r.methods or ())
+    ]
+    return ApiIndex(
+        openapi="/api/openapi.json",
+        docs="README.md, section 'API'; every route and field in /api/openapi.json",
+        routes=routes,
+    )
 
 
 @router.get("/health", response_model=Health, summary="Is the server reading Cassandra?")

@@ -47,6 +47,14 @@ class Conflict(VitalsError):
     """The request no longer matches what is stored, e.g. the alert was raised again (409)."""
 
 
+def unknown_patient(patient_id: str) -> str:
+    """The 404 message for a patient of whom nothing is stored."""
+    return (
+        f"unknown patient {patient_id!r}: no reading of it is stored; "
+        "GET /api/patients lists the patients (ids are case-sensitive)"
+    )
+
+
 def utc(ts: datetime | None) -> datetime | None:
     """The driver's naive UTC datetimes made aware."""
     if ts is None:
@@ -123,12 +131,12 @@ class WardStore:
         ]
         latest, active, acks = (list(f.result()) for f in futures)
         if not latest and not active:
-            raise NotFound(f"unknown patient {patient_id!r}: no reading of it is stored")
+            raise NotFound(unknown_patient(patient_id))
         return build_states(latest, active, acks, now=now, stale_after=stale_after)[0]
 
     def require_patient(self, patient_id: str) -> None:
         if self.session.execute(self._latest_one, (patient_id,)).one() is None:
-            raise NotFound(f"unknown patient {patient_id!r}: no reading of it is stored")
+            raise NotFound(unknown_patient(patient_id))
 
     # history --------------------------------------------------------------------------------
 

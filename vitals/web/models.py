@@ -134,6 +134,14 @@ class AckEvent(BaseModel):
     comment: str | None
 
 
+class ApiIndex(BaseModel):
+    """What ``GET /api/`` answers: where the API is described."""
+
+    openapi: str = Field(description="Path of the OpenAPI document.")
+    docs: str
+    routes: list[str] = Field(description="`METHOD /path  summary`, one per route.")
+
+
 class Health(BaseModel):
     status: Literal["ok", "degraded"]
     auth: str = Field(description="off | users | token | users+token")
