@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 SERVICES = $(BIN)/python tools/services.py
 PYTEST_ARGS ?=
 
-.PHONY: venv up down status logs init demo test test-unit lint format bench bench-quick clean \
+.PHONY: venv up down status logs init demo test test-unit lint format fuzz bench bench-quick clean \
         up-cluster down-cluster test-cluster
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
@@ -19,7 +19,8 @@ venv: $(STAMP)                      ## create/refresh .venv
 up: $(STAMP)                        ## start local Kafka + Cassandra (fetches jars once)
 	$(SERVICES) up
 
-down:                               ## stop what `make up` started (by pid)
+down:                               ## stop what `make up` and `make demo` started (by pid)
+	-@bash tools/demo.sh stop
 	@if [ -x $(BIN)/python ]; then $(SERVICES) down; else $(PY) tools/services.py down; fi
 
 status:
@@ -31,7 +32,7 @@ logs:
 init: up                            ## schema + topics
 	$(BIN)/vitals init
 
-demo: init                          ## run producer + two consumers for a while, show what landed
+demo: init                          ## a simulated ward producing while the web board runs (stop: make down)
 	bash tools/demo.sh
 
 test: up                            ## the whole suite against the real servers
@@ -50,6 +51,10 @@ test-cluster: $(STAMP)              ## node-failure tests on a fresh-started clu
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+fuzz: $(STAMP)                      ## >= 1,000,000 fuzzed messages through the decoder (a few minutes)
+	mkdir -p .fuzz && cd .fuzz && ../$(BIN)/python ../tools/fuzz.py -runs=1000000
+	VITALS_FUZZ_EXAMPLES=20000 $(BIN)/python -m pytest tests/unit/test_decode_properties.py -q -p no:cacheprovider
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

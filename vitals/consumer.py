@@ -10,6 +10,7 @@ committed early, nothing stored is re-read by the next owner.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -23,7 +24,6 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError, KafkaTimeoutError
 from kafka.structs import OffsetAndMetadata
 
-from vitals import news2 as news2_mod
 from vitals.config import ConsumerSettings, KafkaSettings
 from vitals.errors import InvalidReading, KafkaUnavailable
 from vitals.producer import make_producer
@@ -196,35 +196,44 @@ class VitalsConsumer:
     # one poll -------------------------------------------------------------------------------
 
     def process(self, polled: dict[TopicPartition, list]) -> bool:
-        """Validate, evaluate, write and publish one poll's records. False if stopped early."""
-        readings: list[Reading] = []
-        dead: list[tuple] = []
+        """Validate, evaluate, write and publish one poll's records. False if stopped early.
+
+        Any failure confined to one record (decoding, validation, scoring, rule
+        evaluation) dead-letters that record and the rest go on; only the
+        servers' failures are retried, and only ``stop()`` ends early.
+        """
+        accepted: list[tuple[object, Reading]] = []
+        dead: list[tuple[object, str, str]] = []  # (record, reason, exception class)
         for tp, records in polled.items():
             seen = self._patients_by_tp.setdefault(tp, set())
             for rec in records:
                 try:
                     r = decode(rec.value, rec.timestamp)
-                except InvalidReading as e:
-                    dead.append((rec, e.reason if not e.field else f"{e.field}: {e.reason}"))
+                except Exception as e:  # decode is total; anything else is still one bad record
+                    dead.append((rec, *_failure(e)))
                     continue
-                readings.append(r)
+                accepted.append((rec, r))
                 seen.add(r.patient_id)
         self.stats.consumed += sum(len(v) for v in polled.values())
 
-        new = {r.patient_id for r in readings} - self._known
+        new = {r.patient_id for _, r in accepted} - self._known
         if new and not self._restore(new):
             return False
 
-        engine = self.engine
-        scale_of = engine.ruleset.spo2_scale
-        score = news2_mod.score
+        assess = self.engine.assess
+        readings: list[Reading] = []
         scores: list[int] = []
         events: list[AlertEvent] = []
         latest: dict[str, tuple[Reading, int]] = {}
         report = self.reporter.reading
-        for r in readings:
-            n = score(r, spo2_scale=scale_of(r.patient_id))
-            ev = engine.evaluate(r, n)
+        for rec, r in accepted:
+            try:
+                n, ev = assess(r)
+            except Exception as e:  # a defect met by one reading must not stop the ward
+                log.exception("scoring or evaluating %s failed", r.patient_id)
+                dead.append((rec, *_failure(e, "evaluating the reading failed")))
+                continue
+            readings.append(r)
             scores.append(n.total)
             if ev:
                 events.extend(ev)
@@ -236,9 +245,9 @@ class VitalsConsumer:
         out = [
             (self.settings.alerts_topic, e.patient_id.encode(), alert_json(e), None) for e in events
         ]
-        for rec, reason in dead:
-            out.append((self.settings.dlq_topic, rec.key, rec.value, _dlq_headers(rec, reason)))
-            self.reporter.dead_letter(rec.topic, rec.partition, rec.offset, reason)
+        for rec, reason, kind in dead:
+            out.append(_dead_letter(self.settings.dlq_topic, rec, reason, kind))
+            self.reporter.dead_letter(rec.topic, rec.partition, rec.offset, reason)  # type: ignore[attr-defined]
         if out and not self._publish(out):
             return False
 
@@ -382,11 +391,38 @@ class VitalsConsumer:
         self.reporter.recovered("rules")
 
 
-def _dlq_headers(rec: object, reason: str) -> list[tuple[str, bytes]]:
-    return [
+#: Largest value kept whole in a dead letter; a longer one keeps its head plus its size and
+#: SHA-256 in headers, so it can never be refused by the broker and stall the consumer.
+DLQ_MAX_VALUE = 512 * 1024
+
+
+def _failure(e: BaseException, context: str = "") -> tuple[str, str]:
+    """``(reason, exception class)`` for a record that could not be taken."""
+    if isinstance(e, InvalidReading):
+        return (f"{e.field}: {e.reason}" if e.field else e.reason), type(e).__name__
+    detail = f"{type(e).__name__}: {str(e)[:300]}"
+    return (f"{context}: {detail}" if context else detail), type(e).__name__
+
+
+def _dead_letter(topic: str, rec: object, reason: str, kind: str) -> tuple:
+    """The ``(topic, key, value, headers)`` that dead-letters ``rec`` with its original bytes."""
+    value = rec.value  # type: ignore[attr-defined]
+    headers = [
         ("vitals.error", reason.encode("utf-8", "replace")),
+        ("vitals.error.class", kind.encode()),
         ("vitals.source.topic", rec.topic.encode()),  # type: ignore[attr-defined]
         ("vitals.source.partition", str(rec.partition).encode()),  # type: ignore[attr-defined]
         ("vitals.source.offset", str(rec.offset).encode()),  # type: ignore[attr-defined]
         ("vitals.source.timestamp", str(rec.timestamp).encode()),  # type: ignore[attr-defined]
     ]
+    if value is not None and len(value) > DLQ_MAX_VALUE:
+        headers += [
+            ("vitals.value.truncated", str(len(value)).encode()),
+            ("vitals.value.sha256", hashlib.sha256(value).hexdigest().encode()),
+        ]
+        value = value[:DLQ_MAX_VALUE]
+    key = rec.key  # type: ignore[attr-defined]
+    if key is not None and len(key) > DLQ_MAX_VALUE:
+        headers.append(("vitals.key.truncated", str(len(key)).encode()))
+        key = key[:DLQ_MAX_VALUE]
+    return topic, key, value, headers

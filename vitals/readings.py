@@ -10,6 +10,7 @@ stored value, the NEWS2 band and the rules all see the same number.
 from __future__ import annotations
 
 import csv
+import json
 import math
 import re
 from collections.abc import Iterator
@@ -105,18 +106,68 @@ class _Wire(msgspec.Struct):
 
 
 _decode = msgspec.json.Decoder(_Wire).decode
-_KNOWN_KEYS = tuple(
-    f'"{k}"'.encode()
-    for k in ("patient_id", "timestamp", *VITALS, "blood_pressure", "consciousness", "on_oxygen")
+#: Fields of a reading, at its top level or inside ``blood_pressure``.
+_FIELDS = frozenset(
+    ("patient_id", "timestamp", *VITALS, "blood_pressure", "consciousness", "on_oxygen")
 )
+_KNOWN_KEYS = tuple(f'"{k}"'.encode() for k in _FIELDS)
+MAX_DEPTH = 64  # JSON nesting beyond this is refused before any parser recurses into it
+
+
+class _Object(list):  # type: ignore[type-arg]
+    """The key/value pairs of one JSON object, in order, duplicates kept."""
 
 
 def _duplicate_key(value: bytes) -> str | None:
-    """A known field given twice is ambiguous (JSON parsers keep the last): refuse it."""
-    for key in _KNOWN_KEYS:
-        if value.count(key) > 1:
-            return key.decode().strip('"')
+    """A reading field given twice at the reading's own level (JSON parsers keep the last).
+
+    Only the top level and ``blood_pressure`` hold a reading's fields: a field's
+    name inside a string value or as a key of some other nested object is not a
+    duplicate. Cheap when no field name occurs twice in the bytes (the usual case).
+    """
+    if b"\\u" not in value and not any(value.count(key) > 1 for key in _KNOWN_KEYS):
+        return None
+    try:
+        root = json.loads(value, object_pairs_hook=_Object)
+    except (ValueError, RecursionError):  # msgspec read it, so this cannot happen; stay total
+        return None
+    if not isinstance(root, _Object):
+        return None
+    levels = [("", root)]
+    levels += [
+        ("blood_pressure.", v) for k, v in root if k == "blood_pressure" and isinstance(v, _Object)
+    ]
+    for prefix, level in levels:
+        seen: set[str] = set()
+        for key, _ in level:
+            if key in _FIELDS and key in seen:
+                return prefix + key
+            seen.add(key)
     return None
+
+
+def _depth_exceeds(value: bytes, limit: int = MAX_DEPTH) -> bool:
+    """True if brackets outside strings nest deeper than ``limit`` (a linear scan, no recursion)."""
+    if value.count(b"[") + value.count(b"{") <= limit:
+        return False
+    depth, in_string, escaped = 0, False, False
+    for byte in value:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return False
 
 
 def _whole(value: float) -> int:
@@ -141,7 +192,10 @@ def parse_timestamp(text: str, field: str = "timestamp") -> datetime:
         raise InvalidReading(
             f"{text[:40]!r} has no time zone; add one, e.g. {text[:19]}+00:00", field
         )
-    return ts.astimezone(UTC)
+    try:
+        return ts.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-05:00 is after year 9999 in UTC
+        raise InvalidReading(f"{text[:40]!r} is out of the range of dates", field) from None
 
 
 def build(
@@ -162,7 +216,7 @@ def build(
         )
     if timestamp < EARLIEST:
         raise InvalidReading(f"{timestamp.isoformat()} is before {EARLIEST.year}", "timestamp")
-    if produced_at is not None and timestamp > produced_at + MAX_AHEAD:
+    if produced_at is not None and timestamp - MAX_AHEAD > produced_at:  # no overflow near 9999
         raise InvalidReading(
             f"{timestamp.isoformat()} is more than 24 h after the message was produced "
             f"({produced_at.isoformat()})",
@@ -197,18 +251,36 @@ def build(
 
 
 def decode(value: bytes | None, record_timestamp_ms: int) -> Reading:
-    """Decode one Kafka message value into a ``Reading``.
+    """Decode one Kafka message value into a ``Reading``; total over all inputs.
 
-    A reading without its own ``timestamp`` takes its Kafka record's timestamp
-    (set once when produced), so replaying an offset rewrites the same row.
+    ``value`` is the record's bytes (``None`` for a tombstone);
+    ``record_timestamp_ms`` its Kafka timestamp in ms since the epoch, UTC
+    (negative when it has none). A reading without its own ``timestamp`` takes
+    the record's timestamp (set once when produced), so replaying an offset
+    rewrites the same row.
+
+    Raises ``InvalidReading`` (with the field and a reason fit for the
+    dead-letter header) for any byte string that is not a valid reading, and
+    never any other exception: one malformed frame must not stop a consumer.
     """
+    try:
+        return _decode_checked(value, record_timestamp_ms)
+    except InvalidReading:
+        raise
+    except Exception as e:  # a kind of input nobody foresaw: still a bad record, not a crash
+        raise InvalidReading(f"unreadable message ({type(e).__name__}: {str(e)[:200]})") from e
+
+
+def _decode_checked(value: bytes | None, record_timestamp_ms: int) -> Reading:
     if not value:
         raise InvalidReading("empty message (null or zero bytes); expected a JSON object")
+    if _depth_exceeds(value):
+        raise InvalidReading(f"JSON nested more than {MAX_DEPTH} levels deep; a reading is flat")
     try:
         wire = _decode(value)
     except msgspec.ValidationError as e:
         raise InvalidReading(_explain(str(e))) from None
-    except msgspec.DecodeError as e:
+    except (msgspec.DecodeError, UnicodeDecodeError) as e:
         try:
             value.decode("utf-8")
         except UnicodeDecodeError as u:
@@ -217,11 +289,7 @@ def decode(value: bytes | None, record_timestamp_ms: int) -> Reading:
     dup = _duplicate_key(value)
     if dup is not None:
         raise InvalidReading("given more than once; which value is meant is ambiguous", dup)
-    produced_at = (
-        datetime.fromtimestamp(record_timestamp_ms / 1000, UTC)
-        if record_timestamp_ms >= 0
-        else None
-    )
+    produced_at = _record_time(record_timestamp_ms)
     if wire.timestamp is not None:
         ts = parse_timestamp(wire.timestamp)
     elif produced_at is not None:
@@ -240,6 +308,16 @@ def decode(value: bytes | None, record_timestamp_ms: int) -> Reading:
     return build(
         wire.patient_id, ts, values, wire.consciousness, wire.on_oxygen, produced_at=produced_at
     )
+
+
+def _record_time(ms: int) -> datetime | None:
+    """A Kafka record timestamp (ms, UTC) as a datetime; None when absent or not a real time."""
+    if ms is None or ms < 0:
+        return None
+    try:
+        return datetime.fromtimestamp(ms / 1000, UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def _explain(msg: str) -> str:
@@ -270,12 +348,20 @@ class CsvRow:
     values: dict[str, object]
 
 
+#: Separators a spreadsheet writes; the header decides which one a file uses.
+CSV_SEPARATORS = (",", ";", "\t")
+_SEPARATOR_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
+
+
 def read_csv(path: str | Path) -> Iterator[tuple[int, dict[str, object] | CsvError]]:
     """Yield ``(line, fields)`` for every data row, or ``(line, CsvError)`` for a bad one.
 
     The header is checked first (missing or unknown columns raise at once).
     ``fields`` holds validated values; ``timestamp`` is a datetime or None.
-    Handles a UTF-8 BOM and Windows line endings.
+    Reads the dialects spreadsheets write when the meaning is unambiguous: a
+    UTF-8 BOM, Windows line endings, and ``;`` or tab as separator (chosen by
+    the header, or by an Excel ``sep=;`` first line); with ``;`` or tab a
+    decimal comma is accepted too (``36,8`` is 36.8 °C).
     """
     p = Path(path)
     try:
@@ -283,33 +369,59 @@ def read_csv(path: str | Path) -> Iterator[tuple[int, dict[str, object] | CsvErr
     except OSError as e:
         raise CsvError(str(p), None, None, f"cannot open: {e.strerror}") from None
     with fh:
-        reader = csv.reader(fh)
+        try:
+            first = fh.readline()
+            skipped = 0
+            if first.strip().lower() in {f"sep={c}" for c in CSV_SEPARATORS}:
+                forced: str | None = first.strip()[4]
+                first, skipped = fh.readline(), 1
+            else:
+                forced = None
+        except UnicodeDecodeError as e:
+            raise CsvError(str(p), 1, None, f"not a readable CSV file: {e}") from None
+        separator = forced or _separator(first)
+        reader = csv.reader(_lines(first, fh), delimiter=separator)
         try:
             header = next(reader, None)
         except (csv.Error, UnicodeDecodeError) as e:
-            raise CsvError(str(p), 1, None, f"not a readable CSV file: {e}") from None
+            raise CsvError(str(p), 1 + skipped, None, f"not a readable CSV file: {e}") from None
         expected = ",".join(CSV_REQUIRED)
         if header is None or not any(h.strip() for h in header):
-            raise CsvError(str(p), 1, None, f"file is empty; expected a header line: {expected}")
+            raise CsvError(
+                str(p), 1 + skipped, None, f"file is empty; expected a header line: {expected}"
+            )
         cols = [h.strip().lower() for h in header]
         missing = [c for c in CSV_REQUIRED if c not in cols]
         if missing:
+            if len(cols) == 1 and "patient_id" in cols[0]:
+                raise CsvError(
+                    str(p),
+                    1 + skipped,
+                    None,
+                    f"the header {first.strip()[:60]!r} is not separated by a comma, semicolon "
+                    f"or tab; write {expected}",
+                )
             raise CsvError(
-                str(p), 1, missing[0], f"column missing from the header; expected {expected}"
+                str(p),
+                1 + skipped,
+                missing[0],
+                f"column missing from the header; expected {expected}",
             )
         unknown = [c for c in cols if c not in CSV_REQUIRED + CSV_OPTIONAL]
         if unknown:
             allowed = ", ".join(CSV_REQUIRED + CSV_OPTIONAL)
-            raise CsvError(str(p), 1, unknown[0], f"unknown column; allowed: {allowed}")
+            raise CsvError(str(p), 1 + skipped, unknown[0], f"unknown column; allowed: {allowed}")
+        decimal_comma = separator != ","
         while True:
             try:
                 row = next(reader)
             except StopIteration:
                 return
             except (csv.Error, UnicodeDecodeError) as e:
-                yield reader.line_num, CsvError(str(p), reader.line_num, None, str(e))
+                line = reader.line_num + skipped
+                yield line, CsvError(str(p), line, None, str(e))
                 continue
-            line = reader.line_num
+            line = reader.line_num + skipped
             if not row or not any(cell.strip() for cell in row):
                 continue
             if len(row) != len(cols):
@@ -320,15 +432,32 @@ def read_csv(path: str | Path) -> Iterator[tuple[int, dict[str, object] | CsvErr
                     ),
                 )
                 continue
-            yield line, _csv_fields(str(p), line, dict(zip(cols, row, strict=True)))
+            raw = dict(zip(cols, row, strict=True))
+            yield line, _csv_fields(str(p), line, raw, decimal_comma=decimal_comma)
 
 
-def _csv_fields(path: str, line: int, raw: dict[str, str]) -> dict[str, object] | CsvError:
+def _separator(header: str) -> str:
+    """The separator under which the header names the required columns (comma if none does)."""
+    for sep in CSV_SEPARATORS:
+        cells = {c.strip().strip('"').lower() for c in header.split(sep)}
+        if all(c in cells for c in CSV_REQUIRED):
+            return sep
+    return ","
+
+
+def _lines(first: str, rest: Iterator[str]) -> Iterator[str]:
+    yield first
+    yield from rest
+
+
+def _csv_fields(
+    path: str, line: int, raw: dict[str, str], *, decimal_comma: bool = False
+) -> dict[str, object] | CsvError:
     out: dict[str, object] = {"patient_id": raw["patient_id"].strip()}
     for field in VITALS:
         text = raw[field].strip()
         try:
-            value = float(text)
+            value = float(text.replace(",", ".", 1) if decimal_comma else text)
         except ValueError:
             return CsvError(path, line, field, f"{text!r} is not a number")
         if not math.isfinite(value):
@@ -342,14 +471,23 @@ def _csv_fields(path: str, line: int, raw: dict[str, str]) -> dict[str, object] 
         if o2 not in _TRUE | _FALSE:
             raise InvalidReading(f"{o2!r} is not true/false", "on_oxygen")
         out["on_oxygen"] = o2 in _TRUE
-        # validate everything now, so a bad row fails before anything is sent
-        to_reading(out, out["timestamp"] or datetime.now(UTC))
+        # validate everything now, as the consumer will, so a bad row fails before anything
+        # is sent (a row dated more than 24 h ahead of now would be dead-lettered)
+        now = datetime.now(UTC)
+        to_reading(out, out["timestamp"] or now, produced_at=now)
     except InvalidReading as e:
         return CsvError(path, line, e.field, e.reason)
     return out
 
 
-def to_reading(fields: dict[str, object], timestamp: datetime) -> Reading:
+def to_reading(
+    fields: dict[str, object], timestamp: datetime, *, produced_at: datetime | None = None
+) -> Reading:
+    """A ``Reading`` from validated CSV ``fields`` at ``timestamp`` (UTC); see ``build``.
+
+    Raises ``InvalidReading`` as ``build`` does; ``produced_at`` (UTC) bounds how
+    far ahead the timestamp may be, as the consumer bounds it by the record time.
+    """
     values = {f: fields[f] for f in VITALS}
     return build(
         str(fields["patient_id"]),
@@ -357,4 +495,5 @@ def to_reading(fields: dict[str, object], timestamp: datetime) -> Reading:
         values,  # type: ignore[arg-type]
         str(fields.get("consciousness", "A")),
         bool(fields.get("on_oxygen", False)),
+        produced_at=produced_at,
     )

@@ -163,3 +163,114 @@ def test_bad_csv_rows_name_file_line_and_field(tmp_path, row, expected):
     ((_line, err),) = list(read_csv(path))
     assert isinstance(err, CsvError)
     assert str(err) == expected.format(p=path) or str(err).startswith(expected.format(p=path))
+
+
+# --- what real payloads contain (issue: one bad message stops the whole ward) -------------
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"last_alarm": {"param": "spo2"}},  # a vital's name as a string value
+        {"device": {"serial": "MX-0042", "timestamp": "2025-10-26T10:30:00Z"}},  # a nested key
+        {"meta": {"blood_pressure": {"systolic": 1}}},  # a field's name two levels down
+        {"note": '"heart_rate": 1'},  # a field's name, quoted, inside a string
+    ],
+)
+def test_a_fields_name_elsewhere_in_the_message_is_not_a_duplicate(extra):
+    r = decode(json.dumps({**SEED, **extra}).encode(), PRODUCED_MS)
+    assert (r.heart_rate, r.timestamp.isoformat()) == (95, SEED["timestamp"])
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (msg()[:-1] + b', "spo2": 80}', "spo2: given more than once"),
+        (msg()[:-1] + b', "heart\\u005frate": 80}', "heart_rate: given more than once"),
+        (
+            msg(blood_pressure=...)[:-1]
+            + b', "blood_pressure": {"systolic": 120, "systolic": 90, "diastolic": 80}}',
+            "blood_pressure.systolic: given more than once",
+        ),
+    ],
+)
+def test_a_field_given_twice_at_the_readings_level_is_ambiguous(value, expected):
+    assert expected in reason(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (b'{"patient_id": "BAD\xff\xfe", "heart_rate": 80}', "not valid UTF-8 (byte 19)"),
+        (
+            msg(patient_id="\ud800"),
+            "not valid JSON",
+        ),  # json.dumps writes the lone surrogate escaped
+        (msg()[:-1] + b', "n": ' + b"[" * 10_000 + b"]" * 10_000 + b"}", "nested more than 64"),
+        (msg()[:-1] + b', "n": ' + b"{" * 65 + b"}" * 65 + b"}", "nested more than 64"),
+        (msg(timestamp="9999-12-31T23:59:59-05:00"), "out of the range of dates"),
+        (msg(heart_rate=10**400), "heart_rate"),
+    ],
+)
+def test_inputs_that_once_escaped_as_other_exceptions_are_invalid_readings(value, expected):
+    assert expected in reason(value)
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting():
+    r = decode(msg(note="[" * 5000 + "{" * 5000), PRODUCED_MS)
+    assert r.patient_id == "P001"
+
+
+@pytest.mark.parametrize("record_ms", [2**63 - 1, 10**16, -(2**63)])
+def test_a_record_time_beyond_any_calendar_is_treated_as_absent(record_ms):
+    r = decode(msg(), record_ms)  # the reading carries its own time
+    assert r.timestamp.isoformat() == SEED["timestamp"]
+    assert "timestamp: missing" in reason_at(msg(timestamp=...), record_ms)
+
+
+def reason_at(value: bytes, record_ms: int) -> str:
+    with pytest.raises(InvalidReading) as e:
+        decode(value, record_ms)
+    return str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "newline"),
+    [
+        (HEADER.replace(",", ";") + "P001;78;98;122;79;15;36,8\n", "\n"),  # Excel, European locale
+        ("\ufeff" + HEADER.replace(",", ";") + "P001;78;98;122;79;15;36,8\n", "\r\n"),
+        (HEADER.replace(",", "\t") + "P001\t78\t98\t122\t79\t15\t36.8\n", "\n"),
+        ("sep=;\n" + HEADER.replace(",", ";") + "P001;78;98;122;79;15;36.8\n", "\r\n"),
+        (HEADER + 'P001,78,98,122,79,15,"36.8"\n', "\n"),
+    ],
+)
+def test_csv_dialects_a_spreadsheet_writes_are_read(tmp_path, text, newline):
+    path = csv_file(tmp_path, text, newline=newline)
+    ((line, fields),) = list(read_csv(path))
+    assert isinstance(fields, dict), fields
+    assert (fields["patient_id"], fields["heart_rate"], fields["temperature"]) == ("P001", 78, 36.8)
+    assert line == (3 if text.startswith("sep=") else 2)
+
+
+def test_a_decimal_comma_in_a_comma_separated_file_is_a_field_count_error(tmp_path):
+    path = csv_file(tmp_path, HEADER + "P001,78,98,122,79,15,36,8\n")
+    ((_line, err),) = list(read_csv(path))
+    assert str(err) == f"{path}:2: has 8 fields, the header has 7"
+
+
+def test_an_unknown_separator_is_named_instead_of_a_missing_column(tmp_path):
+    path = csv_file(tmp_path, HEADER.replace(",", "|") + "P001|78|98|122|79|15|36.8\n")
+    with pytest.raises(CsvError) as e:
+        list(read_csv(path))
+    assert str(e.value).startswith(f"{path}:1: the header 'patient_id|heart_rate|spo2|systolic|")
+    assert "is not separated by a comma, semicolon or tab" in str(e.value)
+
+
+def test_a_csv_row_dated_beyond_what_the_consumer_accepts_fails_before_sending(tmp_path):
+    ahead = datetime.now(UTC).replace(year=datetime.now(UTC).year + 5).isoformat()
+    path = csv_file(
+        tmp_path, HEADER.strip() + ",timestamp\n" + f"P001,78,98,122,79,15,36.8,{ahead}\n"
+    )
+    ((_line, err),) = list(read_csv(path))
+    assert isinstance(err, CsvError)
+    assert str(err).startswith(f"{path}:2: timestamp: {ahead} is more than 24 h after")
