@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from cassandra.cluster import Session
+from cassandra.concurrent import execute_concurrent_with_args
 
-from vitals.errors import ConfigError
+from vitals.errors import ConfigError, VitalsError
 
 SEVERITY_RANK = {"high": 3, "medium": 2, "low": 1}
 
@@ -67,6 +68,9 @@ _SELECT_ACTIVE = "SELECT patient_id, rule, severity, message, value, raised_at F
 
 # --- parsing times -------------------------------------------------------------------------
 
+#: The longest time range one read covers (``vitals query`` and the API): 31 day partitions.
+MAX_RANGE = timedelta(days=31)
+
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 
@@ -103,12 +107,21 @@ def parse_time(text: str, *, now: datetime | None = None) -> datetime:
 
 
 def time_range(since: str, until: str, *, now: datetime | None = None) -> tuple[datetime, datetime]:
+    """``--since``/``--until`` as UTC times; ``ConfigError`` if reversed or longer than
+    ``MAX_RANGE`` (each day is a partition to read: the CLI and the API share the cap)."""
     now = now or datetime.now(UTC)
     start, end = parse_time(since, now=now), parse_time(until, now=now)
     if start > end:
         raise ConfigError(
             f"--since {since} ({start:%Y-%m-%d %H:%M:%S} UTC) is after --until {until} "
             f"({end:%Y-%m-%d %H:%M:%S} UTC); swap them"
+        )
+    if end - start > MAX_RANGE:
+        raise ConfigError(
+            f"--since {since} .. --until {until} spans {(end - start).days:,} days; at most "
+            f"{MAX_RANGE.days} days are read at a time (one partition per patient per day): "
+            f"give --until too, e.g. --since {start:%Y-%m-%d} --until "
+            f"{start + MAX_RANGE:%Y-%m-%d}"
         )
     return start, end
 
@@ -127,21 +140,44 @@ def utc(ts: datetime | None) -> datetime | None:
 # --- one patient's history ------------------------------------------------------------------
 
 
-class History:
-    """A patient's readings or alerts over a time range, newest first, across days."""
+class UnknownPatient(VitalsError):
+    """Nothing of this patient is stored (exit 1)."""
 
-    def __init__(self, session: Session) -> None:
+
+class History:
+    """A patient's readings or alerts over a time range, newest first, across days.
+
+    Days are read newest first in concurrent rounds of 1, 2, 4 … partitions, so a dense
+    range stops after the first day that fills ``limit`` and a sparse one (31 days, see
+    ``MAX_RANGE``) takes five rounds, not 31 round trips. A patient with no
+    ``patient_latest`` row is refused at once with ``UnknownPatient``.
+    """
+
+    MAX_ROUND = 32  # partitions read at once (each a small query bounded by the limit)
+
+    def __init__(self, session: Session, *, concurrency: int = 64) -> None:
         self.session = session
+        self.concurrency = concurrency
         self._readings = session.prepare(_SELECT_READINGS)
         self._alerts = session.prepare(_SELECT_ALERTS)
+        self._known = session.prepare("SELECT patient_id FROM patient_latest WHERE patient_id = ?")
+
+    def require_patient(self, patient_id: str) -> None:
+        """Raise ``UnknownPatient`` if no reading of ``patient_id`` was ever stored."""
+        if self.session.execute(self._known, (patient_id,)).one() is None:
+            raise UnknownPatient(
+                f"unknown patient {patient_id!r}: no reading of it is stored in keyspace "
+                f"{self.session.keyspace}; `vitals watch --once` lists the patients "
+                "(ids are case-sensitive)"
+            )
 
     def readings(
         self, patient_id: str, start: datetime, end: datetime, *, limit: int
     ) -> list[dict]:
-        return list(self._read(self._readings, READING_COLUMNS, patient_id, start, end, limit))
+        return self._read(self._readings, READING_COLUMNS, patient_id, start, end, limit)
 
     def alerts(self, patient_id: str, start: datetime, end: datetime, *, limit: int) -> list[dict]:
-        return list(self._read(self._alerts, ALERT_COLUMNS, patient_id, start, end, limit))
+        return self._read(self._alerts, ALERT_COLUMNS, patient_id, start, end, limit)
 
     def _read(
         self,
@@ -151,15 +187,24 @@ class History:
         start: datetime,
         end: datetime,
         limit: int,
-    ) -> Iterator[dict]:
-        left = limit
-        for day in days_newest_first(start, end):
-            rows = self.session.execute(prepared, (patient_id, day, start, end, left))
-            for row in rows:
-                yield _row_dict(row, columns)
-                left -= 1
-            if left <= 0:
-                return
+    ) -> list[dict]:
+        self.require_patient(patient_id)
+        days = days_newest_first(start, end)
+        out: list[dict] = []
+        size = 1
+        while days and len(out) < limit:
+            batch, days = days[:size], days[size:]
+            left = limit - len(out)
+            args = [(patient_id, day, start, end, left) for day in batch]
+            results = execute_concurrent_with_args(
+                self.session, prepared, args, concurrency=self.concurrency
+            )
+            for ok, rows in results:  # in the order of ``batch``: newest day first
+                if not ok:
+                    raise rows
+                out += [_row_dict(row, columns) for row in rows]
+            size = min(size * 2, self.MAX_ROUND)
+        return out[:limit]
 
 
 def _row_dict(row: object, columns: Sequence[str]) -> dict:

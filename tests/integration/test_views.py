@@ -72,6 +72,7 @@ def night(session) -> tuple[str, list[Reading]]:
     ]
     w = Writer(session)
     assert w.execute(w.batches(w.reading_rows(readings, [1] * len(readings))))
+    assert w.execute(w.latest_statements([(readings[-1], 1)]))
     return patient, readings
 
 
@@ -179,6 +180,55 @@ def test_query_alerts_lists_raised_and_cleared_events(kafka_settings, topics, ke
     assert hr == [
         ("cleared", (t0 + timedelta(seconds=2)).isoformat()),
         ("raised", (t0 + timedelta(seconds=1)).isoformat()),
+    ]
+
+
+def test_query_of_an_unknown_patient_fails_at_once(topics, keyspace):
+    t0 = time.monotonic()
+    res = run_vitals(query_env(topics, keyspace), "query", "NOBODY", "--since", "31d")
+    took = time.monotonic() - t0
+    assert res.returncode == 1, res.stderr
+    assert res.stderr.strip() == (
+        f"Error: unknown patient 'NOBODY': no reading of it is stored in keyspace {keyspace}; "
+        "`vitals watch --once` lists the patients (ids are case-sensitive)"
+    )
+    assert took < 10, f"took {took:.1f} s"
+
+
+def test_query_reads_31_days_at_most_and_says_how_to_narrow_it(session, topics, keyspace):
+    patient = pid()
+    new = reading(patient, datetime.now(UTC).replace(microsecond=0))
+    w = Writer(session)
+    assert w.execute(w.latest_statements([(new, 0)]))
+    t0 = time.monotonic()
+    res = run_vitals(query_env(topics, keyspace), "query", patient, "--since", "2000-01-01")
+    took = time.monotonic() - t0
+    assert res.returncode == 2
+    assert re.fullmatch(
+        r"Error: --since 2000-01-01 \.\. --until now spans 9,\d\d\d days; at most 31 days "
+        r"are read at a time \(one partition per patient per day\): give --until too, "
+        r"e\.g\. --since 2000-01-01 --until 2000-02-01\n",
+        res.stderr,
+    ), res.stderr
+    assert took < 5, f"took {took:.1f} s"
+
+
+def test_query_of_31_days_returns_the_oldest_and_newest_day(session, topics, keyspace):
+    patient = pid()
+    now = datetime.now(UTC).replace(microsecond=0)
+    old = reading(patient, now - timedelta(days=30, hours=23), hr=61)
+    new = reading(patient, now, hr=62)
+    w = Writer(session)
+    assert w.execute(w.batches(w.reading_rows([old, new], [0, 0])))
+    assert w.execute(w.latest_statements([(new, 0)]))
+    res = run_vitals(
+        query_env(topics, keyspace), "query", patient, "--since", "31d", "--format", "json"
+    )
+    assert res.returncode == 0, res.stderr
+    rows = json.loads(res.stdout)
+    assert [(r["timestamp"], r["heart_rate"]) for r in rows] == [
+        (new.timestamp.isoformat(), 62),
+        (old.timestamp.isoformat(), 61),
     ]
 
 

@@ -124,3 +124,9 @@ def test_columns_that_are_not_32_bit_floats_are_left_alone():
     assert as_stored("heart_rate", 80) == 80
     assert as_stored("value", 37.599998474121094) == 37.599998474121094
     assert as_stored("temperature", None) is None
+
+
+def test_a_range_of_31_days_is_allowed_and_one_more_second_is_not():
+    assert time_range("2026-10-26T00:30:00Z", "now", now=NOW)[0] == NOW - timedelta(days=31)
+    with pytest.raises(ConfigError, match=r"spans 31 days; at most 31 days are read at a time"):
+        time_range("2026-10-26T00:29:59Z", "now", now=NOW)

@@ -17,6 +17,7 @@ from pydantic import BeforeValidator
 from pydantic_core import PydanticCustomError
 
 from vitals.errors import VitalsError
+from vitals.queries import MAX_RANGE
 from vitals.web.auth import LOCAL_USER
 from vitals.web.models import (
     AckEvent,
@@ -34,7 +35,6 @@ from vitals.web.models import (
 
 log = logging.getLogger(__name__)
 
-MAX_RANGE = timedelta(days=31)
 DEFAULT_RANGE = timedelta(hours=1)
 
 router = APIRouter(
