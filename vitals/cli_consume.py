@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -17,43 +21,82 @@ from vitals.cli_options import (
     kafka_options,
     kafka_settings,
     paint,
+    plural,
     topic_options,
 )
 from vitals.config import GROUP, ConsumerSettings
+
+if TYPE_CHECKING:
+    from vitals.metrics import GroupLag, MemberHealth
 
 log = logging.getLogger(__name__)
 
 
 class ConsoleReporter:
-    """Prints what a consumer does, the seed's way, or a rate line with --quiet."""
+    """Prints what a consumer does, the seed's way, or a rate line with --quiet.
 
-    def __init__(self, *, quiet: bool) -> None:
+    Every alert line names its patient (several patients' lines interleave). With
+    ``health`` and ``lag`` (``--metrics-port``) it also keeps the /health answer and
+    the partitions whose lag is reported up to date. ``rules_loaded`` describes the
+    rules after a successful SIGHUP reload.
+    """
+
+    def __init__(
+        self,
+        *,
+        quiet: bool,
+        health: MemberHealth | None = None,
+        lag: GroupLag | None = None,
+        rules_loaded: Callable[[], str] | None = None,
+    ) -> None:
         self.quiet = quiet
         self.line = RateLine(every=5.0)
         self.outage: str | None = None
         self.stats = None
+        self.health = health
+        self.lag = lag
+        self.rules_loaded = rules_loaded
 
     def assigned(self, partitions: Sequence) -> None:
         parts = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions) or "none"
         click.echo(f"Partitions assigned: {parts}", err=True)
+        if self.health is not None:
+            self.health.assigned(partitions)
+        if self.lag is not None:
+            self.lag.assign(partitions)
 
     def revoked(self, partitions: Sequence) -> None:
         if partitions:
             parts = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions)
             click.echo(f"Partitions revoked: {parts}", err=True)
+        if self.health is not None:
+            self.health.revoked(partitions)
+        if self.lag is not None:
+            self.lag.revoke(partitions)
 
     def reading(self, reading: object, news2: int, events: Sequence) -> None:
         if self.quiet:
             return
         click.echo(f"{reading.line()} NEWS2:{news2}")  # type: ignore[attr-defined]
+        self._alert_lines(events)
+
+    def alerts(self, events: Sequence) -> None:
+        """Alert events not caused by a reading (e.g. a monitor that went silent)."""
+        if not self.quiet:
+            self._alert_lines(events)
+
+    def _alert_lines(self, events: Sequence) -> None:
         raised = [e for e in events if e.kind in ("raised", "escalated")]  # at its new level
-        if raised:
-            worst = min(raised, key=lambda e: ("high", "medium", "low").index(e.severity))
-            text = "; ".join(e.message for e in raised)
-            click.echo(paint(f"  >>> ALERT: {text}", SEVERITY_COLOUR[worst.severity], bold=True))
+        for patient in dict.fromkeys(e.patient_id for e in raised):
+            mine = [e for e in raised if e.patient_id == patient]
+            worst = min(mine, key=lambda e: ("high", "medium", "low").index(e.severity))
+            text = "; ".join(e.message for e in mine)
+            click.echo(
+                paint(f"  >>> ALERT {patient}: {text}", SEVERITY_COLOUR[worst.severity], bold=True)
+            )
         for e in events:
             if e.kind == "cleared":
-                click.echo(paint(f"  <<< CLEARED: {e.message}", "green"))
+                click.echo(paint(f"  <<< CLEARED {e.patient_id}: {e.message}", "green"))
 
     def dead_letter(self, topic: str, partition: int, offset: int, reason: str) -> None:
         click.echo(
@@ -67,6 +110,8 @@ class ConsoleReporter:
             )
             return
         self.outage = what
+        if self.health is not None:
+            self.health.outage(what)
         from vitals.store import describe_error
 
         first = describe_error(error).splitlines()[0][:300] if error else ""
@@ -81,14 +126,21 @@ class ConsoleReporter:
 
     def recovered(self, what: str) -> None:
         if what == "rules":
-            click.echo("rules reloaded", err=True)
+            loaded = self.rules_loaded() if self.rules_loaded else "rules"
+            click.echo(f"rules reloaded: {loaded}", err=True)
             return
+        self._back()
         click.echo(paint(f"{what} is back; catching up", "green"), err=True)
+
+    def _back(self) -> None:
+        self.outage = None
+        if self.health is not None:
+            self.health.recovered()
 
     def committed(self, stats: object) -> None:
         if self.outage:
             click.echo(paint(f"{self.outage} is back; catching up", "green"), err=True)
-            self.outage = None
+            self._back()
         if self.quiet and self.line.due():
             r = self.line.rate(stats.stored)  # type: ignore[attr-defined]
             click.echo(
@@ -96,6 +148,41 @@ class ConsoleReporter:
                 f"alerts raised {stats.alerts_raised}",  # type: ignore[attr-defined]
                 err=True,
             )
+
+
+class _RulesReported(logging.Filter):
+    """Drops the consumer's own log line for a failed reload: the reporter prints it once."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("rules not reloaded")
+
+
+class RulesFile:
+    """Loads the rules (``path`` or the shipped defaults) and says what was loaded:
+    the file, how many rules, and the SHA-256 of its bytes (``sha256sum FILE`` agrees)."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self.summary = ""
+
+    def load(self) -> object:
+        """The rule set; ``RulesError`` (exit 2) if the file is invalid."""
+        from vitals.rules import load_default_rules, load_rules
+
+        if self.path:
+            ruleset = load_rules(self.path)
+            where = str(Path(self.path).resolve())
+            data = Path(self.path).read_bytes()
+        else:
+            ruleset = load_default_rules()
+            where = f"{ruleset.source} (the shipped defaults)"
+            data = resources.files("vitals").joinpath("default_rules.yaml").read_bytes()
+        n = len(ruleset.rules)
+        news2 = " + NEWS2 alerts" if ruleset.news2_alerts else ""
+        self.summary = (
+            f"{where}: {plural(n, 'rule')}{news2}, sha256 {hashlib.sha256(data).hexdigest()}"
+        )
+        return ruleset
 
 
 @click.command()
@@ -148,7 +235,15 @@ class ConsoleReporter:
     envvar="VITALS_METRICS_PORT",
     show_envvar=True,
     type=click.IntRange(0, 65535),
-    help="Serve Prometheus metrics on this port (0 = off).",
+    help="Serve Prometheus metrics at /metrics and a health check at /health on this port (0 = off).",
+)
+@click.option(
+    "--metrics-host",
+    envvar="VITALS_METRICS_HOST",
+    show_envvar=True,
+    default="127.0.0.1",
+    show_default=True,
+    help="Address the metrics and /health listen on (0.0.0.0: every address).",
 )
 @click.option(
     "--quiet",
@@ -170,6 +265,7 @@ def consume(
     batch_rows: int,
     concurrency: int,
     metrics_port: int | None,
+    metrics_host: str,
     quiet: bool,
     **kw: object,
 ) -> None:
@@ -185,13 +281,11 @@ def consume(
       vitals consume --quiet --rules ward7.yaml --metrics-port 9108
     """
     from vitals.consumer import VitalsConsumer
-    from vitals.rules import load_default_rules, load_rules
     from vitals.store import Writer, connect
 
-    def load() -> object:
-        return load_rules(rules_file) if rules_file else load_default_rules()
-
-    rules = load()  # an invalid file refuses to start (exit 2)
+    rules_source = RulesFile(rules_file)
+    rules = rules_source.load()  # an invalid file refuses to start (exit 2)
+    click.echo(f"rules: {rules_source.summary}", err=True)
     kafka, cassandra = kafka_settings(kw), cassandra_settings(kw)
     settings = ConsumerSettings(
         topic=topic,
@@ -202,20 +296,26 @@ def consume(
         batch_rows=batch_rows,
         concurrency=concurrency,
     )
-    metrics = None
+    metrics = health = lag = None
     if metrics_port:
-        from vitals.metrics import Metrics
+        from vitals.metrics import GroupLag, MemberHealth, Metrics
 
-        metrics = Metrics.serve(metrics_port)
+        health, lag = MemberHealth(), GroupLag(kafka, group)
+        metrics = Metrics.serve(metrics_port, metrics_host, lag=lag, health=health)
+        shown = f"[{metrics_host}]" if ":" in metrics_host else metrics_host
+        click.echo(f"metrics on http://{shown}:{metrics_port}/metrics, health on /health", err=True)
     cluster, session = connect(cassandra)
-    reporter = ConsoleReporter(quiet=quiet)
+    reporter = ConsoleReporter(
+        quiet=quiet, health=health, lag=lag, rules_loaded=lambda: rules_source.summary
+    )
+    logging.getLogger("vitals.consumer").addFilter(_RulesReported())
     consumer = VitalsConsumer(
         kafka=kafka,
         settings=settings,
         writer=Writer(session, batch_rows=batch_rows, concurrency=concurrency),
         rules=rules,  # type: ignore[arg-type]
         reporter=reporter,
-        rules_loader=load if rules_file else None,  # type: ignore[arg-type]
+        rules_loader=rules_source.load if rules_file else None,  # type: ignore[arg-type]
         metrics=metrics,
     )
     install_signals(consumer.stop, consumer.request_reload)
