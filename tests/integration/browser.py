@@ -2,7 +2,8 @@
 real pipeline (Kafka -> consumer -> Cassandra -> web server) for a whole test module.
 
 Needs /usr/bin/chromium (`tools/ensure_chromium.sh`). Screenshots go to `.screenshots/`
-(ignored by git).
+(ignored by git). As in a real browser, a page's AudioContext stays suspended until a user
+gesture (a playwright click or key press is one).
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
-    "--autoplay-policy=user-gesture-required",  # as a real browser: sound only after a gesture
 ]
 WIDTHS = (390, 768, 1280, 1920, 2560)  # phone, tablet, laptop, central station, wall display
 

@@ -5,6 +5,7 @@ const TREND_MINUTES = 15;
 const tiles = new Map(); // patient_id -> { state, el, parts, plot, trend }
 let order = [];
 let stream = null;
+let announced = null; // keys of the alarms already announced (null: before the first snapshot)
 
 const SPARK_HEIGHT = 60; // px
 const TREND_SERIES = [
@@ -152,6 +153,105 @@ function layout() {
   const alerting = Array.from(tiles.values()).filter((t) => t.state.unacknowledged).length;
   const stale = Array.from(tiles.values()).filter((t) => t.state.stale).length;
   document.getElementById("counts").textContent = `${tiles.size} patients · ${alerting} alerting · ${stale} stale`;
+  const alarms = boardAlarms();
+  vitalsAlarm.setAlerts(alarms);
+  announce(alarms);
+}
+
+// Every unacknowledged active alert on the board, sickest patient first.
+function boardAlarms() {
+  const list = [];
+  for (const pid of order) {
+    const t = tiles.get(pid);
+    if (!t) continue;
+    for (const a of t.state.alerts) {
+      if (a.acknowledged) continue;
+      list.push({
+        key: `${pid}|${a.rule}|${a.raised_at}`,
+        patient: pid,
+        alert: a,
+        severity: a.severity,
+        message: a.message || a.rule,
+        raisedAt: Date.parse(a.raised_at),
+      });
+    }
+  }
+  return list;
+}
+
+// The ARIA live region: each new alarm is announced once, highest priority first.
+function announce(alarms) {
+  const fresh = announced === null ? [] : alarms.filter((a) => !announced.has(a.key));
+  if (announced === null && alarms.length) {
+    say(`${alarms.length} alarm${alarms.length > 1 ? "s" : ""} active; highest: ` +
+      `${(SEVERITY[alarms[0].severity] || {}).word || alarms[0].severity} ${alarms[0].patient}, ${alarms[0].message}`);
+  }
+  announced = new Set(alarms.map((a) => a.key));
+  fresh.sort((x, y) => (ALARM_RANK[y.severity] || 0) - (ALARM_RANK[x.severity] || 0));
+  if (fresh.length) {
+    say(fresh.map((a) => `New ${(SEVERITY[a.severity] || {}).word || a.severity} alarm: ${a.patient}, ${a.message}`).join(". "));
+  }
+}
+
+function say(text) {
+  document.getElementById("announce").textContent = text;
+}
+
+// --- the alarm sound controls ---------------------------------------------------------------
+function fmtMinSec(s) {
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+function showSound(s) {
+  const box = document.getElementById("sound");
+  const enableBtn = document.getElementById("sound-enable");
+  const status = document.getElementById("sound-status");
+  const pauseBtn = document.getElementById("audio-pause");
+  let state = "off";
+  if (s.paused) state = "paused";
+  else if (s.enabled && s.playing) state = "sounding";
+  else if (s.enabled) state = "on";
+  box.dataset.state = state;
+  box.dataset.wanted = s.wanted || "none";
+  box.dataset.playing = s.playing || "none";
+  enableBtn.hidden = s.enabled;
+  let text = "";
+  if (s.paused) text = `Audio paused ${fmtMinSec(s.pauseRemainingS)}` + (s.pausedBy ? ` (${s.pausedBy})` : "");
+  else if (s.enabled && s.playing) text = `Sounding: ${SEVERITY[s.playing].shape} ${SEVERITY[s.playing].word} priority`;
+  else if (s.enabled) text = "Alarm sound on";
+  status.hidden = !text;
+  status.textContent = text;
+  pauseBtn.textContent = s.paused ? "Resume audio" : "Pause audio 2:00";
+  pauseBtn.setAttribute("aria-pressed", s.paused ? "true" : "false");
+}
+
+async function togglePause() {
+  const by = AUTH === "off" ? localStorage.getItem("vitals.name") || undefined : undefined;
+  try {
+    if (vitalsAlarm.state().paused) await vitalsAlarm.resumeAudio(by);
+    else await vitalsAlarm.pauseAudio(by);
+  } catch (e) {
+    say(`Audio not paused: ${e.message}`);
+  }
+}
+
+function acknowledgeSickest() {
+  const first = boardAlarms()[0];
+  if (first) acknowledge(first.patient, first.alert);
+}
+
+function onKey(ev) {
+  if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+  const typing = ev.target.closest && ev.target.closest("input, textarea, select, dialog");
+  if (typing) return;
+  const key = ev.key.toLowerCase();
+  if (key === "p") {
+    ev.preventDefault();
+    togglePause();
+  } else if (key === "a") {
+    ev.preventDefault();
+    acknowledgeSickest();
+  }
 }
 
 async function loadTrends(prefix) {
@@ -182,6 +282,7 @@ function connect(prefix) {
   if (stream) stream.close();
   tiles.clear();
   order = [];
+  announced = null;
   document.getElementById("tiles").replaceChildren(el("div", { class: "empty" }, "Loading…"));
   stream = liveStream(prefix, {
     snapshot(data) {
@@ -207,6 +308,7 @@ function main() {
   input.value = params.get("prefix") || "";
   input.addEventListener("change", () => {
     const p = input.value.trim();
+    vitalsAlarm.setStation(p);
     const url = new URL(location.href);
     if (p) url.searchParams.set("prefix", p);
     else url.searchParams.delete("prefix");
@@ -214,6 +316,15 @@ function main() {
     connect(p);
   });
   setInterval(() => tiles.forEach(updateWhen), 1000);
+  // sound: browsers allow it only after a gesture, so the first click or key enables it
+  vitalsAlarm.onChange(showSound);
+  vitalsAlarm.start(input.value.trim());
+  const gesture = () => vitalsAlarm.enable();
+  document.addEventListener("pointerdown", gesture, true);
+  document.addEventListener("keydown", gesture, true);
+  document.getElementById("sound-enable").addEventListener("click", gesture);
+  document.getElementById("audio-pause").addEventListener("click", togglePause);
+  document.addEventListener("keydown", onKey);
   loadHealth().then(() => connect(input.value.trim()));
 }
 
