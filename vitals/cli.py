@@ -22,6 +22,7 @@ from vitals.cli_options import (
     topic_options,
 )
 from vitals.cli_produce import produce
+from vitals.cli_rules import rules
 from vitals.cli_serve import serve
 from vitals.cli_views import query, status, watch
 
@@ -120,25 +121,7 @@ cli.add_command(serve)
 cli.add_command(watch)
 cli.add_command(query)
 cli.add_command(status)
-
-
-@cli.group()
-def rules() -> None:
-    """Check and show alert rule files."""
-
-
-@rules.command("check")
-@click.argument("file", type=click.Path(dir_okay=False))
-def rules_check(file: str) -> None:
-    """Validate a rules file and print the effective rules (exit 2 if invalid).
-
-    Example: vitals rules check my-ward.yaml
-    """
-    from vitals.rules import load_rules
-
-    ruleset = load_rules(file)
-    click.echo(ruleset.describe())
-    click.echo(f"{file}: OK")
+cli.add_command(rules)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

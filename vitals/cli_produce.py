@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 
 import click
 
@@ -100,6 +101,34 @@ from vitals.config import VITALS_TOPIC
     help="Report and skip invalid CSV rows instead of refusing the file.",
 )
 @click.option(
+    "--output",
+    envvar="VITALS_OUTPUT",
+    show_envvar=True,
+    type=click.Path(dir_okay=False, writable=True),
+    help="Random mode: write the readings to this CSV file instead of sending them (no Kafka); needs --duration.",
+)
+@click.option(
+    "--labels",
+    envvar="VITALS_LABELS",
+    show_envvar=True,
+    type=click.Path(dir_okay=False, writable=True),
+    help="Random mode: write the ground truth (deterioration episodes and artifacts, with times) to this JSON file, for `vitals rules replay --labels`.",
+)
+@click.option(
+    "--start",
+    envvar="VITALS_START",
+    show_envvar=True,
+    help="Random mode with --output: time of the first reading, ISO 8601 (default: --duration before now).",
+)
+@click.option(
+    "--artifacts/--no-artifacts",
+    envvar="VITALS_ARTIFACTS",
+    show_envvar=True,
+    default=True,
+    show_default=True,
+    help="Random mode: monitor artifacts (probe-motion SpO2 dips, double-counted heart rate, lead-off gaps).",
+)
+@click.option(
     "--topic",
     envvar="VITALS_TOPIC",
     show_envvar=True,
@@ -131,6 +160,10 @@ def produce(
     speed: float,
     loop: bool,
     skip_bad_rows: bool,
+    output: str | None,
+    labels: str | None,
+    start: str | None,
+    artifacts: bool,
     topic: str,
     quiet: bool,
     **kw: object,
@@ -142,9 +175,12 @@ def produce(
       vitals produce --patients P001,P002,P003 --interval 2
       vitals produce --patient-count 1000 --rate 5000 --count 100000 --quiet
       vitals produce --mode csv --csv sample_data/vitals.csv --speed 10
+      vitals produce --patient-count 20 --interval 5 --duration 28800 --seed 1 \\
+          --output ward.csv --labels ward.json
     """
     from vitals.producer import VitalsProducer, stream_csv, stream_random
-    from vitals.sources import Ward, patient_ids, plan_csv
+    from vitals.simulation import LabelledWard, simulate, write_csv, write_labels
+    from vitals.sources import patient_ids, plan_csv
 
     src = ctx.get_parameter_source
     if rate is not None and src("interval") is click.core.ParameterSource.COMMANDLINE:
@@ -155,6 +191,30 @@ def produce(
         raise click.UsageError("--mode csv needs --csv FILE.")
     if mode == "random" and csv_file:
         raise click.UsageError("--csv is only used with --mode csv.")
+    for name, value in (("--output", output), ("--labels", labels), ("--start", start)):
+        if mode == "csv" and value:
+            raise click.UsageError(f"{name} is only used with --mode random.")
+    if output and not duration:
+        raise click.UsageError("--output needs --duration (seconds of ward to write).")
+    if output and rate is not None:
+        raise click.UsageError("--output and --rate cannot be used together; use --interval.")
+    if start and not output:
+        raise click.UsageError("--start is only used with --output (sending starts now).")
+    if output:
+        first = parse_start(start) if start else datetime.now(UTC) - timedelta(seconds=duration)
+        ward = LabelledWard(
+            patient_ids(patients, patient_count),
+            start=first.replace(microsecond=0),
+            hours=duration / 3600,
+            seed=seed,
+            artifacts=artifacts,
+        )
+        rows = write_csv(simulate(ward, interval=interval or 1.0, count=count), output)
+        if labels:
+            write_labels(ward, labels)
+        what = f" and labels to {labels}" if labels else ""
+        click.echo(f"wrote {rows:,} readings to {output}{what}", err=True)
+        return
 
     plan = None
     if mode == "csv":
@@ -187,7 +247,13 @@ def produce(
                 )
 
         if plan is None:
-            ward = Ward(patient_ids(patients, patient_count), seed=seed)
+            ward = LabelledWard(
+                patient_ids(patients, patient_count),
+                start=datetime.now(UTC),
+                hours=(duration or 24 * 3600) / 3600,  # episodes planned over the run
+                seed=seed,
+                artifacts=artifacts,
+            )
             stream_random(
                 producer,
                 ward,
@@ -198,6 +264,8 @@ def produce(
                 duration=duration,
                 on_sent=on_sent,
             )
+            if labels:
+                write_labels(ward, labels)
         else:
             stream_csv(
                 producer,
@@ -223,3 +291,14 @@ def produce(
             f"{stats.sent - stats.acked} readings were not acknowledged by Kafka "
             f"(first error: {stats.first_error}); they were NOT delivered"
         )
+
+
+def parse_start(text: str) -> datetime:
+    """``--start`` as a UTC time, or a usage error saying which form is accepted."""
+    from vitals.errors import InvalidReading
+    from vitals.readings import parse_timestamp
+
+    try:
+        return parse_timestamp(text, "--start")
+    except InvalidReading as e:
+        raise click.BadParameter(e.reason, param_hint="--start") from None

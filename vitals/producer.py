@@ -191,6 +191,8 @@ def stream_random(
             if (rate or pid == ids[0]) and not pacer.wait_until(offset):
                 return sent
             reading = ward.next_reading(pid, datetime.now(UTC))
+            if reading is None:  # the simulated monitor is off (a lead-off gap)
+                continue
             producer.send(reading)
             sent += 1
             if on_sent is not None:

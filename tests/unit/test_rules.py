@@ -83,7 +83,7 @@ def test_default_rules_reproduce_the_seed_alert_line_once_the_values_persist() -
 def test_describe_lists_the_effective_rules() -> None:
     text = load_default_rules().describe()
     assert (
-        "high_heart_rate        heart_rate > 110 for 30s (sooner: > 140, after 10s; grace 15s), "
+        "high_heart_rate        heart_rate > 110 for 15s (sooner: > 140, after 10s; grace 1m), "
         "clears < 105" in text
     )
     assert "news2" in text.splitlines()[-1]

@@ -11,12 +11,13 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from vitals.news2 import RESPONSES, News2, round_half_up
 from vitals.news2 import score as news2_score
 from vitals.readings import Reading
-from vitals.rules.model import _RANK, _SLOT, NEWS2_RULE, AlertEvent, Rule, RuleSet
+from vitals.rules.model import _RANK, _SLOT, NEWS2_RULE, VITAL_NAMES, AlertEvent, Rule, RuleSet
 
 log = logging.getLogger(__name__)
 
 _INF = float("inf")
 _SEVERITY = {rank: name for name, rank in _RANK.items()}
+_VITALS = VITAL_NAMES[:-1]  # the slots of a reading's own vitals (the last is news2)
 
 
 class _Check:
@@ -120,21 +121,23 @@ class _Window:
     """The NEWS2 alert level (0 none, 1 low, 2 medium, 3 high) of each reading of the last
     ``span``; ``since``: the first reading of an unbroken series (no gap longer than span)."""
 
-    __slots__ = ("counts", "items", "since")
+    __slots__ = ("counts", "items", "quiet_since", "since")
 
     def __init__(self, ts: datetime) -> None:
         self.items: deque[tuple[datetime, int]] = deque()
         self.counts = [0, 0, 0, 0]
         self.since = ts
+        self.quiet_since: datetime | None = None  # since when at most 1/5 reach a level
 
     def add(self, ts: datetime, level: int, span: timedelta) -> tuple[int, bool] | None:
-        """Add a reading; ``(level held by >= 2/3 of the window, at most 1/5 reach any
-        level)``, or ``None`` while the series is shorter than ``span``."""
+        """Add a reading; ``(level held by >= 2/3 of the window, calm)``, or ``None`` while
+        the series is shorter than ``span``. Calm: at most 1/5 of the window's readings
+        reached any level, at every reading of the last ``span`` (two windows in all)."""
         items, counts = self.items, self.counts
         if items and ts - items[-1][0] > span:  # a gap (lead-off): start again
             items.clear()
             counts[:] = [0, 0, 0, 0]
-            self.since = ts
+            self.since, self.quiet_since = ts, None
         items.append((ts, level))
         counts[level] += 1
         cut = ts - span
@@ -149,7 +152,11 @@ class _Window:
             if at_least * 3 >= n * 2:
                 held = lv
                 break
-        return held, (n - counts[0]) * 5 <= n
+        if (n - counts[0]) * 5 > n:
+            self.quiet_since = None
+        elif self.quiet_since is None:
+            self.quiet_since = ts
+        return held, self.quiet_since is not None and ts - self.quiet_since >= span
 
 
 class RuleEngine:
@@ -226,8 +233,8 @@ class RuleEngine:
             if v < c.lo or v >= c.hi:
                 if not c.immediate:
                     run = runs.get(c.name)
-                    if run is None:
-                        run = runs[c.name] = [1, ts, ts, 0.0, None, ts]
+                    if run is None or (c.grace is not None and ts - run[2] > c.grace):
+                        run = runs[c.name] = [1, ts, ts, 0.0, None, ts]  # (after a gap: anew)
                     else:
                         run[0] += 1
                         if c.area is not None:
@@ -336,6 +343,18 @@ class RuleEngine:
                     "applies to this patient)",
                 )
             )
+
+    def beyond_limits(self, reading: Reading) -> list[str]:
+        """The vitals of ``reading`` beyond the raise limit of one of its patient's enabled
+        rules (NEWS2 excluded); no state is read or changed (for reports)."""
+        checks = self._overridden.get(reading.patient_id, self._default)
+        out = []
+        for c in checks:
+            if c.slot < len(_VITALS):
+                v = getattr(reading, _VITALS[c.slot])
+                if v < c.lo or v >= c.hi:
+                    out.append(_VITALS[c.slot])
+        return out
 
     # handing patients between consumers -------------------------------------------------------
 
