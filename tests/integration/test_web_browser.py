@@ -1,6 +1,7 @@
 """The central station in headless Chromium, fed by the real pipeline.
 
-Needs Debian's chromium (`tools/ensure_chromium.sh`). Screenshots go to `.screenshots/`.
+Needs Debian's chromium (`tools/ensure_chromium.sh`; see tests/integration/browser.py).
+Screenshots go to `.screenshots/`.
 """
 
 from __future__ import annotations
@@ -8,12 +9,12 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, wait_until
+from tests.conftest import wait_until
 from tests.helpers import start_consumer
+from tests.integration.browser import SHOTS, browser  # noqa: F401 (fixture)
 from vitals.producer import VitalsProducer
 from vitals.readings import Reading
 from vitals.web.app import WebSettings, create_app
@@ -21,33 +22,11 @@ from vitals.web.server import BackgroundServer
 
 pytestmark = pytest.mark.services
 
-CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = ROOT / ".screenshots"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 UPDATE_BOUND_S = 2.0  # the issue's bound: a stored reading shows within 2 s
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail("no /usr/bin/chromium: run tools/ensure_chromium.sh (as root)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        yield b
-        b.close()
-
-
 @pytest.fixture
-def page(browser):
+def page(browser):  # noqa: F811
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     pg = context.new_page()
     errors: list[str] = []
