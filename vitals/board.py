@@ -2,9 +2,12 @@
 
 One row per patient, sickest first: newest value of each vital and its age,
 NEWS2, a sparkline of heart rate and SpO2 over the trend window (ending at the
-patient's newest reading), and the active alerts. Colour is a parameter; the
-CLI turns it on only on a terminal without ``NO_COLOR``. Every alert also
-carries its severity as a word, so nothing depends on colour alone.
+patient's newest reading), and the active alerts; an acknowledged alert says by
+whom (``(ack alice)``, dimmed) and ranks below unacknowledged ones. Colour is a
+parameter; the CLI turns it on only on a terminal without ``NO_COLOR``. Every alert
+also carries its severity as a word, so nothing depends on colour alone. Columns
+are as wide as their widest cell, so a long age (``12m STALE``, ``123d STALE``)
+never shifts the columns after it.
 """
 
 from __future__ import annotations
@@ -81,10 +84,21 @@ def age_text(seconds: float) -> str:
     return f"{s // 86400}d"
 
 
-def _style(text: str, colour: str | None, on: bool, *, bold: bool = False) -> str:
+def _style(
+    text: str, colour: str | None, on: bool, *, bold: bool = False, dim: bool = False
+) -> str:
     if not on or not colour:
         return text
-    return click.style(text, fg=colour, bold=bold or None)
+    return click.style(text, fg=colour, bold=bold or None, dim=dim or None)
+
+
+def _age(p: PatientView, now: datetime, stale_after: float) -> tuple[str, bool]:
+    """The age cell (``12m STALE``) and whether the patient is stale."""
+    if p.timestamp is None:
+        return "-", True
+    seconds = (now - p.timestamp).total_seconds()
+    stale = seconds > stale_after
+    return age_text(seconds) + (" STALE" if stale else ""), stale
 
 
 def _num(v: object, fmt: str = "{}") -> str:
@@ -106,8 +120,10 @@ def render(
     """The board's lines, sickest first; at most ``height`` lines, none wider than ``width``."""
     rows = sickest_first(patients)
     alerting = sum(1 for p in rows if p.alerts)
+    acked = sum(1 for p in rows if p.alerts and not p.worst_unacknowledged)
     head = (
-        f"{title} · {len(rows)} patient{'s' if len(rows) != 1 else ''} · {alerting} alerting · "
+        f"{title} · {len(rows)} patient{'s' if len(rows) != 1 else ''} · {alerting} alerting"
+        f"{f' ({acked} acknowledged)' if acked else ''} · "
         f"{now:%Y-%m-%d %H:%M:%S} UTC · trend {minutes:g} min · Ctrl+C quits"
     )
     lines = [head[:width]]
@@ -118,17 +134,19 @@ def render(
         return lines
 
     pid_w = min(20, max(7, *(len(p.patient_id) for p in rows)))
+    age_w = max(9, *(len(_age(p, now, stale_after)[0]) for p in rows))
     trend_hr = f"HR {minutes:g}m"
     columns = (
         f"{'PATIENT':<{pid_w}} {'NEWS2':>5} {'HR':>4} {'SpO2':>4}  {'BP':>7} {'RR':>3} "
-        f"{'TEMP':>5} {'AGE':<9} {trend_hr:<{TREND_WIDTH}} {'SpO2 trend':<{TREND_WIDTH}} ALERTS"
+        f"{'TEMP':>5} {'AGE':<{age_w}} {trend_hr:<{TREND_WIDTH}} {'SpO2 trend':<{TREND_WIDTH}} "
+        "ALERTS"
     )
     lines.append(columns[:width])
     window = timedelta(minutes=minutes)
     body_room = None if height is None else max(1, height - len(lines))
     shown = rows if body_room is None or len(rows) <= body_room else rows[: body_room - 1]
     for p in shown:
-        lines.append(_row(p, now, window, pid_w, colour, width, stale_after))
+        lines.append(_row(p, now, window, (pid_w, age_w), colour, width, stale_after))
     if len(shown) < len(rows):
         lines.append(
             f"… {len(rows) - len(shown)} more patients below (sickest shown first)"[:width]
@@ -140,22 +158,18 @@ def _row(
     p: PatientView,
     now: datetime,
     window: timedelta,
-    pid_w: int,
+    widths: tuple[int, int],
     colour: bool,
     width: int,
     stale_after: float,
 ) -> str:
+    pid_w, age_w = widths
     worst = max(p.alerts, key=lambda a: SEVERITY_RANK.get(a.severity, 0), default=None)
     worst_colour = SEVERITY_COLOUR.get(worst.severity) if worst else None
     pid = p.patient_id[:pid_w]
     o2 = "+" if p.on_oxygen else " "
     bp = "-" if p.systolic is None else f"{p.systolic}/{_num(p.diastolic)}"
-    if p.timestamp is None:
-        age, stale = "-", True
-    else:
-        seconds = (now - p.timestamp).total_seconds()
-        stale = seconds > stale_after
-        age = age_text(seconds) + (" STALE" if stale else "")
+    age, stale = _age(p, now, stale_after)
     end = p.timestamp or now
     hr_line = sparkline(p.hr_series, end - window, end, scale=HR_SCALE)
     spo2_line = sparkline(p.spo2_series, end - window, end, scale=SPO2_SCALE)
@@ -174,7 +188,7 @@ def _row(
         f"{bp:>7}",
         f"{_num(p.respiratory_rate):>3}",
         f"{_num(p.temperature, '{:.1f}'):>5}",
-        f"{age:<9}",
+        f"{age:<{age_w}}",
         f"{hr_line:<{TREND_WIDTH}}",
         f"{spo2_line:<{TREND_WIDTH}}",
     ]
@@ -188,14 +202,24 @@ def _row(
         styled[7] = _style(plain_cells[7], "magenta", colour)
     room = width - used
     alerts = []
-    for a in p.alerts:
+    ordered = sorted(p.alerts, key=lambda a: a.acked_by is not None)  # unacknowledged first
+    for a in ordered:
         text = f"{SEVERITY_LABEL.get(a.severity, a.severity.upper())} {a.message}"
+        if a.acked_by is not None:
+            text += f" (ack {a.acked_by})"
         if room <= 0:
             break
         piece = text if len(text) <= room else text[: max(0, room - 1)] + "…"
         room -= len(piece) + 3
+        acked = a.acked_by is not None
         alerts.append(
-            _style(piece, SEVERITY_COLOUR.get(a.severity), colour, bold=a.severity == "high")
+            _style(
+                piece,
+                SEVERITY_COLOUR.get(a.severity),
+                colour,
+                bold=a.severity == "high" and not acked,
+                dim=acked,
+            )
         )
     return (" ".join(styled) + " " + " · ".join(alerts)).rstrip()
 

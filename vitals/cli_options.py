@@ -6,7 +6,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import click
@@ -29,6 +29,17 @@ SEVERITY_COLOUR = {"high": "red", "medium": "yellow", "low": "cyan"}
 def plural(n: int, noun: str, nouns: str | None = None) -> str:
     """``1 reading``, ``2 readings``, ``0 readings`` (``nouns`` for irregular plurals)."""
     return f"{n:,} {noun if n == 1 else (nouns or noun + 's')}"
+
+
+class UpperChoice(click.Choice):
+    """Choices matched in any case but shown (in --help, errors) and returned in upper
+    case, as CQL writes consistency levels."""
+
+    def __init__(self, choices: Sequence[str]) -> None:
+        super().__init__([c.upper() for c in choices], case_sensitive=True)
+
+    def normalize_choice(self, choice: object, ctx: click.Context | None) -> str:
+        return super().normalize_choice(choice, ctx).upper()
 
 
 class UserError(click.ClickException):
@@ -213,7 +224,7 @@ def cassandra_options(f: Callable) -> Callable:
             "--consistency",
             envvar="VITALS_CONSISTENCY",
             show_envvar=True,
-            type=click.Choice(CONSISTENCY_LEVELS, case_sensitive=False),
+            type=UpperChoice(CONSISTENCY_LEVELS),
             default="LOCAL_QUORUM",
             show_default=True,
             help="Write/read consistency level.",

@@ -251,10 +251,10 @@ def query(
     emit = {"table": _table, "csv": _csv, "json": _json}[fmt]
     emit(rows, columns)
     if not quiet:
-        what = "alert events" if alerts else "readings"
+        what = plural(len(rows), "alert event" if alerts else "reading")
         more = f" (--limit {limit} reached; older rows not shown)" if len(rows) >= limit else ""
         click.echo(
-            f"{len(rows)} {what} of {patient} from {start:%Y-%m-%d %H:%M:%S} "
+            f"{what} of {patient} from {start:%Y-%m-%d %H:%M:%S} "
             f"to {end:%Y-%m-%d %H:%M:%S} UTC{more}",
             err=True,
         )

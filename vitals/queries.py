@@ -65,6 +65,7 @@ _SELECT_SERIES = (
 )
 _SELECT_LATEST = f"SELECT {', '.join(READING_COLUMNS)} FROM patient_latest"
 _SELECT_ACTIVE = "SELECT patient_id, rule, severity, message, value, raised_at FROM active_alerts"
+_SELECT_ACKS = "SELECT patient_id, rule, raised_at, acked_by FROM alert_acks"
 
 # --- parsing times -------------------------------------------------------------------------
 
@@ -234,6 +235,19 @@ class ActiveAlert:
     severity: str
     message: str
     raised_at: datetime | None
+    acked_by: str | None = None  # who acknowledged this raise (``vitals serve``), if anyone
+
+
+def same_raise(ack_raised_at: datetime | None, alert_raised_at: datetime | None) -> bool:
+    """Whether an acknowledgement (of the raise at ``ack_raised_at``) applies to the active
+    alert raised at ``alert_raised_at``: same millisecond (Cassandra's precision). A new
+    raise of the same rule starts unacknowledged."""
+    if ack_raised_at is None or alert_raised_at is None:
+        return False
+    a, b = utc(ack_raised_at), utc(alert_raised_at)
+    return a.replace(microsecond=a.microsecond // 1000) == b.replace(
+        microsecond=b.microsecond // 1000
+    )
 
 
 @dataclass
@@ -259,10 +273,21 @@ class PatientView:
     def worst(self) -> int:
         return max((SEVERITY_RANK.get(a.severity, 0) for a in self.alerts), default=0)
 
+    @property
+    def worst_unacknowledged(self) -> int:
+        return max(
+            (SEVERITY_RANK.get(a.severity, 0) for a in self.alerts if a.acked_by is None),
+            default=0,
+        )
+
 
 def sickest_first(patients: Iterable[PatientView]) -> list[PatientView]:
-    """Highest active severity first, then highest NEWS2, then patient id."""
-    return sorted(patients, key=lambda p: (-p.worst, -(p.news2 or 0), p.patient_id))
+    """Highest unacknowledged severity first (as the web board), then highest active
+    severity, then highest NEWS2, then patient id."""
+    return sorted(
+        patients,
+        key=lambda p: (-p.worst_unacknowledged, -p.worst, -(p.news2 or 0), p.patient_id),
+    )
 
 
 class Board:
@@ -273,6 +298,7 @@ class Board:
         self.concurrency = concurrency
         self._latest = session.prepare(_SELECT_LATEST)
         self._active = session.prepare(_SELECT_ACTIVE)
+        self._acks = session.prepare(_SELECT_ACKS)
         self._series = session.prepare(_SELECT_SERIES)
 
     def snapshot(self, *, prefix: str = "", minutes: float = 10.0) -> list[PatientView]:
@@ -282,14 +308,17 @@ class Board:
                 continue
             d = _row_dict(row, READING_COLUMNS)
             patients[row.patient_id] = PatientView(**d)
+        acks = {(a.patient_id, a.rule): a for a in self.session.execute(self._acks)}
         for row in self.session.execute(self._active):
             p = patients.get(row.patient_id)
             if p is None:
                 if not row.patient_id.startswith(prefix):
                     continue
                 p = patients[row.patient_id] = PatientView(row.patient_id, None)
+            ack = acks.get((row.patient_id, row.rule))
+            by = ack.acked_by if ack and same_raise(ack.raised_at, row.raised_at) else None
             p.alerts.append(
-                ActiveAlert(row.rule, row.severity or "", row.message or "", utc(row.raised_at))
+                ActiveAlert(row.rule, row.severity or "", row.message or "", utc(row.raised_at), by)
             )
         for p in patients.values():
             p.alerts.sort(key=lambda a: (-SEVERITY_RANK.get(a.severity, 0), a.rule))

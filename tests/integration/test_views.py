@@ -230,6 +230,11 @@ def test_query_of_31_days_returns_the_oldest_and_newest_day(session, topics, key
         (new.timestamp.isoformat(), 62),
         (old.timestamp.isoformat(), 61),
     ]
+    one = run_vitals(
+        query_env(topics, keyspace), "query", patient, "--since", "31d", "--limit", "1"
+    )
+    assert one.stderr.startswith(f"1 reading of {patient} from "), one.stderr
+    assert one.stderr.endswith(" UTC (--limit 1 reached; older rows not shown)\n")
 
 
 @pytest.mark.parametrize(
@@ -490,6 +495,33 @@ def test_watch_once_without_a_terminal_prints_one_plain_frame(topics, keyspace, 
     assert "\x1b" not in res.stdout  # not a terminal: no colour, no screen control
     assert lines[0].startswith("vitals watch · 1 patient · 0 alerting · ")
     assert lines[2].split()[:4] == [f"{tag}-A", "3", "131", "97"]
+
+
+def test_watch_shows_who_acknowledged_an_alert_and_only_for_that_raise(topics, keyspace, session):
+    tag = pid()
+    w = Writer(session)
+    now = datetime.now(UTC).replace(microsecond=0)
+    for p in (f"{tag}-A", f"{tag}-B"):
+        assert w.execute(w.latest_statements([(reading(p, now, spo2=88), 3)]))
+        session.execute(
+            "INSERT INTO active_alerts (patient_id, rule, severity, message, value, raised_at) "
+            "VALUES (%s, 'low_spo2', 'high', 'Low SpO2: 88', 88, %s)",
+            (p, now),
+        )
+    acked_raise = {f"{tag}-A": now, f"{tag}-B": now - timedelta(minutes=5)}  # B: an old raise
+    for p, raised in acked_raise.items():
+        session.execute(
+            "INSERT INTO alert_acks (patient_id, rule, raised_at, acked_by, acked_at) "
+            "VALUES (%s, 'low_spo2', %s, 'alice', %s)",
+            (p, raised, now),
+        )
+    res = run_vitals(vitals_env(topics, keyspace), "watch", "--once", "--prefix", tag)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0].startswith("vitals watch · 2 patients · 2 alerting (1 acknowledged) · ")
+    assert lines[2].startswith(f"{tag}-B ") and lines[2].endswith("HIGH Low SpO2: 88")
+    assert lines[3].startswith(f"{tag}-A ")
+    assert lines[3].endswith("HIGH Low SpO2: 88 (ack alice)")
 
 
 # --- metrics --------------------------------------------------------------------------------

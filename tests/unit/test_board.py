@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -176,3 +177,41 @@ def test_a_frame_homes_the_cursor_and_clears_what_is_left() -> None:
         f"{CLEAR_SCREEN}{HOME}a{CLEAR_LINE_END}\nb{CLEAR_LINE_END}{CLEAR_BELOW}"
     )
     assert frame(["a"], first=False) == f"{HOME}a{CLEAR_LINE_END}{CLEAR_BELOW}"
+
+
+@pytest.mark.parametrize("colour", [False, True])
+def test_columns_after_the_age_stay_aligned_whatever_the_age(colour: bool) -> None:
+    ages = {5: "5s", 12 * 60: "12m STALE", 3 * 3600: "3h STALE", 123 * 86400: "123d STALE"}
+    ward = [patient(f"P{i}", age=a, news2=i) for i, a in enumerate(ages)]
+    lines = [ANSI.sub("", ln) for ln in render(ward, now=NOW, colour=colour)]
+    age_at, trend_at = lines[1].index("AGE"), lines[1].index("HR 10m")
+    cells = {ln.split()[0]: ln[age_at:trend_at] for ln in lines[2:]}
+    for i, shown in enumerate(ages.values()):
+        assert cells[f"P{i}"].rstrip() == shown
+        assert cells[f"P{i}"].endswith(" ")  # one space at least before the trend column
+
+
+def acked(p: PatientView, rule: str, by: str) -> PatientView:
+    p.alerts = [replace(a, acked_by=by) if a.rule == rule else a for a in p.alerts]
+    return p
+
+
+def test_an_acknowledged_alert_says_by_whom() -> None:
+    p = acked(patient("P1", alerts=(("high", "Low SpO2: 88"), ("low", "RR 22"))), "rule0", "alice")
+    lines = render([p], now=NOW)
+    assert lines[2].endswith("LOW RR 22 · HIGH Low SpO2: 88 (ack alice)")
+    assert "1 alerting ·" in lines[0]
+
+
+def test_an_acknowledged_alert_is_dimmed_not_bold() -> None:
+    p = acked(patient("P1", alerts=(("high", "Low SpO2: 88"),)), "rule0", "alice")
+    row = render([p], now=NOW, colour=True)[2]
+    assert "\x1b[31m\x1b[2mHIGH Low SpO2: 88 (ack alice)\x1b[0m" in row
+
+
+def test_a_patient_whose_alerts_are_all_acknowledged_ranks_below_an_unacknowledged_one() -> None:
+    seen = acked(patient("P1", news2=9, alerts=(("high", "Low SpO2: 84"),)), "rule0", "bob")
+    waiting = patient("P2", news2=3, alerts=(("medium", "HR 120"),))
+    lines = render([seen, waiting], now=NOW)
+    assert [ln.split()[0] for ln in lines[2:]] == ["P2", "P1"]
+    assert "2 alerting (1 acknowledged) ·" in lines[0]

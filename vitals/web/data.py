@@ -19,7 +19,7 @@ from cassandra.cluster import Session
 from cassandra.concurrent import execute_concurrent_with_args
 
 from vitals.errors import VitalsError
-from vitals.queries import as_stored
+from vitals.queries import as_stored, same_raise
 
 log = logging.getLogger(__name__)
 
@@ -273,8 +273,7 @@ def build_states(
     alerts: dict[str, list[dict]] = {}
     for a in active:
         ack = acked.get((a.patient_id, a.rule))
-        applies = ack is not None and ack.raised_at is not None and a.raised_at is not None
-        applies = applies and millis(ack.raised_at) == millis(a.raised_at)
+        applies = ack is not None and same_raise(ack.raised_at, a.raised_at)
         alerts.setdefault(a.patient_id, []).append(
             {
                 "rule": a.rule,
