@@ -39,7 +39,8 @@ WIDTHS = (390, 768, 1280, 1920, 2560)  # phone, tablet, laptop, central station,
 
 # Geometry of the page as the browser laid it out (CSS px). Panels are the ward's tiles and
 # the patient page's charts; ``text_overflow`` lists value cells whose text is wider than
-# the cell (e.g. a blood pressure running into the next vital).
+# the cell (e.g. a blood pressure running into the next vital); ``scrolled_boxes`` the
+# boxes that scroll sideways inside the page (the alert history table).
 GEOMETRY_JS = """() => {
   const panels = [...document.querySelectorAll('section.tile, .chart')];
   const box = (e) => e.getBoundingClientRect();
@@ -60,6 +61,9 @@ GEOMETRY_JS = """() => {
   }
   const textOverflow = [...document.querySelectorAll('.vital .v')]
     .filter((v) => v.scrollWidth > v.parentElement.clientWidth + 1).map((v) => v.textContent);
+  // a box allowed to scroll sideways (the alert history) that has to, on this width
+  const scrolledBoxes = [...document.querySelectorAll('.scroll-x')]
+    .filter((b) => b.scrollWidth > b.clientWidth + 1).map((b) => `${b.scrollWidth} px in ${b.clientWidth} px`);
   return {
     window: window.innerWidth,
     document: document.documentElement.scrollWidth,
@@ -68,6 +72,7 @@ GEOMETRY_JS = """() => {
     canvas_outside: canvasOutside,
     overlaps,
     text_overflow: textOverflow,
+    scrolled_boxes: scrolledBoxes,
   };
 }"""
 

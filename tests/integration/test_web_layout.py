@@ -7,8 +7,11 @@ and no value runs into its neighbour. Screenshots: `.screenshots/layout-*.png`.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
+from tests.conftest import wait_until
 from tests.integration.browser import (  # noqa: F401 (fixtures)
     GEOMETRY_JS,
     SHOTS,
@@ -16,8 +19,19 @@ from tests.integration.browser import (  # noqa: F401 (fixtures)
     browser,
     ward,
 )
+from vitals.readings import Reading
 
 pytestmark = pytest.mark.services
+
+
+@pytest.fixture(scope="module")
+def alerting(ward, session):  # noqa: F811
+    """The first patient has alerts (tile alert rows, a patient-page history table)."""
+    pid = ward.patients[0]
+    ward.send([Reading(pid, datetime.now(UTC), 128, 84, 95, 60, 26, 38.4)])
+    active = session.prepare("SELECT rule FROM active_alerts WHERE patient_id = ?")
+    wait_until(lambda: session.execute(active, (pid,)).one(), 30, f"an alert of {pid} stored")
+    return ward
 
 
 @pytest.fixture
@@ -56,6 +70,7 @@ def patient_page(page, ward):  # noqa: F811
     page.goto(f"{ward.url}/patients/{ward.patients[0]}")
     page.wait_for_function("document.querySelectorAll('.chart canvas').length === 6")
     page.wait_for_function("document.getElementById('range-info').textContent.includes('readings')")
+    page.locator('#history tr[data-kind="raised"]').first.wait_for()
 
 
 def fits(g: dict) -> None:
@@ -63,23 +78,25 @@ def fits(g: dict) -> None:
     assert g["canvas_outside"] == [], g
     assert g["overlaps"] == [], g
     assert g["text_overflow"] == [], g
+    assert g["scrolled_boxes"] == [], g
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_ward_fits_the_window(context, ward, width):  # noqa: F811
+def test_ward_fits_the_window(context, alerting, width):
     page = context(width)
-    ward_page(page, ward)
+    ward_page(page, alerting)
+    page.locator(".tile .alert").first.wait_for()
     g = page.evaluate(GEOMETRY_JS)
     SHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SHOTS / f"layout-ward-{width}.png"), full_page=True)
-    assert g["panels"] == len(ward.patients)
+    assert g["panels"] == len(alerting.patients)
     fits(g)
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_patient_page_fits_the_window(context, ward, width):  # noqa: F811
+def test_patient_page_fits_the_window(context, alerting, width):
     page = context(width)
-    patient_page(page, ward)
+    patient_page(page, alerting)
     g = page.evaluate(GEOMETRY_JS)
     SHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SHOTS / f"layout-patient-{width}.png"), full_page=True)
@@ -88,9 +105,9 @@ def test_patient_page_fits_the_window(context, ward, width):  # noqa: F811
 
 
 @pytest.mark.parametrize("path", ["ward", "patient"])
-def test_charts_follow_the_window_when_it_is_resized(context, ward, path):  # noqa: F811
+def test_charts_follow_the_window_when_it_is_resized(context, alerting, path):
     page = context(1920)
-    (ward_page if path == "ward" else patient_page)(page, ward)
+    (ward_page if path == "ward" else patient_page)(page, alerting)
     wide = page.evaluate("document.querySelector('.tile canvas, .chart canvas').clientWidth")
     page.set_viewport_size({"width": 390, "height": 900})
     page.wait_for_function(
