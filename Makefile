@@ -49,6 +49,24 @@ test-cluster: $(STAMP)              ## node-failure tests on a fresh-started clu
 	$(SERVICES) up --nodes 3 && $(BIN)/python -m pytest tests/cluster $(PYTEST_ARGS); \
 	status=$$?; $(SERVICES) down --nodes 3; exit $$status
 
+# The secured single node: Kafka SASL_SSL + SCRAM-SHA-512 on 9094, Cassandra TLS + passwords
+# on 9142; its CA, keystores and passwords are generated under .services/secure/ at first start.
+.PHONY: up-secure env-secure down-secure test-secure
+SECURE_STACK = VITALS_SERVICES_DIR=$(CURDIR)/.services/secure KAFKA_PORT=9094 \
+	KAFKA_CONTROLLER_PORT=9095 CASSANDRA_PORT=9142 CASSANDRA_STORAGE_PORT=7100 CASSANDRA_JMX_PORT=7299
+
+up-secure: $(STAMP)                 ## secured Kafka (9094) + Cassandra (9142); then: eval "$$(make -s env-secure)"
+	$(SECURE_STACK) $(SERVICES) up --secure
+
+env-secure:                         ## the VITALS_* exports that point vitals at the secured stack
+	@$(SECURE_STACK) $(SERVICES) env
+
+down-secure:                        ## stop the secured stack (by pid); the plain one keeps running
+	$(SECURE_STACK) $(SERVICES) down
+
+test-secure: $(STAMP)               ## every command against a private secured stack (own ports), then purge it
+	VITALS_SECURE_TESTS=1 $(BIN)/python -m pytest tests/secure $(PYTEST_ARGS)
+
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 

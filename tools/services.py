@@ -26,6 +26,12 @@ CASSANDRA_START_TIMEOUT (120), VITALS_SERVICES_CACHE (jar cache, default
 .services/lib), VITALS_SERVICES_DIR (state of this stack, default .services),
 CASSANDRA_AUTH=1 (PasswordAuthenticator; superuser cassandra/cassandra),
 VITALS_JAVA (default: JDK 17).
+
+``up --secure`` (or VITALS_SERVICES_SECURE=1) starts the single node secured instead:
+Kafka SASL_SSL with SCRAM-SHA-512, Cassandra client TLS with password authentication,
+from a CA and passwords generated under ``<services dir>/secure/`` (see
+tools/secure_stack.py). A stack started so stays secured on later starts; ``env``
+prints the VITALS_* variables that point the vitals commands at it.
 """
 
 from __future__ import annotations
@@ -48,6 +54,11 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+try:
+    from tools import secure_stack
+except ImportError:  # run as a script: tools/ itself is on sys.path
+    import secure_stack  # type: ignore[no-redef]
 
 ROOT = Path(__file__).resolve().parents[1]
 # VITALS_SERVICES_DIR gives a second, independent stack its own state (fault tests
@@ -186,6 +197,29 @@ class Status:
             f"{self.name:<{width}} {state:<8} pid {self.pid or '-':<8} port {where:<6} "
             f"answering {'yes' if self.answering else 'no'}"
         )
+
+
+SECURE_FILES = secure_stack.Files(BASE / "secure")
+
+
+def secure_on() -> bool:
+    """The single node of this services dir runs secured (asked for now, or set up so)."""
+    return secure_stack.requested() or SECURE_FILES.complete.is_file()
+
+
+def _secure_files() -> secure_stack.Files:
+    try:
+        return secure_stack.ensure(SECURE_FILES)
+    except secure_stack.SecureStackError as e:
+        raise ServiceError(str(e)) from None
+
+
+def client_env() -> dict[str, str]:
+    """VITALS_* variables for the vitals commands against this (secured) single node."""
+    if not secure_on():
+        raise ServiceError(f"{BASE} holds no secured stack (start one with `up --secure`)")
+    kafka_port, cassandra_port = SPECS["kafka"].port(), SPECS["cassandra"].port()
+    return secure_stack.client_env(SECURE_FILES, kafka_port, cassandra_port)
 
 
 def _env_int(name: str, default: int) -> int:
@@ -330,7 +364,12 @@ def _kafka_prepare(spec: Spec) -> list[str]:
         "broker.session.timeout.ms": "4000",
         "broker.heartbeat.interval.ms": "1000",
     }  # fmt: skip
+    secure = not spec.node and secure_on()
+    if secure:
+        settings.update(secure_stack.kafka_settings(_secure_files(), port, controller_port))
     props.write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
+    if secure:
+        props.chmod(0o600)  # holds the keystore and inter-broker passwords
     log4j = spec.conf_dir / "log4j2.xml"
     log4j.write_text(
         """<?xml version="1.0" encoding="UTF-8"?>
@@ -357,6 +396,8 @@ def _kafka_prepare(spec: Spec) -> list[str]:
         fmt = [_java(), "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", logging_opt]
         fmt += ["-cp", classpath, "kafka.tools.StorageTool", "format"]
         fmt += ["-t", KAFKA_CLUSTER_ID, "-c", str(props), "--ignore-formatted"]
+        if secure:  # SCRAM users go into the metadata log before the first start
+            fmt += secure_stack.kafka_format_args(SECURE_FILES)
         result = subprocess.run(fmt, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise ServiceError(f"kafka: storage format failed:\n{result.stdout}{result.stderr}")
@@ -395,7 +436,9 @@ def _kafka_probe(host: str, port: int) -> bool:
     answered = False
     with _quiet("kafka"):
         try:
+            secured = secure_stack.kafka_client_kwargs(SECURE_FILES) if _probe_secure(host) else {}
             admin = _probe_admin_class()(
+                **secured,
                 bootstrap_servers=f"{host}:{port}",
                 client_id="vitals-services-probe",
                 request_timeout_ms=3000,
@@ -498,7 +541,14 @@ def _auth_on() -> bool:
     return os.environ.get("CASSANDRA_AUTH", "") in ("1", "true", "yes")
 
 
-def _auth_yaml() -> str:
+def _probe_secure(host: str) -> bool:
+    """Probe the single node (127.0.0.1) with TLS and credentials when it runs secured."""
+    return host == "127.0.0.1" and secure_on()
+
+
+def _auth_yaml(spec: Spec) -> str:
+    if not spec.node and secure_on():
+        return secure_stack.cassandra_yaml(_secure_files())
     if _auth_on():
         return "authenticator: PasswordAuthenticator\nauthorizer: CassandraAuthorizer"
     return "authenticator: AllowAllAuthenticator\nauthorizer: AllowAllAuthorizer"
@@ -535,7 +585,7 @@ commitlog_directory: {d / "commitlog"}
 saved_caches_directory: {d / "saved_caches"}
 hints_directory: {d / "hints"}
 cdc_raw_directory: {d / "cdc_raw"}
-{_auth_yaml()}
+{_auth_yaml(spec)}
 auto_snapshot: false
 concurrent_compactors: 1
 batch_size_warn_threshold: 5KiB
@@ -548,6 +598,8 @@ def _cassandra_prepare(spec: Spec) -> list[str]:
         d.mkdir(parents=True, exist_ok=True)
     config = spec.conf_dir / spec.config_name
     config.write_text(_cassandra_yaml(spec))
+    if not spec.node and secure_on():
+        config.chmod(0o600)  # holds the keystore password
     logback = spec.conf_dir / "logback.xml"
     logback.write_text(CASSANDRA_LOGBACK)
     jvm_options = spec.conf_dir / "jvm17-server.options"
@@ -583,16 +635,19 @@ def _cassandra_probe(host: str, port: int) -> bool:
     from cassandra.policies import WhiteListRoundRobinPolicy
     from cassandra.protocol import ErrorMessage
 
-    auth = None
-    if _auth_on():
+    auth = ssl_context = None
+    if _auth_on() or _probe_secure(host):
         from cassandra.auth import PlainTextAuthProvider
 
-        auth = PlainTextAuthProvider("cassandra", "cassandra")
+        auth = PlainTextAuthProvider(*secure_stack.CASSANDRA_SUPERUSER)
+    if _probe_secure(host):
+        ssl_context = secure_stack.cassandra_ssl_context(SECURE_FILES)
     with _quiet("cassandra"):
         cluster = Cluster(
             [host],
             port=port,
             auth_provider=auth,
+            ssl_context=ssl_context,
             execution_profiles={
                 EXEC_PROFILE_DEFAULT: ExecutionProfile(
                     load_balancing_policy=WhiteListRoundRobinPolicy([host]),
@@ -610,6 +665,30 @@ def _cassandra_probe(host: str, port: int) -> bool:
             return False
         finally:
             cluster.shutdown()
+
+
+def _cassandra_secure_roles(spec: Spec) -> None:
+    """Create (or reset) the ``vitals`` role of a secured node, logged in as superuser."""
+    from cassandra.auth import PlainTextAuthProvider
+    from cassandra.cluster import Cluster, NoHostAvailable
+
+    files = _secure_files()
+    cluster = Cluster(
+        [spec.host],
+        port=spec.port(),
+        auth_provider=PlainTextAuthProvider(*secure_stack.CASSANDRA_SUPERUSER),
+        ssl_context=secure_stack.cassandra_ssl_context(files),
+        connect_timeout=10,
+        control_connection_timeout=10,
+    )
+    try:
+        session = cluster.connect()
+        for stmt in secure_stack.cassandra_role_statements(files):
+            session.execute(stmt, timeout=30)
+    except (NoHostAvailable, OSError) as e:
+        raise ServiceError(f"{spec.name}: creating the {secure_stack.CLIENT_USER} role: {e}") from e
+    finally:
+        cluster.shutdown()
 
 
 # --------------------------------------------------------------------- registry
@@ -851,6 +930,8 @@ def _wait_ready(waiting: dict[str, float], timeout: float | None) -> None:
                 elapsed = time.monotonic() - launched
                 where = spec.port() if spec.host == "127.0.0.1" else f"{spec.host}:{spec.port()}"
                 _say(f"{name} answered after {elapsed:.1f} s (pid {pid(name)}, port {where})")
+                if spec.kind == "cassandra" and _probe_secure(spec.host):
+                    _cassandra_secure_roles(spec)
                 del pending[name]
             elif time.monotonic() - launched > limit:
                 raise _failure(
@@ -922,11 +1003,16 @@ def _await_exit(name: str, pid_: int, timeout: float) -> None:
 # ------------------------------------------------------------------- public API
 
 
-def up(timeout: float | None = None, nodes: int = 1) -> None:
+def up(timeout: float | None = None, nodes: int = 1, secure: bool = False) -> None:
     """Start Kafka and Cassandra (in parallel) unless running; wait until both answer.
 
-    ``nodes=3`` starts the cluster instead (see the module docstring).
+    ``nodes=3`` starts the cluster instead (see the module docstring); ``secure`` the
+    secured single node (TLS, SCRAM, passwords; see tools/secure_stack.py).
     """
+    if secure:
+        if nodes != 1:
+            raise ServiceError("--secure is for the single node only (not with --nodes 3)")
+        os.environ[secure_stack.SECURE_ENV] = "1"
     started = time.monotonic()
     if nodes == 1:
         with _locked():
@@ -1002,6 +1088,9 @@ def down(purge: bool = False, nodes: int = 1) -> None:
             for spec in members.values():
                 shutil.rmtree(spec.dir, ignore_errors=True)
                 _say(f"{spec.name}: deleted {spec.dir}")
+            if nodes == 1 and SECURE_FILES.root.exists():
+                shutil.rmtree(SECURE_FILES.root, ignore_errors=True)
+                _say(f"secure: deleted {SECURE_FILES.root} (CA, keystores, passwords)")
 
 
 def status(nodes: int = 1) -> list[Status]:
@@ -1129,6 +1218,10 @@ def main(argv: list[str] | None = None) -> int:
     p_up = sub.add_parser("up", help="start both services and wait until they answer")
     p_up.add_argument("--timeout", type=float, help="seconds per service (default 60/120)")
     p_up.add_argument("--nodes", type=int, choices=(1, CLUSTER_SIZE), default=1, help=nodes_help)
+    p_up.add_argument(
+        "--secure", action="store_true", help="Kafka SASL_SSL/SCRAM, Cassandra TLS + passwords"
+    )
+    sub.add_parser("env", help="print the VITALS_* variables for a secured stack (shell export)")
     p_down = sub.add_parser("down", help="stop both services")
     p_down.add_argument("--purge", action="store_true", help="also delete data, configs, logs")
     p_down.add_argument("--nodes", type=int, choices=(1, CLUSTER_SIZE), default=1, help=nodes_help)
@@ -1152,7 +1245,10 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command == "up":
-            up(args.timeout, nodes=args.nodes)
+            up(args.timeout, nodes=args.nodes, secure=args.secure)
+        elif args.command == "env":
+            for k, v in client_env().items():
+                _say(f"export {k}={v}")
         elif args.command == "down":
             down(args.purge, nodes=args.nodes)
         elif args.command == "status":

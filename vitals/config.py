@@ -48,6 +48,11 @@ class KafkaSettings:
     request_timeout_s: float = 10.0
 
     def unreachable(self) -> KafkaUnavailable:
+        from vitals.tls_check import kafka_problem  # a TLS or login mistake, named
+
+        problem = kafka_problem(self)
+        if problem:
+            return KafkaUnavailable(problem)
         return KafkaUnavailable(
             f"cannot reach Kafka at {','.join(self.bootstrap_servers)} within "
             f"{self.request_timeout_s:g} s; is it running? (`make up` starts a local one; "

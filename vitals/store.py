@@ -123,6 +123,9 @@ def connect(settings: CassandraSettings, *, keyspace: str | None = "") -> tuple[
                 f"{settings.username!r} ({reasons}); check VITALS_CASSANDRA_USERNAME and "
                 "VITALS_CASSANDRA_PASSWORD"
             ) from None
+        tls_problem = _tls_problem(settings)
+        if tls_problem:
+            raise CassandraUnavailable(tls_problem) from None
         raise CassandraUnavailable(
             f"cannot reach Cassandra at {where} ({reasons}); is it running? "
             "(`make up` starts a local one; --cassandra-hosts / VITALS_CASSANDRA_HOSTS)"
@@ -137,6 +140,25 @@ def connect(settings: CassandraSettings, *, keyspace: str | None = "") -> tuple[
             )
         session.set_keyspace(ks)
     return cluster, session
+
+
+def _tls_problem(settings: CassandraSettings) -> str | None:
+    """After a failed connect: a TLS mistake with the first contact point, named."""
+    from vitals.tls_check import tls_problem
+
+    return tls_problem(
+        settings.hosts[0],
+        settings.port,
+        tls=bool(settings.ssl_cafile),
+        cafile=settings.ssl_cafile,
+        service="Cassandra",
+        ca_option="--cassandra-ca-file / VITALS_CASSANDRA_CA_FILE",
+        protocol_hint=(
+            "a plain-text port needs no --cassandra-ca-file / VITALS_CASSANDRA_CA_FILE"
+            if settings.ssl_cafile
+            else "give --cassandra-ca-file / VITALS_CASSANDRA_CA_FILE (the CA to trust)"
+        ),
+    )
 
 
 def describe_error(exc: object) -> str:

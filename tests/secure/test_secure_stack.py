@@ -1,0 +1,217 @@
+"""Every vitals command against a secured stack, for real: Kafka SASL_SSL with SCRAM-SHA-512,
+Cassandra TLS with password authentication (tests/secure/conftest.py starts it).
+
+The broker and the node accept nothing else (no plain-text listener, ``optional: false``),
+so a command that succeeds here spoke TLS and logged in. Each mistake a hospital's
+operator can make with these settings gives one ``Error:`` line naming the setting,
+within the client's timeout, never a traceback and never the password.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import wait_until
+from tests.helpers import VitalsProcess
+
+# ~90 s (a secured Kafka and Cassandra start for them): `make test-secure` runs them
+pytestmark = pytest.mark.skipif(
+    os.environ.get("VITALS_SECURE_TESTS") != "1",
+    reason="secured-stack tests: `make test-secure` (sets VITALS_SECURE_TESTS=1)",
+)
+
+PATIENTS = ("S001", "S002")
+KAFKA_TIMEOUT_S = 10.0  # KafkaSettings.request_timeout_s, the client's bootstrap timeout
+DIAGNOSIS_S = 4.0  # at most one bounded TLS handshake (vitals/tls_check.py) on top
+
+
+def vitals(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "vitals", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def ok(out: subprocess.CompletedProcess) -> str:
+    assert out.returncode == 0, f"exit {out.returncode}\n{out.stdout}\n{out.stderr}"
+    assert "Traceback" not in out.stderr, out.stderr
+    return out.stdout
+
+
+def cassandra_rows(env: dict[str, str], patient: str) -> list:
+    """Rows of one patient, read back over TLS as the vitals role."""
+    from vitals.config import CassandraSettings
+    from vitals.store import connect
+
+    settings = CassandraSettings(
+        port=int(env["VITALS_CASSANDRA_PORT"]),
+        keyspace=env["VITALS_KEYSPACE"],
+        username=env["VITALS_CASSANDRA_USERNAME"],
+        password=Path(env["VITALS_CASSANDRA_PASSWORD_FILE"]).read_text().strip(),
+        ssl_cafile=env["VITALS_CASSANDRA_CA_FILE"],
+    )
+    cluster, session = connect(settings)
+    try:
+        return list(
+            session.execute(
+                "SELECT patient_id, heart_rate FROM patient_vitals WHERE patient_id = %s",
+                (patient,),
+            )
+        )
+    finally:
+        cluster.shutdown()
+
+
+def alerts_published(env: dict[str, str], rule: str) -> list[dict]:
+    """Alert events on the alerts topic until one of ``rule`` arrives, read over SASL_SSL."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(
+        env["VITALS_ALERTS_TOPIC"],
+        bootstrap_servers=env["VITALS_BOOTSTRAP_SERVERS"],
+        security_protocol="SASL_SSL",
+        ssl_cafile=env["VITALS_KAFKA_CA_FILE"],
+        sasl_mechanism=env["VITALS_KAFKA_SASL_MECHANISM"],
+        sasl_plain_username=env["VITALS_KAFKA_USERNAME"],
+        sasl_plain_password=Path(env["VITALS_KAFKA_PASSWORD_FILE"]).read_text().strip(),
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    events: list[dict] = []
+    try:
+        deadline = time.monotonic() + 30
+        while not any(e["rule"] == rule for e in events) and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=500).values():
+                events += [json.loads(r.value) for r in batch]
+    finally:
+        consumer.close()
+    return events
+
+
+def test_every_command_works_over_tls_with_passwords(senv, tmp_path):
+    out = ok(vitals("init", "--partitions", "2", env=senv))
+    assert "applied" in out and f"keyspace {senv['VITALS_KEYSPACE']}" in out, out
+    assert f"topic {senv['VITALS_TOPIC']} (created)" in out, out
+
+    # S001 normal, S002 tachycardic (rules_immediate: high_heart_rate above 110 raises)
+    csv = tmp_path / "ward.csv"
+    csv.write_text(
+        "patient_id,heart_rate,spo2,systolic,diastolic,respiratory_rate,temperature\n"
+        "S001,78,98,122,79,15,36.8\n"
+        "S002,150,96,131,84,18,37.2\n"
+        "S001,80,97,120,78,16,36.9\n"
+    )
+    out = ok(vitals("produce", "--mode", "csv", "--csv", str(csv), "--quiet", env=senv))
+
+    consumer = VitalsProcess(["consume", "--quiet"], senv)
+    consumer.wait_for("Partitions assigned", timeout=60)
+    wait_until(
+        lambda: len(cassandra_rows(senv, "S001")) == 2 and len(cassandra_rows(senv, "S002")) == 1,
+        60,
+        "the 3 readings produced over SASL_SSL stored in Cassandra over TLS",
+    )
+    assert sorted(r.heart_rate for r in cassandra_rows(senv, "S001")) == [78, 80]
+    events = alerts_published(senv, "high_heart_rate")
+    raised = {(e["patient_id"], e["rule"]) for e in events if e["kind"] == "raised"}
+    assert ("S002", "high_heart_rate") in raised, events
+    assert {e["patient_id"] for e in events} == {"S002"}, events
+    assert consumer.stop() == 0, consumer.text()
+    assert "Traceback" not in consumer.text()
+
+    out = ok(vitals("status", "--group", senv["VITALS_GROUP"], env=senv))
+    assert "Kafka     up" in out and "Cassandra up" in out, out
+    assert senv["VITALS_GROUP"] in out, out
+
+    out = ok(vitals("query", "S001", "--format", "csv", env=senv))
+    assert out.count("S001") == 2 and ",78," in out and ",80," in out, out
+    out = ok(vitals("query", "S002", "--alerts", env=senv))
+    assert "high_heart_rate" in out, out
+
+    out = ok(vitals("watch", "--once", env=senv))
+    assert "S001" in out and "S002" in out, out
+
+
+def one_error_line(out: subprocess.CompletedProcess, secrets: list[str]) -> str:
+    assert out.returncode == 1, f"exit {out.returncode}\n{out.stdout}\n{out.stderr}"
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), out.stderr
+    for secret in secrets:
+        assert secret not in out.stdout + out.stderr
+    return lines[0]
+
+
+def test_each_mistake_gives_one_clear_error_line(senv, tmp_path):
+    ok(vitals("init", "--partitions", "1", env=senv))
+    wrong = tmp_path / "wrong.password"
+    wrong.write_text("not-the-Pa55word\n")
+    secrets = [
+        "not-the-Pa55word",
+        Path(senv["VITALS_KAFKA_PASSWORD_FILE"]).read_text().strip(),
+        Path(senv["VITALS_CASSANDRA_PASSWORD_FILE"]).read_text().strip(),
+    ]
+    # a CA the client trusts that did not sign the servers' certificates: the system's
+    untrusted = "/etc/ssl/certs/ca-certificates.crt"
+    kafka_port = senv["VITALS_BOOTSTRAP_SERVERS"].rsplit(":", 1)[1]
+    kafka_at, cassandra_at = f"127.0.0.1:{kafka_port}", f"127.0.0.1:{senv['VITALS_CASSANDRA_PORT']}"
+    produce = ["produce", "--patients", "S001", "--count", "1"]
+    cases = {
+        "kafka: wrong password": (
+            [*produce, "--kafka-password-file", str(wrong)],
+            f"Error: Kafka at {kafka_at} accepted the connection but not the SASL SCRAM-SHA-512 "
+            "login of user 'vitals'",
+        ),
+        "kafka: untrusted certificate": (
+            [*produce, "--kafka-ca-file", untrusted],
+            f"Error: the TLS certificate of Kafka at {kafka_at} is not trusted",
+        ),
+        "kafka: plain text at the TLS port": (
+            [*produce, "--kafka-security-protocol", "SASL_PLAINTEXT"],
+            f"Error: Kafka at {kafka_at} expects TLS but the client spoke plain text",
+        ),
+        "cassandra: wrong password": (
+            ["query", "S001", "--cassandra-password-file", str(wrong)],
+            f"Error: Cassandra at {cassandra_at} refused the credentials of user 'vitals'",
+        ),
+        "cassandra: untrusted certificate": (
+            ["query", "S001", "--cassandra-ca-file", untrusted],
+            f"Error: the TLS certificate of Cassandra at {cassandra_at} is not trusted",
+        ),
+        "cassandra: plain text at the TLS port": (
+            ["query", "S001"],
+            f"Error: Cassandra at {cassandra_at} expects TLS but the client spoke plain text",
+        ),
+    }
+    # all at once: each Kafka case waits for the client's bootstrap timeout
+    started = time.monotonic()
+    procs = {}
+    for name, (args, _) in cases.items():
+        env = dict(senv)
+        if name == "cassandra: plain text at the TLS port":
+            del env["VITALS_CASSANDRA_CA_FILE"]
+        procs[name] = subprocess.Popen(
+            [sys.executable, "-m", "vitals", *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    results = {}
+    for name, proc in procs.items():
+        stdout, stderr = proc.communicate(timeout=60)
+        results[name] = (subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr),
+                         time.monotonic() - started)  # fmt: skip
+    for name, (_, expected) in cases.items():
+        out, elapsed = results[name]
+        line = one_error_line(out, secrets)
+        assert line.startswith(expected), f"{name}: {line}"
+        assert elapsed < KAFKA_TIMEOUT_S + DIAGNOSIS_S + 10, f"{name}: took {elapsed:.1f} s"
