@@ -279,6 +279,7 @@ def vitals_env(**overrides: str) -> dict[str, str]:
         VITALS_BOOTSTRAP_SERVERS=KAFKA,
         VITALS_CASSANDRA_HOSTS=CASSANDRA_HOST,
         VITALS_CASSANDRA_PORT=str(CASSANDRA_PORT),
+        VITALS_TELEMETRY_TIMEOUT="0",  # pre-filled topics end on purpose: no telemetry-lost storm
         PYTHONUNBUFFERED="1",
         NO_COLOR="1",
     )

@@ -146,6 +146,8 @@ def vitals_env(
         VITALS_ALERTS_TOPIC=topics.alerts,
         VITALS_DLQ_TOPIC=topics.dlq,
         VITALS_GROUP=topics.group,
+        # streams in tests end on purpose; tests of telemetry-lost set their own timeout
+        VITALS_TELEMETRY_TIMEOUT="0",
         PYTHONUNBUFFERED="1",
         NO_COLOR="1",
         VITALS_RULES=str(ROOT / "tests" / "rules_immediate.yaml"),  # one reading raises

@@ -13,6 +13,7 @@ import click
 
 from vitals import __version__
 from vitals.cli_consume import consume
+from vitals.cli_monitoring import monitoring
 from vitals.cli_options import (
     VitalsGroup,
     cassandra_options,
@@ -122,6 +123,7 @@ cli.add_command(watch)
 cli.add_command(query)
 cli.add_command(status)
 cli.add_command(rules)
+cli.add_command(monitoring)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -231,6 +231,17 @@ class RulesFile:
     help="Cassandra requests in flight.",
 )
 @click.option(
+    "--telemetry-timeout",
+    "telemetry_timeout",
+    envvar="VITALS_TELEMETRY_TIMEOUT",
+    show_envvar=True,
+    type=click.FloatRange(0, 86_400),
+    default=30.0,
+    show_default=True,
+    help="Seconds without a record from a patient before the technical alarm "
+    "'telemetry lost' (medium priority); 0 turns it off.",
+)
+@click.option(
     "--metrics-port",
     envvar="VITALS_METRICS_PORT",
     show_envvar=True,
@@ -262,6 +273,7 @@ def consume(
     dlq_topic: str,
     rules_file: str | None,
     max_poll_records: int,
+    telemetry_timeout: float,
     batch_rows: int,
     concurrency: int,
     metrics_port: int | None,
@@ -293,6 +305,7 @@ def consume(
         alerts_topic=alerts_topic,
         dlq_topic=dlq_topic,
         max_poll_records=max_poll_records,
+        telemetry_timeout_s=telemetry_timeout,
         batch_rows=batch_rows,
         concurrency=concurrency,
     )

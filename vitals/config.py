@@ -106,3 +106,5 @@ class ConsumerSettings:
     batch_rows: int = 30  # rows per unlogged batch (stays under Cassandra's 5 KiB warning)
     concurrency: int = 48  # Cassandra requests in flight
     retry_max_s: float = 2.0  # longest back-off between write retries
+    # no record from a patient for this long (s, wall clock) -> telemetry lost; 0 = off
+    telemetry_timeout_s: float = 30.0

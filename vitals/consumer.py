@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import msgspec
@@ -27,11 +27,16 @@ from kafka.structs import OffsetAndMetadata
 from vitals.config import ConsumerSettings, KafkaSettings
 from vitals.errors import InvalidReading, KafkaUnavailable
 from vitals.producer import make_producer
-from vitals.readings import Reading, decode
+from vitals.readings import Reading, decode, record_time
 from vitals.rules import AlertEvent, RuleEngine, RuleSet
 from vitals.store import Writer
+from vitals.telemetry import TELEMETRY_LOST, TelemetryWatch, utcnow
 
 log = logging.getLogger(__name__)
+WATCH_EVERY_S = 0.5  # how often silent patients are looked for (wall clock)
+ENDED_CHECK_EVERY_S = (
+    5.0  # how often patients in telemetry-lost are checked for an ended monitoring
+)
 _encode = msgspec.json.Encoder().encode
 
 
@@ -45,6 +50,7 @@ class Reporter(Protocol):
     def waiting(self, what: str, count: int, delay: float, error: object) -> None: ...
     def recovered(self, what: str) -> None: ...
     def committed(self, stats: Stats) -> None: ...
+    def alerts(self, events: Sequence[AlertEvent]) -> None: ...
 
 
 class SilentReporter:
@@ -55,6 +61,7 @@ class SilentReporter:
     def waiting(self, what: str, count: int, delay: float, error: object) -> None: ...
     def recovered(self, what: str) -> None: ...
     def committed(self, stats: Stats) -> None: ...
+    def alerts(self, events: Sequence[AlertEvent]) -> None: ...
 
 
 @dataclass
@@ -92,6 +99,9 @@ class _Listener(ConsumerRebalanceListener):
         self.owner._on_revoked(revoked)
 
     def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        owner = self.owner
+        owner._stash = {tp: s for tp, s in owner._stash.items() if tp in set(assigned)}
+        owner._to_adopt.update(assigned)
         self.owner.reporter.assigned(sorted(assigned))
 
 
@@ -120,7 +130,15 @@ class VitalsConsumer:
         self._stop = threading.Event()
         self._reload = threading.Event()
         self._patients_by_tp: dict[TopicPartition, set[str]] = {}
+        self._tp_of: dict[str, TopicPartition] = {}
         self._known: set[str] = set()
+        self.telemetry = TelemetryWatch(settings.telemetry_timeout_s)
+        self._to_adopt: set[TopicPartition] = set()  # assigned, patients not yet adopted
+        # telemetry state of the partitions just revoked, kept if they come straight back
+        self._stash: dict[TopicPartition, dict[str, tuple]] = {}
+        self._registered: set[tuple[TopicPartition, str]] = set()
+        self._next_watch = 0.0
+        self._next_ended_check = 0.0
         self._consumer: KafkaConsumer | None = None
         self._producer = None
 
@@ -186,11 +204,16 @@ class VitalsConsumer:
                 self.reporter.waiting("Kafka", 0, 1.0, e)
                 time.sleep(1.0)
                 continue
-            if not polled:
-                continue
-            if not self.process(polled):
-                break  # asked to stop while waiting for Cassandra: commit nothing
-            self._commit(polled)
+            if self._to_adopt and not self._adopt():
+                break
+            if polled:
+                if not self.process(polled):
+                    break  # asked to stop while waiting for Cassandra: commit nothing
+                self._commit(polled)
+            if self.telemetry.enabled and time.monotonic() >= self._next_watch:
+                self._next_watch = time.monotonic() + WATCH_EVERY_S
+                if not self._watch_telemetry():
+                    break
         return self.stats
 
     # one poll -------------------------------------------------------------------------------
@@ -204,6 +227,7 @@ class VitalsConsumer:
         """
         accepted: list[tuple[object, Reading]] = []
         dead: list[tuple[object, str, str]] = []  # (record, reason, exception class)
+        arrivals: dict[str, tuple[TopicPartition, int]] = {}  # patient -> newest record time
         for tp, records in polled.items():
             seen = self._patients_by_tp.setdefault(tp, set())
             for rec in records:
@@ -214,6 +238,7 @@ class VitalsConsumer:
                     continue
                 accepted.append((rec, r))
                 seen.add(r.patient_id)
+                arrivals[r.patient_id] = (tp, rec.timestamp)
         self.stats.consumed += sum(len(v) for v in polled.values())
 
         new = {r.patient_id for _, r in accepted} - self._known
@@ -241,6 +266,8 @@ class VitalsConsumer:
             if prev is None or prev[0].timestamp < r.timestamp:
                 latest[r.patient_id] = (r, n.total)
             report(r, n.total, ev)
+        technical, registrations = self._arrivals(arrivals)
+        events.extend(technical)
 
         out = [
             (self.settings.alerts_topic, e.patient_id.encode(), alert_json(e), None) for e in events
@@ -255,6 +282,7 @@ class VitalsConsumer:
         statements = w.batches(w.reading_rows(readings, scores))
         statements += w.latest_statements(latest.values())
         statements += w.alert_statements(events)
+        statements += registrations
         started = time.monotonic()
         ok = w.execute(
             statements,
@@ -269,13 +297,9 @@ class VitalsConsumer:
         self.stats.stored += len(readings)
         self.stats.dead_lettered += len(dead)
         self.stats.batches += 1
-        for e in events:
-            if e.kind == "raised":
-                self.stats.alerts_raised += 1
-                by = self.stats.alerts_by_severity
-                by[e.severity] = by.get(e.severity, 0) + 1
-            elif e.kind == "cleared":
-                self.stats.alerts_cleared += 1
+        self._count(events)
+        if technical:
+            self.reporter.alerts(technical)
         if self.metrics is not None:
             records = sum(len(v) for v in polled.values())
             self.metrics.observe_batch(records, len(readings), len(dead), events)  # type: ignore[attr-defined]
@@ -337,6 +361,147 @@ class VitalsConsumer:
             self.metrics.observe_commit(self.stats.last_commit)  # type: ignore[attr-defined]
         self.reporter.committed(self.stats)
 
+    # telemetry lost (technical alarm) -----------------------------------------------------------
+
+    def _arrivals(
+        self, arrivals: dict[str, tuple[TopicPartition, int]]
+    ) -> tuple[list[AlertEvent], list]:
+        """Feed the telemetry watch; register patients new to this owner's partitions."""
+        now = utcnow()
+        events: list[AlertEvent] = []
+        statements = []
+        for pid, (tp, ms) in arrivals.items():
+            self._tp_of[pid] = tp
+            at = record_time(ms) or now
+            cleared = self.telemetry.arrived(pid, at, now)
+            if cleared is not None:
+                events.append(cleared)
+            if (tp, pid) not in self._registered:
+                # new to this owner: register it on its partition, and let a record created
+                # after an end of its monitoring start monitoring again (last write wins)
+                self._registered.add((tp, pid))
+                statements.append(self.writer.register(tp.topic, tp.partition, pid, now))
+                statements.append(self.writer.resume(pid, at))
+        return events, statements
+
+    def _caught_up(self, patient_id: str) -> bool:
+        """No record of the patient's partition waits unread (so silence is real)."""
+        tp = self._tp_of.get(patient_id)
+        if tp is None or self._consumer is None:
+            return False
+        try:
+            high = self._consumer.highwater(tp)
+            return high is not None and self._consumer.position(tp) >= high
+        except KafkaError:
+            return False
+
+    def _watch_telemetry(self) -> bool:
+        """Raise telemetry-lost for silent patients; end those whose monitoring was ended.
+
+        False only if asked to stop while waiting for Kafka or Cassandra."""
+        now = utcnow()
+        check = self.telemetry.silent(now)
+        if self.telemetry.lost and time.monotonic() >= self._next_ended_check:
+            self._next_ended_check = time.monotonic() + ENDED_CHECK_EVERY_S
+            check += self.telemetry.lost
+        events: list[AlertEvent] = []
+        statements: list = []
+        if check:
+            try:
+                ended = self.writer.monitoring_ended(check)
+            except Exception as e:  # Cassandra unavailable: try again at the next watch
+                self.reporter.waiting("Cassandra", len(check), WATCH_EVERY_S, e)
+                return True
+            for pid, ended_at in ended.items():
+                if self.telemetry.ended_by(pid, ended_at):
+                    events += self._end_monitoring(pid, now)
+                    tp = self._tp_of.pop(pid, None)
+                    if tp is not None:
+                        statements.append(self.writer.unregister(tp.topic, tp.partition, pid))
+                        self._patients_by_tp.get(tp, set()).discard(pid)
+                        self._registered.discard((tp, pid))
+        events += self.telemetry.due(now, self._caught_up)
+        if not events and not statements:
+            return True
+        out = [
+            (self.settings.alerts_topic, e.patient_id.encode(), alert_json(e), None) for e in events
+        ]
+        if out and not self._publish(out):
+            return False
+        ok = self.writer.execute(
+            statements + self.writer.alert_statements(events),
+            should_stop=self._stop.is_set,
+            on_retry=lambda n, d, e: self.reporter.waiting("Cassandra", n, d, e),
+        )
+        if not ok:
+            return False
+        self._count(events)
+        self.reporter.alerts(events)
+        return True
+
+    def _end_monitoring(self, patient_id: str, now: datetime) -> list[AlertEvent]:
+        """Monitoring of the patient was ended on purpose: close its alerts, stop watching."""
+        reason = "monitoring ended"
+        events = []
+        lost = self.telemetry.end(patient_id, now, reason)
+        if lost is not None:
+            events.append(lost)
+        for e in self.engine.active_alerts(patient_id):
+            at = now if now > e.timestamp else e.timestamp + timedelta(milliseconds=1)
+            events.append(
+                AlertEvent(
+                    patient_id,
+                    e.rule,
+                    e.severity,
+                    "cleared",
+                    at,
+                    e.value,
+                    f"Cleared: {e.message} ({reason})",
+                    raised_at=e.timestamp,
+                )
+            )
+        self.engine.forget(patient_id)
+        self._known.discard(patient_id)
+        return events
+
+    def _adopt(self) -> bool:
+        """Take over the patients registered on newly assigned partitions (they may be silent).
+
+        False only if asked to stop while waiting for Cassandra."""
+        tps = sorted(self._to_adopt, key=lambda tp: (tp.topic, tp.partition))
+        attempt = 0
+        while True:
+            try:
+                found = {tp: self.writer.monitored(tp.topic, tp.partition) for tp in tps}
+                break
+            except Exception as e:  # driver errors of any kind: wait and retry
+                attempt += 1
+                delay = min(10.0, 0.25 * 2**attempt)
+                self.reporter.waiting("Cassandra", len(tps), delay, e)
+                if self._stop.wait(delay):
+                    return False
+        for tp, pids in found.items():
+            for pid, state in self._stash.pop(tp, {}).items():
+                self.telemetry.reinstate(pid, state)
+            self._patients_by_tp.setdefault(tp, set()).update(pids)
+            for pid in pids:
+                self._tp_of[pid] = tp
+                self._registered.add((tp, pid))
+        new = {pid for pids in found.values() for pid in pids} - self._known
+        if new and not self._restore(new):
+            return False
+        self._to_adopt.difference_update(tps)
+        return True
+
+    def _count(self, events: Sequence[AlertEvent]) -> None:
+        for e in events:
+            if e.kind == "raised":
+                self.stats.alerts_raised += 1
+                by = self.stats.alerts_by_severity
+                by[e.severity] = by.get(e.severity, 0) + 1
+            elif e.kind == "cleared":
+                self.stats.alerts_cleared += 1
+
     # rule state across owners ----------------------------------------------------------------
 
     def _restore(self, patient_ids: set[str]) -> bool:
@@ -352,6 +517,9 @@ class VitalsConsumer:
                 if self._stop.wait(delay):
                     return False
         for pid, (rows, last_seen) in state.items():
+            lost = next((row for row in rows if row[0] == TELEMETRY_LOST), None)
+            rows = [row for row in rows if row[0] != TELEMETRY_LOST]
+            self.telemetry.adopt(pid, utcnow(), _restored(pid, lost) if lost else None)
             events = [
                 AlertEvent(
                     patient_id=pid,
@@ -372,9 +540,14 @@ class VitalsConsumer:
 
     def _on_revoked(self, revoked: Sequence[TopicPartition]) -> None:
         for tp in revoked:
+            self._to_adopt.discard(tp)
+            stash = self._stash[tp] = {}
             for pid in self._patients_by_tp.pop(tp, set()):
                 self.engine.forget(pid)
+                stash[pid] = self.telemetry.forget(pid)
                 self._known.discard(pid)
+                self._tp_of.pop(pid, None)
+                self._registered.discard((tp, pid))
         self.reporter.revoked(sorted(revoked))
 
     def _reload_rules(self) -> None:
@@ -394,6 +567,20 @@ class VitalsConsumer:
 #: Largest value kept whole in a dead letter; a longer one keeps its head plus its size and
 #: SHA-256 in headers, so it can never be refused by the broker and stall the consumer.
 DLQ_MAX_VALUE = 512 * 1024
+
+
+def _restored(patient_id: str, row: tuple) -> AlertEvent:
+    """An active alert row ``(rule, severity, message, value, raised_at)`` as its raise."""
+    rule, severity, message, value, raised_at = row
+    return AlertEvent(
+        patient_id,
+        rule,
+        severity,
+        "raised",
+        raised_at or datetime.now(UTC),
+        value if value is not None else 0.0,
+        message or "",
+    )
 
 
 def _failure(e: BaseException, context: str = "") -> tuple[str, str]:

@@ -289,7 +289,7 @@ def _decode_checked(value: bytes | None, record_timestamp_ms: int) -> Reading:
     dup = _duplicate_key(value)
     if dup is not None:
         raise InvalidReading("given more than once; which value is meant is ambiguous", dup)
-    produced_at = _record_time(record_timestamp_ms)
+    produced_at = record_time(record_timestamp_ms)
     if wire.timestamp is not None:
         ts = parse_timestamp(wire.timestamp)
     elif produced_at is not None:
@@ -310,7 +310,7 @@ def _decode_checked(value: bytes | None, record_timestamp_ms: int) -> Reading:
     )
 
 
-def _record_time(ms: int) -> datetime | None:
+def record_time(ms: int | None) -> datetime | None:
     """A Kafka record timestamp (ms, UTC) as a datetime; None when absent or not a real time."""
     if ms is None or ms < 0:
         return None

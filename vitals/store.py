@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cassandra import ConsistencyLevel
+from cassandra import ConsistencyLevel, InvalidRequest
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import (
     EXEC_PROFILE_DEFAULT,
@@ -65,6 +65,15 @@ _SELECT_LATEST_TS = "SELECT timestamp FROM patient_latest WHERE patient_id = ?"
 _SELECT_ACTIVE = (
     "SELECT rule, severity, message, value, raised_at FROM active_alerts WHERE patient_id = ?"
 )
+
+
+_REGISTER = (
+    "INSERT INTO monitored_patients (topic, partition, patient_id, first_seen) VALUES (?, ?, ?, ?)"
+)
+_UNREGISTER = "DELETE FROM monitored_patients WHERE topic = ? AND partition = ? AND patient_id = ?"
+_SELECT_MONITORED = "SELECT patient_id FROM monitored_patients WHERE topic = ? AND partition = ?"
+_SELECT_ENDED = "SELECT ended_at FROM monitoring_ended WHERE patient_id = ?"
+_RESUME = "DELETE FROM monitoring_ended USING TIMESTAMP ? WHERE patient_id = ?"
 
 
 FAST_READS = "vitals-fast-reads"
@@ -243,6 +252,19 @@ class Writer:
         self._clear_active = session.prepare(_CLEAR_ACTIVE)
         self._select_active = session.prepare(_SELECT_ACTIVE)
         self._select_latest_ts = session.prepare(_SELECT_LATEST_TS)
+        try:
+            self._register = session.prepare(_REGISTER)
+            self._unregister = session.prepare(_UNREGISTER)
+            self._select_monitored = session.prepare(_SELECT_MONITORED)
+            self._select_ended = session.prepare(_SELECT_ENDED)
+            self._resume = session.prepare(_RESUME)
+        except InvalidRequest as e:
+            raise ConfigError(
+                f"keyspace {session.keyspace!r} lacks the monitoring tables of this version "
+                f"({e}); run `vitals init` (it only adds what is missing)"
+            ) from None
+        for stmt in (self._register, self._unregister, self._resume):
+            stmt.is_idempotent = True
         for p in (self._reading, self._latest, self._alert, self._set_active, self._clear_active):
             p.is_idempotent = True
         self._replicas: dict[tuple, object] = {}
@@ -371,6 +393,47 @@ class Writer:
                 )
             elif e.kind == "cleared":
                 out.append(self._clear_active.bind((micros(e.timestamp), e.patient_id, e.rule)))
+        return out
+
+    def register(self, topic: str, partition: int, patient_id: str, now: datetime) -> Statement:
+        """Record that the patient's readings arrive on this partition (see ``monitored``)."""
+        return self._register.bind((topic, partition, patient_id, now))
+
+    def unregister(self, topic: str, partition: int, patient_id: str) -> Statement:
+        return self._unregister.bind((topic, partition, patient_id))
+
+    def resume(self, patient_id: str, record_time: datetime) -> Statement:
+        """Undo an end of monitoring written before ``record_time`` (UTC), and only such a one:
+        the delete carries the record's time as its write timestamp (last write wins)."""
+        return self._resume.bind((micros(record_time), patient_id))
+
+    # reads for the telemetry watch ----------------------------------------------------------
+
+    def monitored(self, topic: str, partition: int) -> list[str]:
+        """The patients registered on one partition of a readings topic."""
+        rows = self.session.execute(
+            self._select_monitored, (topic, partition), execution_profile=FAST_READS
+        )
+        return [r[0] for r in rows]
+
+    def monitoring_ended(self, patient_ids: Sequence[str]) -> dict[str, datetime]:
+        """``{patient: ended_at (UTC)}`` for those whose monitoring was ended on purpose."""
+        out: dict[str, datetime] = {}
+        for i in range(0, len(patient_ids), 128):
+            chunk = patient_ids[i : i + 128]
+            futures = [
+                (
+                    p,
+                    self.session.execute_async(
+                        self._select_ended, (p,), execution_profile=FAST_READS
+                    ),
+                )
+                for p in chunk
+            ]
+            for p, f in futures:
+                row = f.result().one()
+                if row is not None and row[0] is not None:
+                    out[p] = _utc(row[0])  # type: ignore[assignment]
         return out
 
     # execution ----------------------------------------------------------------------------

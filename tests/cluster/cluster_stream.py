@@ -69,6 +69,7 @@ class Scenario:
             VITALS_ALERTS_TOPIC=self.alerts_topic,
             VITALS_DLQ_TOPIC=self.dlq_topic,
             VITALS_GROUP=self.group,
+            VITALS_TELEMETRY_TIMEOUT="0",  # streams stop on purpose; telemetry-lost has its own tests
             PYTHONUNBUFFERED="1",
             NO_COLOR="1",
         )
