@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import wait_until
@@ -72,8 +74,8 @@ def cassandra_rows(env: dict[str, str], patient: str) -> list:
         cluster.shutdown()
 
 
-def alerts_published(env: dict[str, str], rule: str) -> list[dict]:
-    """Alert events on the alerts topic until one of ``rule`` arrives, read over SASL_SSL."""
+def alerts_published(env: dict[str, str], rule: str, kind: str = "raised") -> list[dict]:
+    """Alert events on the alerts topic until a ``kind`` of ``rule`` arrives (read over SASL_SSL)."""
     from kafka import KafkaConsumer
 
     consumer = KafkaConsumer(
@@ -90,7 +92,10 @@ def alerts_published(env: dict[str, str], rule: str) -> list[dict]:
     events: list[dict] = []
     try:
         deadline = time.monotonic() + 30
-        while not any(e["rule"] == rule for e in events) and time.monotonic() < deadline:
+        while (
+            not any((e["rule"], e["kind"]) == (rule, kind) for e in events)
+            and time.monotonic() < deadline
+        ):
             for batch in consumer.poll(timeout_ms=500).values():
                 events += [json.loads(r.value) for r in batch]
     finally:
@@ -139,6 +144,23 @@ def test_every_command_works_over_tls_with_passwords(senv, tmp_path):
 
     out = ok(vitals("watch", "--once", env=senv))
     assert "S001" in out and "S002" in out, out
+
+    # the web central station reads over TLS and publishes an acknowledgement over SASL_SSL
+    serve = VitalsProcess(["serve", "--port", "0"], senv)
+    serve.wait_for("vitals central station on ", timeout=60)
+    line = next(ln for ln in serve.err if "vitals central station on " in ln)
+    url = re.search(r"(http://\S+?)/ ", line).group(1)
+    with httpx.Client(base_url=url, timeout=30) as web:
+        alert = next(a for a in web.get("/api/patients/S002").json()["alerts"])
+        assert alert["rule"] == "high_heart_rate", alert
+        r = web.post(
+            "/api/patients/S002/alerts/high_heart_rate/ack",
+            json={"raised_at": alert["raised_at"], "comment": "seen", "by": "Nurse Kim"},
+        )
+        assert r.status_code == 200, r.text
+    assert serve.stop() == 0, serve.text()
+    kinds = {e["kind"] for e in alerts_published(senv, "high_heart_rate", kind="acknowledged")}
+    assert "acknowledged" in kinds, kinds
 
 
 def one_error_line(out: subprocess.CompletedProcess, secrets: list[str]) -> str:
