@@ -22,6 +22,7 @@ import os
 import secrets
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +32,9 @@ KAFKA_ADMIN_USER = "admin"  # the broker's own inter-broker identity
 CLIENT_USER = "vitals"  # Kafka SCRAM user and Cassandra role of the vitals commands
 CASSANDRA_SUPERUSER = ("cassandra", "cassandra")  # Cassandra's built-in default
 VALIDITY_DAYS = "365"
-SAN = "SAN=dns:localhost,ip:127.0.0.1"
+# the certificate's names: loopback, and the compose profile's service names
+SAN = "SAN=dns:localhost,ip:127.0.0.1,dns:kafka-secure,dns:cassandra-secure"
+COMPOSE_DIR = "/secure"  # where the compose profile `secure` mounts the generated files
 
 
 class SecureStackError(RuntimeError):
@@ -101,7 +104,7 @@ def ensure(files: Files) -> Files:
     if files.complete.is_file():
         return files
     shutil.rmtree(files.root, ignore_errors=True)
-    files.root.mkdir(parents=True, mode=0o700)
+    files.root.mkdir(parents=True, mode=0o700, exist_ok=True)  # exists if a mount point
     for what in ("store", "kafka-admin", "kafka-vitals", "cassandra-vitals"):
         files.password_file(what).write_text(secrets.token_hex(16) + "\n")
         files.password_file(what).chmod(0o600)
@@ -223,3 +226,129 @@ def client_env(files: Files, kafka_port: int, cassandra_port: int) -> dict[str, 
         "VITALS_CASSANDRA_PASSWORD_FILE": str(files.password_file("cassandra-vitals")),
         "VITALS_CASSANDRA_CA_FILE": str(files.ca_cert),
     }
+
+
+# ---------------------------------------------------------------- compose profile `secure`
+
+COMPOSE_KAFKA_BASE = {  # the single node of services.py, inside a container
+    "process.roles": "broker,controller",
+    "node.id": "1",
+    "controller.quorum.voters": "1@localhost:9093",
+    "controller.listener.names": "CONTROLLER",
+    "log.dirs": "/var/lib/kafka/data",
+    "num.partitions": "6",
+    "offsets.topic.replication.factor": "1",
+    "offsets.topic.num.partitions": "6",
+    "transaction.state.log.replication.factor": "1",
+    "transaction.state.log.min.isr": "1",
+    "share.coordinator.state.topic.replication.factor": "1",
+    "share.coordinator.state.topic.min.isr": "1",
+    "group.initial.rebalance.delay.ms": "0",
+}
+
+
+def compose(files: Files) -> None:
+    """Write what the compose profile ``secure`` mounts at /secure (see docker-compose.yml).
+
+    Kafka: ``kafka.properties`` (SASL_SSL on 9094 for the host as localhost:9094, and on
+    29094 for containers as kafka-secure:29094), ``kafka-format-args`` (the SCRAM users),
+    ``client.properties`` (the healthcheck's login as admin); Cassandra: ``cassandra.yaml``
+    (TLS on 9042, published as 9142). The containers' users differ from the generator's,
+    so the files are made readable by all: keep the volume private to this compose project.
+    """
+    ensure(files)
+    kafka = dict(COMPOSE_KAFKA_BASE)
+    kafka.update(kafka_settings(files, 9094, 9093))
+    kafka.update(
+        {
+            "listeners": "SASL_SSL://:9094,INTERNAL://:29094,CONTROLLER://localhost:9093",
+            "advertised.listeners": "SASL_SSL://localhost:9094,INTERNAL://kafka-secure:29094",
+            "inter.broker.listener.name": "INTERNAL",
+            "listener.security.protocol.map": (
+                "SASL_SSL:SASL_SSL,INTERNAL:SASL_SSL,CONTROLLER:PLAINTEXT"
+            ),
+            f"listener.name.internal.{KAFKA_MECHANISM.lower()}.sasl.jaas.config": kafka[
+                f"listener.name.sasl_ssl.{KAFKA_MECHANISM.lower()}.sasl.jaas.config"
+            ],
+        }
+    )
+    (files.root / "kafka.properties").write_text("".join(f"{k}={v}\n" for k, v in kafka.items()))
+    (files.root / "kafka-format-args").write_text(" ".join(kafka_format_args(files)) + "\n")
+    client = {
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanism": KAFKA_MECHANISM,
+        "sasl.jaas.config": kafka[
+            f"listener.name.sasl_ssl.{KAFKA_MECHANISM.lower()}.sasl.jaas.config"
+        ],
+        "ssl.truststore.type": "PKCS12",
+        "ssl.truststore.location": str(files.truststore),
+        "ssl.truststore.password": files.password("store"),
+    }
+    (files.root / "client.properties").write_text("".join(f"{k}={v}\n" for k, v in client.items()))
+    data = "/var/lib/cassandra"
+    (files.root / "cassandra.yaml").write_text(f"""\
+cluster_name: vitals-local
+num_tokens: 1
+partitioner: org.apache.cassandra.dht.Murmur3Partitioner
+endpoint_snitch: SimpleSnitch
+seed_provider:
+  - class_name: org.apache.cassandra.locator.SimpleSeedProvider
+    parameters:
+      - seeds: "127.0.0.1:7000"
+listen_address: 127.0.0.1
+rpc_address: 0.0.0.0
+broadcast_rpc_address: 127.0.0.1
+storage_port: 7000
+native_transport_port: 9042
+start_native_transport: true
+commitlog_sync: periodic
+commitlog_sync_period: 10000ms
+data_file_directories:
+  - {data}/data
+commitlog_directory: {data}/commitlog
+saved_caches_directory: {data}/saved_caches
+hints_directory: {data}/hints
+cdc_raw_directory: {data}/cdc_raw
+auto_snapshot: false
+{cassandra_yaml(files)}
+""")
+    for path in files.root.iterdir():
+        path.chmod(0o644)
+    files.root.chmod(0o755)
+
+
+def create_roles(files: Files, host: str, port: int) -> None:
+    """Log in as Cassandra's superuser over TLS and create the ``vitals`` role."""
+    from cassandra.auth import PlainTextAuthProvider
+    from cassandra.cluster import Cluster
+
+    cluster = Cluster(
+        [host],
+        port=port,
+        auth_provider=PlainTextAuthProvider(*CASSANDRA_SUPERUSER),
+        ssl_context=cassandra_ssl_context(files),
+        connect_timeout=10,
+        control_connection_timeout=10,
+    )
+    try:
+        session = cluster.connect()
+        for stmt in cassandra_role_statements(files):
+            session.execute(stmt, timeout=30)
+    finally:
+        cluster.shutdown()
+
+
+def main(argv: list[str]) -> int:
+    """``compose DIR``: the compose profile's files; ``roles DIR HOST PORT``: the role."""
+    if len(argv) == 2 and argv[0] == "compose":
+        compose(Files(Path(argv[1])))
+        return 0
+    if len(argv) == 4 and argv[0] == "roles":
+        create_roles(Files(Path(argv[1])), argv[2], int(argv[3]))
+        return 0
+    print("usage: secure_stack.py compose DIR | roles DIR HOST PORT", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
