@@ -1,0 +1,275 @@
+"""HL7 v2 ORU^R01 (IHE PCD-01) → wire readings: patient, codes, units, times, statuses."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from vitals.errors import ConfigError
+from vitals.hl7_mapping import (
+    MappingError,
+    MappingOptions,
+    load_table,
+    map_message,
+    parse,
+    timezone,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+TABLE = load_table()
+OPTS = MappingOptions(table=TABLE)
+MSH = "MSH|^~\\&|MON|ICU|VITALS|H|20261129120000+0000||ORU^R01^ORU_R01|C1|P|2.6"
+PID = "PID|||P001^^^H^MR~N-77^^^NHS^NH||Doe^Jane"
+OBR = "OBR|1|C1|C1|182777000^monitoring of patient^SNOMED-CT|||20261129115900+0000"
+
+
+def obx(code: str, value: str, unit: str = "", status: str = "R", when: str = "", flag: str = ""):
+    return f"OBX|1|NM|{code}|1.1.1.1|{value}|{unit}||{flag}|||{status}|||{when}"
+
+
+def mapped(*segments: str, opts: MappingOptions = OPTS, msh: str = MSH, pid: str = PID):
+    return map_message(parse("\r".join([msh, pid, OBR, *segments])), opts)
+
+
+def one(*segments: str, **kw):
+    m = mapped(*segments, **kw)
+    assert len(m.readings) == 1, m.readings
+    return m.readings[0].to_wire()
+
+
+def test_the_shipped_full_sample_gives_one_reading_with_all_six_vitals_in_utc():
+    text = (ROOT / "sample_data/hl7/pcd01_full.hl7").read_text()
+    m = map_message(parse(text), OPTS)
+    assert m.control_id == "GE-000123"
+    assert [r.to_wire() for r in m.readings] == [
+        {
+            "patient_id": "P001",
+            "timestamp": "2026-11-29T22:29:58+00:00",
+            "heart_rate": 72,
+            "spo2": 97,
+            "blood_pressure": {"systolic": 120, "diastolic": 80},
+            "respiratory_rate": 16,
+            "temperature": 36.8,
+        }
+    ]
+    assert m.unknown_codes == {"150023^MDC": 1}  # the NIBP mean is not a vital of vitals
+
+
+def test_the_shipped_partial_sample_gives_blood_pressure_at_its_own_time_and_a_status():
+    text = (ROOT / "sample_data/hl7/pcd01_partial.hl7").read_text()
+    m = map_message(parse(text), OPTS)
+    assert [r.to_wire() for r in m.readings] == [
+        {
+            "patient_id": "P002",
+            "timestamp": "2026-11-30T00:07:12+00:00",
+            "blood_pressure": {"systolic": 135, "diastolic": 75},
+        },
+        {
+            "patient_id": "P002",
+            "timestamp": "2026-11-30T00:10:00+00:00",
+            "heart_rate": 88,
+            "respiratory_rate": 18,
+            "status": {"spo2": "invalid"},
+        },
+    ]
+    assert m.unknown_codes == {"188448^MDC": 1}
+
+
+def test_observation_time_is_obx14_else_obr7_else_msh7():
+    with_obx14 = one(obx("147842^HR^MDC", "70", when="20261129115800+0000"))
+    assert with_obx14["timestamp"] == "2026-11-29T11:58:00+00:00"
+    from_obr = one(obx("147842^HR^MDC", "70"))
+    assert from_obr["timestamp"] == "2026-11-29T11:59:00+00:00"
+    m = map_message(parse("\r".join([MSH, PID, obx("147842^HR^MDC", "70")])), OPTS)
+    assert m.readings[0].to_wire()["timestamp"] == "2026-11-29T12:00:00+00:00"
+
+
+def test_hl7_zone_offsets_are_converted_to_utc():
+    r = one(obx("147842^HR^MDC", "70", when="20261130003000+0100"))
+    assert r["timestamp"] == "2026-11-29T23:30:00+00:00"
+
+
+def test_a_time_without_zone_takes_the_zone_of_msh7():
+    msh = MSH.replace("20261129120000+0000", "20261129120000-0500")
+    r = one(obx("147842^HR^MDC", "70", when="20261129115800"), msh=msh)
+    assert r["timestamp"] == "2026-11-29T16:58:00+00:00"
+
+
+def test_a_time_without_any_zone_takes_the_configured_zone():
+    msh = MSH.replace("20261129120000+0000", "20260701120000")
+    opts = MappingOptions(table=TABLE, default_tz=timezone("Europe/London"))
+    r = one(obx("147842^HR^MDC", "70", when="20260701115800"), msh=msh, opts=opts)
+    assert r["timestamp"] == "2026-07-01T10:58:00+00:00"  # BST is UTC+1
+
+
+@pytest.mark.parametrize(
+    ("code", "value", "unit", "field", "expected"),
+    [
+        (
+            "147842^MDC_ECG_HEART_RATE^MDC",
+            "72",
+            "264864^MDC_DIM_BEAT_PER_MIN^MDC",
+            "heart_rate",
+            72,
+        ),
+        ("147842^MDC_ECG_HEART_RATE^MDC", "72.5", "/min^^UCUM", "heart_rate", 73),
+        ("150456^MDC_PULS_OXIM_SAT_O2^MDC", "96", "%", "spo2", 96),
+        (
+            "151562^MDC_RESP_RATE^MDC",
+            "14",
+            "264928^MDC_DIM_RESP_PER_MIN^MDC",
+            "respiratory_rate",
+            14,
+        ),
+        ("151594^MDC_CO2_RESP_RATE^MDC", "12", "/min", "respiratory_rate", 12),
+        ("150364^MDC_TEMP_BODY^MDC", "37.25", "268192^MDC_DIM_DEGC^MDC", "temperature", 37.3),
+        ("150364^MDC_TEMP_BODY^MDC", "98.6", "266560^MDC_DIM_FAHR^MDC", "temperature", 37.0),
+        ("188424^MDC_TEMP_ORAL^MDC", "101.3", "[degF]", "temperature", 38.5),
+        ("0002-4182^HR^MDIL", "64", "", "heart_rate", 64),
+    ],
+)
+def test_codes_and_units_map_to_the_vital_in_its_unit(code, value, unit, field, expected):
+    assert one(obx(code, value, unit))[field] == expected
+
+
+def test_kilopascals_are_converted_to_millimetres_of_mercury():
+    r = one(
+        obx("150021^SYS^MDC", "16", "kPa"),
+        obx("150022^DIA^MDC", "10.7", "265987^MDC_DIM_KILO_PASCAL^MDC"),
+    )
+    assert r["blood_pressure"] == {"systolic": 120, "diastolic": 80}
+
+
+def test_ecg_heart_rate_wins_over_the_oximeter_pulse_rate_at_the_same_time():
+    r = one(obx("149530^PR^MDC", "71"), obx("147842^HR^MDC", "72"))
+    assert r["heart_rate"] == 72
+
+
+def test_the_oximeter_pulse_rate_is_used_when_the_ecg_heart_rate_is_invalid():
+    r = one(obx("147842^HR^MDC", "", status="X"), obx("149530^PR^MDC", "71"))
+    assert r["heart_rate"] == 71 and "status" not in r
+
+
+@pytest.mark.parametrize(
+    ("value", "status"),
+    [("", "R"), ("97", "X"), ("", "X")],
+    ids=["empty value", "status X", "both"],
+)
+def test_an_obx_that_cannot_be_obtained_becomes_an_invalid_status_never_a_value(value, status):
+    m = mapped(obx("147842^HR^MDC", "70"), obx("150456^SPO2^MDC", value, "%", status=status))
+    assert m.readings[0].to_wire() == {
+        "patient_id": "P001",
+        "timestamp": "2026-11-29T11:59:00+00:00",
+        "heart_rate": 70,
+        "status": {"spo2": "invalid"},
+    }
+    assert m.invalid == 1
+
+
+def test_a_technical_flag_in_obx8_becomes_that_status():
+    r = one(obx("147842^HR^MDC", "0", flag="LEADS_OFF"))
+    assert r == {
+        "patient_id": "P001",
+        "timestamp": "2026-11-29T11:59:00+00:00",
+        "status": {"heart_rate": "leads_off"},
+    }
+
+
+def test_deleted_or_wrong_observations_are_ignored_and_counted():
+    m = mapped(obx("147842^HR^MDC", "70"), obx("150456^SPO2^MDC", "97", status="W"))
+    assert "spo2" not in m.readings[0].to_wire() and m.ignored == 1
+
+
+def test_one_pressure_without_the_other_is_an_invalid_blood_pressure():
+    r = one(obx("150021^SYS^MDC", "120", "mmHg"))
+    assert r["status"] == {"blood_pressure": "invalid"} and "blood_pressure" not in r
+
+
+def test_unknown_codes_are_ignored_and_counted_and_device_rows_are_silent():
+    m = mapped(
+        "OBX|1||69965^MDC_DEV_MON_PHYSIO_MULTI_PARAM_MDS^MDC|1.0.0.0|||||||X",
+        obx("150023^MEAN^MDC", "93"),
+        obx("150023^MEAN^MDC", "94", when="20261129115930+0000"),
+        obx("147842^HR^MDC", "70"),
+    )
+    assert m.unknown_codes == {"150023^MDC": 2}
+    assert [r.to_wire()["heart_rate"] for r in m.readings] == [70]
+
+
+def test_a_message_with_only_unknown_codes_gives_no_reading():
+    assert mapped(obx("150023^MEAN^MDC", "93")).readings == []
+
+
+def test_repeated_observation_groups_with_several_times_give_several_readings_in_time_order():
+    m = mapped(
+        obx("147842^HR^MDC", "72", when="20261129115830+0000"),
+        obx("150456^SPO2^MDC", "97", when="20261129115830+0000"),
+        obx("147842^HR^MDC", "70", when="20261129115800+0000"),
+        obx("150456^SPO2^MDC", "96", when="20261129115800+0000"),
+    )
+    assert [(r.timestamp, r.values) for r in m.readings] == [
+        (datetime(2026, 11, 29, 11, 58, tzinfo=UTC), {"heart_rate": 70, "spo2": 96}),
+        (datetime(2026, 11, 29, 11, 58, 30, tzinfo=UTC), {"heart_rate": 72, "spo2": 97}),
+    ]
+
+
+def test_the_patient_comes_from_the_configured_identifier_type_and_component():
+    by_type = MappingOptions(table=TABLE, patient_id_type="NH")
+    assert one(obx("147842^HR^MDC", "70"), opts=by_type)["patient_id"] == "N-77"
+    by_component = MappingOptions(table=TABLE, patient_component=4)
+    assert one(obx("147842^HR^MDC", "70"), opts=by_component)["patient_id"] == "H"
+
+
+@pytest.mark.parametrize(
+    ("segments", "where", "reason"),
+    [
+        ([obx("147842^HR^MDC", "seventy")], "OBX[4]-5", "'seventy' is not a number"),
+        (
+            [obx("147842^HR^MDC", "70", "furlongs")],
+            "OBX[4]-6",
+            "'furlongs' is not in the unit table",
+        ),
+        ([obx("147842^HR^MDC", "70", "%")], "OBX[4]-6", "'%' is not a unit of heart_rate"),
+        ([obx("147842^HR^MDC", "70", when="2026-11-29")], "OBX[4]-14", "is not an HL7 time"),
+    ],
+)
+def test_an_observation_that_cannot_be_read_refuses_the_message_naming_the_field(
+    segments, where, reason
+):
+    with pytest.raises(MappingError) as e:
+        mapped(*segments)
+    assert e.value.where == where and reason in e.value.reason
+
+
+def test_a_message_without_a_patient_is_refused():
+    with pytest.raises(MappingError, match="PID: no PID segment"):
+        map_message(parse("\r".join([MSH, OBR, obx("147842^HR^MDC", "70")])), OPTS)
+
+
+def test_a_message_of_another_type_is_refused():
+    msh = MSH.replace("ORU^R01^ORU_R01", "ADT^A01^ADT_A01")
+    with pytest.raises(
+        MappingError, match="MSH-9: message type 'ADT\\^A01\\^ADT_A01' is not ORU\\^R01"
+    ):
+        mapped(obx("147842^HR^MDC", "70"), msh=msh)
+
+
+@pytest.mark.parametrize("text", ["", "hello", "PID|||P1", "MSH"])
+def test_text_that_is_not_hl7_is_refused(text):
+    with pytest.raises(MappingError):
+        map_message(parse(text), OPTS)
+
+
+def test_a_vendor_table_adds_codes_and_names_its_mistakes(tmp_path):
+    f = tmp_path / "codes.yaml"
+    f.write_text('observations:\n  - {code: "X-HR", system: ACME, vital: heart_rate, rank: 1}\n')
+    table = load_table(f)
+    assert table.lookup("X-HR", "acme").vital == "heart_rate"
+    assert table.lookup("147842", "MDC").vital == "heart_rate"  # the shipped codes stay
+    f.write_text('observations:\n  - {code: "X", vital: pulse}\n')
+    with pytest.raises(
+        ConfigError, match=r"codes.yaml: observations\[1\]: vital: 'pulse' is not one of"
+    ):
+        load_table(f)

@@ -1,0 +1,383 @@
+"""HL7 v2 ORU^R01 (IHE PCD-01) → readings in the wire format, one per observation time.
+
+Pure functions: no network. ``map_message(text, options)`` parses a message with
+python-hl7 and returns a ``Mapped``: the readings to publish (patient id, observation
+time, the vitals observed at that time in bpm, %, mmHg, breaths/min, °C, and a technical
+status per vital that has no valid value) plus counts of what was ignored.
+
+Where each thing comes from (HL7 v2.6 chapter 7, IHE PCD TF-2 PCD-01):
+- patient: PID-3 (first repetition, or the one whose CX.5 identifier type is asked),
+  component 1 unless configured;
+- code: OBX-3 identifier + coding system, looked up in ``hl7_codes.yaml`` (IEEE
+  11073-10101 MDC codes and vendor codes); unknown codes are ignored and counted;
+- value: OBX-5 (type NM), unit OBX-6 (MDC_DIM_* or UCUM; kPa → mmHg, °F → °C);
+- time: OBX-14, else OBR-7 of the OBR the OBX follows, else MSH-7. A time written without
+  a zone takes MSH-7's zone, else ``default_tz``;
+- status: OBX-11 ``X`` (cannot be obtained) or an empty OBX-5 → ``"invalid"``; OBX-11 ``D``/``W``
+  (deleted / wrong) → ignored and counted; an OBX-8 flag listed under ``technical_flags``
+  (e.g. ``LEADS_OFF``) → that status.
+- OBX rows of the device hierarchy (MDS/VMD/channel rows, no value and no known code) are
+  skipped silently.
+
+Raises ``MappingError`` (a ``VitalsError``) with the segment and field for a message that
+cannot be mapped; the gateway answers it with ``AE``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+from importlib import resources
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import hl7
+import msgspec
+import yaml
+
+from vitals.errors import ConfigError, VitalsError
+from vitals.news2 import round_half_up
+from vitals.readings import MAX_PATIENT_ID, VITALS
+
+#: The unit each vital is published in, and the units a device may send it in.
+UNITS_ACCEPTED: dict[str, tuple[str, ...]] = {
+    "heart_rate": ("bpm", "per_min"),
+    "spo2": ("percent",),
+    "systolic": ("mmHg", "kPa"),
+    "diastolic": ("mmHg", "kPa"),
+    "respiratory_rate": ("per_min",),
+    "temperature": ("Cel", "degF"),
+}
+MMHG_PER_KPA = 760 / 101.325  # 7.50062 mmHg per kPa (standard atmosphere)
+STATUSES = ("invalid", "probe_off", "leads_off")
+_DTM = re.compile(r"\d{4}(?:\d{2}){0,5}(?:\.\d{1,4})?(?:[+-]\d{4})?")  # HL7 DTM
+
+
+class MappingError(VitalsError):
+    """An HL7 message that cannot be mapped; ``where`` names the segment/field (e.g. ``OBX[3]-5``)."""
+
+    def __init__(self, reason: str, where: str | None = None) -> None:
+        self.reason, self.where = reason, where
+        super().__init__(f"{where}: {reason}" if where else reason)
+
+
+@dataclass(frozen=True)
+class CodeEntry:
+    code: str
+    system: str
+    vital: str
+    rank: int
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class CodeTable:
+    """OBX-3 codes → vitals, OBX-6 units → unit keys, OBX-8 flags → technical statuses."""
+
+    codes: dict[tuple[str, str], CodeEntry]
+    units: dict[str, str]
+    flags: dict[str, str]
+
+    def lookup(self, code: str, system: str) -> CodeEntry | None:
+        """The entry for ``code`` in ``system``; a code whose system is left empty matches any."""
+        return self.codes.get((code, system.upper())) or self.codes.get((code, ""))
+
+
+@dataclass(frozen=True)
+class MappingOptions:
+    """How to read a message. ``patient_component``: CX component of PID-3 (1-based);
+    ``patient_id_type``: pick the PID-3 repetition whose CX.5 equals it (e.g. ``MR``);
+    ``default_tz``: zone of times written without one when MSH-7 has none either."""
+
+    table: CodeTable
+    patient_component: int = 1
+    patient_id_type: str | None = None
+    default_tz: tzinfo = UTC
+
+
+@dataclass
+class GatewayReading:
+    """One reading for the wire: the vitals observed at ``timestamp`` (timezone-aware)."""
+
+    patient_id: str
+    timestamp: datetime
+    values: dict[str, int | float] = field(default_factory=dict)
+    status: dict[str, str] = field(default_factory=dict)
+
+    def to_wire(self) -> dict:
+        """The seed's JSON shape: nested ``blood_pressure``, ``status`` only when there is one."""
+        out: dict = {"patient_id": self.patient_id, "timestamp": self.timestamp.isoformat()}
+        for name in ("heart_rate", "spo2"):
+            if name in self.values:
+                out[name] = self.values[name]
+        if "systolic" in self.values:
+            out["blood_pressure"] = {
+                "systolic": self.values["systolic"],
+                "diastolic": self.values["diastolic"],
+            }
+        for name in ("respiratory_rate", "temperature"):
+            if name in self.values:
+                out[name] = self.values[name]
+        if self.status:
+            out["status"] = dict(self.status)
+        return out
+
+    def to_json(self) -> bytes:
+        return msgspec.json.encode(self.to_wire())
+
+
+@dataclass
+class Mapped:
+    """What one message gave: ``readings`` to publish, and what was ignored (counted)."""
+
+    control_id: str
+    readings: list[GatewayReading]
+    unknown_codes: Counter = field(default_factory=Counter)  # "code^system" → OBX rows
+    invalid: int = 0  # OBX rows published as a status instead of a value
+    ignored: int = 0  # OBX rows deleted/wrong (OBX-11 D/W) or outranked by another code
+
+
+# --- the code table ---------------------------------------------------------------------
+
+
+def load_table(path: str | Path | None = None) -> CodeTable:
+    """The shipped table (``vitals/hl7_codes.yaml``), plus the entries of ``path`` if given.
+
+    Raises ``ConfigError`` naming the file, the entry and the field for a bad entry.
+    """
+    shipped = resources.files("vitals").joinpath("hl7_codes.yaml").read_text("utf-8")
+    table = _parse_table(yaml.safe_load(shipped), "vitals/hl7_codes.yaml", None)
+    if path is None:
+        return table
+    try:
+        text = Path(path).read_text("utf-8")
+        doc = yaml.safe_load(text)
+    except (OSError, yaml.YAMLError) as e:
+        raise ConfigError(f"{path}: cannot read the HL7 code table: {e}") from None
+    return _parse_table(doc, str(path), table)
+
+
+def _parse_table(doc: object, where: str, base: CodeTable | None) -> CodeTable:
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{where}: expected a mapping with 'observations' and 'units'")
+    codes = dict(base.codes) if base else {}
+    for i, e in enumerate(doc.get("observations") or [], 1):
+        entry = _entry(e, f"{where}: observations[{i}]")
+        codes[(entry.code, entry.system)] = entry
+    units = dict(base.units) if base else {}
+    units.update({str(k): str(v) for k, v in (doc.get("units") or {}).items()})
+    known = {u for us in UNITS_ACCEPTED.values() for u in us}
+    for k, v in units.items():
+        if v not in known:
+            raise ConfigError(f"{where}: units[{k}]: {v!r} is not one of {sorted(known)}")
+    flags = dict(base.flags) if base else {}
+    flags.update({str(k).upper(): str(v) for k, v in (doc.get("technical_flags") or {}).items()})
+    for k, v in flags.items():
+        if v not in STATUSES:
+            raise ConfigError(f"{where}: technical_flags[{k}]: {v!r} is not one of {STATUSES}")
+    return CodeTable(codes, units, flags)
+
+
+def _entry(e: object, where: str) -> CodeEntry:
+    if not isinstance(e, dict) or "code" not in e or "vital" not in e:
+        raise ConfigError(f"{where}: expected {{code: ..., system: ..., vital: ..., rank: ...}}")
+    if e["vital"] not in VITALS:
+        raise ConfigError(f"{where}: vital: {e['vital']!r} is not one of {', '.join(VITALS)}")
+    rank = e.get("rank", 1)
+    if not isinstance(rank, int):
+        raise ConfigError(f"{where}: rank: {rank!r} is not a whole number")
+    system = str(e.get("system") or "").upper()
+    return CodeEntry(str(e["code"]), system, e["vital"], rank, str(e.get("name") or ""))
+
+
+def timezone(name: str) -> tzinfo:
+    """A zone by IANA name (``Europe/London``) or ``UTC``; ``ConfigError`` if unknown."""
+    if name.upper() == "UTC":
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"unknown time zone {name!r}; use an IANA name such as Europe/London"
+        ) from None
+
+
+# --- mapping -----------------------------------------------------------------------------
+
+
+def parse(text: str) -> hl7.Message:
+    """python-hl7's parse, with ``MappingError`` for text that is not an HL7 v2 message."""
+    text = text.replace("\r\n", "\r").replace("\n", "\r").strip("\r")
+    if not text.startswith("MSH"):
+        raise MappingError("not an HL7 v2 message: it does not start with an MSH segment", "MSH")
+    try:
+        return hl7.parse(text)
+    except Exception as e:  # python-hl7 raises bare ParseException/IndexError on broken text
+        raise MappingError(f"cannot parse: {type(e).__name__}: {e}", "MSH") from None
+
+
+def map_message(msg: hl7.Message, options: MappingOptions) -> Mapped:
+    """The readings of one ORU^R01 message. Raises ``MappingError`` (see the module doc)."""
+    msh = msg.segment("MSH")
+    control_id = _field(msh, 10)
+    msg_type = _field(msh, 9)
+    if not msg_type.startswith("ORU^R01"):
+        raise MappingError(f"message type {msg_type!r} is not ORU^R01", "MSH-9")
+    msh_time = _time(_field(msh, 7), "MSH-7", options.default_tz, None)
+    if msh_time is None:
+        raise MappingError("no message time", "MSH-7")
+    zone = msh_time.tzinfo
+    patient = _patient(msg, options)
+    out = Mapped(control_id, [])
+    # (time, vital) -> (rank, value | None, status | None)
+    found: dict[tuple[datetime, str], tuple[int, float | None, str | None]] = {}
+    obr_time: datetime | None = None
+    for n, seg in enumerate(msg, 1):
+        kind = str(seg[0])
+        if kind == "OBR":
+            obr_time = _time(_field(seg, 7), f"OBR[{n}]-7", zone, None)
+        elif kind == "OBX":
+            _obx(seg, n, options.table, zone, obr_time or msh_time, found, out)
+    by_time: dict[datetime, GatewayReading] = {}
+    for (when, vital), (_rank, value, status) in sorted(found.items(), key=lambda kv: kv[0][0]):
+        r = by_time.setdefault(when, GatewayReading(patient, when.astimezone(UTC)))
+        if value is not None:
+            r.values[vital] = value
+        else:
+            r.status[vital] = status or "invalid"
+    for r in by_time.values():
+        _pair_blood_pressure(r)
+    out.readings = [r for r in by_time.values() if r.values or r.status]
+    return out
+
+
+def _obx(seg, n: int, table: CodeTable, zone, fallback: datetime, found: dict, out: Mapped):
+    where = f"OBX[{n}]"
+    code, system = _field(seg, 3, 1), _field(seg, 3, 3)
+    value_text = _field(seg, 5)
+    entry = table.lookup(code, system) if code else None
+    if entry is None:
+        if value_text:
+            out.unknown_codes[f"{code}^{system}"] += 1
+        return  # a device-hierarchy row (MDS/VMD/channel) or a code we do not use
+    result_status = _field(seg, 11).upper()
+    if result_status in ("D", "W"):
+        out.ignored += 1
+        return
+    when = _time(_field(seg, 14), f"{where}-14", zone, None) or fallback
+    flag = table.flags.get(_field(seg, 8).upper().replace(" ", "_"))
+    if flag or result_status == "X" or not value_text:
+        out.invalid += 1
+        _keep(found, (when, entry.vital), (entry.rank, None, flag or "invalid"))
+        return
+    value = _value(value_text, _field(seg, 6, 1), _field(seg, 6, 2), entry, table, where)
+    _keep(found, (when, entry.vital), (entry.rank, value, None))
+
+
+def _keep(found: dict, key: tuple, new: tuple) -> None:
+    """A valid value beats a status; among equals the lowest rank wins."""
+    old = found.get(key)
+    if old is None or (new[1] is not None, -new[0]) > (old[1] is not None, -old[0]):
+        found[key] = new
+
+
+def _value(text: str, unit1: str, unit2: str, entry: CodeEntry, table: CodeTable, where: str):
+    try:
+        x = float(text)
+    except ValueError:
+        raise MappingError(f"value {text!r} is not a number", f"{where}-5") from None
+    if not math.isfinite(x):
+        raise MappingError(f"value {text!r} is not a finite number", f"{where}-5")
+    unit = _unit(unit1, unit2, entry.vital, table, where)
+    if unit == "kPa":
+        x *= MMHG_PER_KPA
+    elif unit == "degF":
+        x = (x - 32) * 5 / 9
+    if entry.vital == "temperature":
+        return round_half_up(x, 1)
+    return round_half_up(x)
+
+
+def _unit(unit1: str, unit2: str, vital: str, table: CodeTable, where: str) -> str:
+    accepted = UNITS_ACCEPTED[vital]
+    if not unit1 and not unit2:
+        return accepted[0]
+    unit = table.units.get(unit1) or table.units.get(unit2)
+    if unit is None:
+        raise MappingError(
+            f"unit {unit1 or unit2!r} is not in the unit table (add it under 'units' "
+            "of the code table, vitals gateway --codes)",
+            f"{where}-6",
+        )
+    if unit not in accepted:
+        raise MappingError(f"unit {unit1 or unit2!r} is not a unit of {vital}", f"{where}-6")
+    return unit
+
+
+def _pair_blood_pressure(r: GatewayReading) -> None:
+    """Systolic and diastolic travel together; one without the other is ``invalid``."""
+    has = [k in r.values for k in ("systolic", "diastolic")]
+    if (any(has) and not all(has)) or r.status.keys() & {"systolic", "diastolic"}:
+        r.values.pop("systolic", None)
+        r.values.pop("diastolic", None)
+        statuses = [r.status.pop(k) for k in ("systolic", "diastolic") if k in r.status]
+        r.status["blood_pressure"] = statuses[0] if statuses else "invalid"
+
+
+def _patient(msg: hl7.Message, options: MappingOptions) -> str:
+    try:
+        pid = msg.segment("PID")
+    except KeyError:
+        raise MappingError("no PID segment: the patient is unknown", "PID") from None
+    reps = pid[3] if len(pid) > 3 else []
+    chosen = None
+    for rep in reps:
+        id_type = _component(rep, 5)
+        if options.patient_id_type is None or id_type == options.patient_id_type:
+            chosen = rep
+            break
+    which = f"PID-3.{options.patient_component}"
+    if chosen is None:
+        want = f" of type {options.patient_id_type}" if options.patient_id_type else ""
+        raise MappingError(f"no patient identifier{want}", "PID-3")
+    value = _component(chosen, options.patient_component)
+    if not value:
+        raise MappingError("empty patient identifier", which)
+    if len(value) > MAX_PATIENT_ID or not value.isprintable():
+        raise MappingError(f"patient identifier {value[:80]!r} is not a valid patient id", which)
+    return value
+
+
+def _component(rep, i: int) -> str:
+    if isinstance(rep, str):
+        return rep if i == 1 else ""
+    return str(rep[i - 1]) if len(rep) >= i else ""
+
+
+def _field(seg, i: int, component: int | None = None) -> str:
+    """Field ``i`` (MSH counted as HL7 does) as text; one component of its first repetition."""
+    try:
+        value = seg(i)
+    except (IndexError, KeyError):
+        return ""
+    if component is not None:
+        rep = value(1) if not isinstance(value, str) else value
+        value = _component(rep, component)
+    return str(value).strip()
+
+
+def _time(text: str, where: str, zone, fallback):
+    if not text:
+        return fallback
+    try:
+        if not _DTM.fullmatch(text):
+            raise ValueError(text)
+        t = hl7.parse_datetime(text)
+    except (ValueError, OverflowError):
+        raise MappingError(f"{text!r} is not an HL7 time (YYYYMMDDHHMMSS[+ZZZZ])", where) from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=zone)
+    return t
