@@ -137,6 +137,8 @@ def test_pause_silences_for_two_minutes_is_stored_and_ends_on_time(page, ward, s
     ward.send([low_spo2(pid)])
     wait_state(page, "s.playing === 'high'")
 
+    # from here the page's clock moves only when the test says so
+    page.clock.pause_at(page.evaluate("Date.now()") + 1_000)
     page.keyboard.press("p")
     s = wait_state(page, "s.paused && s.playing === null")
     assert (s["pauseRemainingS"], s["pausedBy"]) == (120, "Nurse Lee")
@@ -150,13 +152,17 @@ def test_pause_silences_for_two_minutes_is_stored_and_ends_on_time(page, ward, s
     assert (row.until - row.paused_at).total_seconds() == 120
     bursts = len(s["bursts"])
 
-    page.clock.run_for(119_000)
+    # the countdown shows whole seconds left, rounded up; the page ticks every 100 ms
+    page.clock.run_for(119_100)
     s = state(page)
     assert (s["paused"], s["playing"], s["pauseRemainingS"]) == (True, None, 1)
     assert page.locator("#sound-status").inner_text() == "Audio paused 0:01 (Nurse Lee)"
     assert len(s["bursts"]) == bursts  # silent for the whole pause
 
-    page.clock.run_for(1_000)
+    page.clock.run_for(800)  # 119.9 s
+    assert state(page)["paused"]
+
+    page.clock.run_for(200)  # 120.1 s: ended on time, to the tick
     s = state(page)
     assert (s["paused"], s["playing"]) == (False, "high")
     assert len(s["bursts"]) == bursts + 1

@@ -41,7 +41,8 @@ const vitalsAlarm = (() => {
   let nextBurst = 0; // page ms
   const bursts = []; // the last bursts scheduled: { priority, at (page ms), pulses }
   let station = "";
-  let seen = null; // paused_at of the last pause applied: a pause is anchored to this page's clock once
+  let seenAt = -Infinity; // paused_at (server ms) of the newest pause or resume applied
+  let epoch = 0; // this page's own pauses and resumes so far
   const listeners = [];
 
   function audible() {
@@ -151,17 +152,22 @@ const vitalsAlarm = (() => {
 
   function applyPause(p) {
     // p: an AudioPause from the API (server times; remaining_s from the server's now), or
-    // null when none is in force. A pause already applied keeps its countdown on this
+    // null when none is in force. Only a pause or resume newer than the last one seen
+    // changes anything: an answer that was overtaken (a refresh sent before this page's own
+    // pause or resume) is ignored, and a pause already running keeps its countdown on this
     // page's clock, so the two clocks never disagree about when it ends.
-    if (!p || p.action !== "paused" || p.remaining_s <= 0) pause = null;
-    else if (p.paused_at !== seen) {
-      pause = { pausedAt: Date.parse(p.paused_at), deadline: Date.now() + p.remaining_s * 1000, by: p.by };
+    if (p) {
+      const at = Date.parse(p.paused_at);
+      if (at <= seenAt) return tick();
+      seenAt = at;
     }
-    seen = p ? p.paused_at : seen;
+    if (!p || p.action !== "paused" || p.remaining_s <= 0) pause = null;
+    else pause = { pausedAt: Date.parse(p.paused_at), deadline: Date.now() + p.remaining_s * 1000, by: p.by };
     tick();
   }
 
   async function pauseAudio(by) {
+    epoch += 1;
     const body = { station, seconds: PAUSE_S };
     if (by) body.by = by;
     const p = await api("/api/audio/pause", {
@@ -174,6 +180,7 @@ const vitalsAlarm = (() => {
   }
 
   async function resumeAudio(by) {
+    epoch += 1;
     const body = { station };
     if (by) body.by = by;
     const p = await api("/api/audio/resume", {
@@ -186,8 +193,10 @@ const vitalsAlarm = (() => {
   }
 
   async function refreshPause() {
+    const asked = epoch;
     try {
       const s = await api(`/api/audio/pause?station=${encodeURIComponent(station)}`);
+      if (asked !== epoch) return; // overtaken by this page's own pause or resume
       applyPause(s.pause);
     } catch (e) {
       console.warn("audio pause:", e);
@@ -211,7 +220,13 @@ const vitalsAlarm = (() => {
     refreshPause,
     state,
     onChange: (f) => listeners.push(f),
-    setStation: (s) => { station = s; pause = null; refreshPause(); },
+    setStation: (s) => {
+      station = s;
+      pause = null;
+      seenAt = -Infinity;
+      epoch += 1;
+      refreshPause();
+    },
   };
 })();
 window.vitalsAlarm = vitalsAlarm;

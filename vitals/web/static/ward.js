@@ -34,7 +34,7 @@ function sparkline(box, trend) {
     ],
   };
   const plot = new uPlot(opts, [trend.t, trend.hr, trend.spo2], box);
-  fitToBox(plot, box, SPARK_HEIGHT);
+  plot.observer = fitToBox(plot, box, SPARK_HEIGHT);
   return plot;
 }
 
@@ -278,15 +278,27 @@ async function loadTrends(prefix) {
   }
 }
 
+// Forget tiles (all, or one patient gone from the board), with their charts' observers.
+function dropTiles(ids = [...tiles.keys()]) {
+  for (const pid of ids) {
+    const t = tiles.get(pid);
+    if (t && t.plot) {
+      t.plot.observer.disconnect();
+      t.plot.destroy();
+    }
+    tiles.delete(pid);
+  }
+}
+
 function connect(prefix) {
   if (stream) stream.close();
-  tiles.clear();
+  dropTiles();
   order = [];
   announced = null;
   document.getElementById("tiles").replaceChildren(el("div", { class: "empty" }, "Loading…"));
   stream = liveStream(prefix, {
     snapshot(data) {
-      tiles.clear();
+      dropTiles();
       document.getElementById("tiles").replaceChildren();
       for (const s of data.patients) upsert(s);
       order = data.patients.map((s) => s.patient_id);
@@ -294,7 +306,7 @@ function connect(prefix) {
       loadTrends(prefix);
     },
     update(data) {
-      for (const pid of data.removed) tiles.delete(pid);
+      dropTiles(data.removed);
       for (const s of data.patients) upsert(s);
       order = data.order;
       layout();
