@@ -25,6 +25,7 @@ from vitals.rules.model import (
     _RANGE,
     NEWS2_MESSAGE,
     NEWS2_RULE,
+    SCALE2_SPO2_LOW,
     SEVERITIES,
     VITAL_NAMES,
     PatientRules,
@@ -193,23 +194,46 @@ class _Loader:
             self.fail(None, None, "the file is empty; expected rules: (see default_rules.yaml)")
         top = self.fields(root, None, _TOP_KEYS, "a rules file")
         rules: dict[str, Rule] = {}
+        errors: list[RulesError] = []  # every rule is checked: all mistakes in one pass
         for node in self.items(top["rules"][1], "rules", "rules") if "rules" in top else ():
-            rule, name_node = self.rule(node)
-            if rule.name in rules:
-                why = f"duplicate rule name {rule.name!r}; the first is at line {rules[rule.name].line}"
-                self.fail(name_node, "name", why)
+            try:
+                rule, name_node = self.rule(node)
+                if rule.name in rules:
+                    first = rules[rule.name].line
+                    self.fail(
+                        name_node,
+                        "name",
+                        f"duplicate rule name {rule.name!r}; the first is at line {first}",
+                    )
+            except RulesError as e:
+                errors.append(e)
+                continue
             rules[rule.name] = rule
         alerts, message, window = True, NEWS2_MESSAGE, None
-        if "news2" in top:
-            f = self.fields(top["news2"][1], "news2", _NEWS2_KEYS, "the news2 section")
-            if "alerts" in f:
-                alerts = self.flag(f["alerts"][1], "alerts")
-            if "message" in f:
-                sample = {"value": 7, "response": "r"}
-                message = self.message(f["message"][1], _NEWS2_PLACEHOLDERS, sample)
-            if "window" in f:
-                window = self.duration(f["window"][1], "window")
-        patients = self.overrides(top["overrides"][1], rules) if "overrides" in top else {}
+        try:
+            if "news2" in top:
+                f = self.fields(top["news2"][1], "news2", _NEWS2_KEYS, "the news2 section")
+                if "alerts" in f:
+                    alerts = self.flag(f["alerts"][1], "alerts")
+                if "message" in f:
+                    sample = {"value": 7, "response": "r"}
+                    message = self.message(f["message"][1], _NEWS2_PLACEHOLDERS, sample)
+                if "window" in f:
+                    window = self.duration(f["window"][1], "window")
+        except RulesError as e:
+            errors.append(e)
+        patients: dict[str, PatientRules] = {}
+        try:
+            if "overrides" in top:
+                patients = self.overrides(top["overrides"][1], rules)
+        except RulesError as e:
+            if not errors or "unknown rule" not in e.reason:  # not one of a broken rule
+                errors.append(e)
+        if len(errors) == 1:
+            raise errors[0]
+        if errors:
+            lines = "\n".join(f"  {e}" for e in sorted(errors, key=lambda e: e.line or 0))
+            raise RulesError(self.source, None, None, f"{len(errors)} mistakes:\n{lines}")
         return RuleSet(
             self.source,
             tuple(rules.values()),
@@ -232,13 +256,17 @@ class _Loader:
             self.fail(f["name"][1], "name", "news2 is the built-in NEWS2 rule; choose another name")
         vital = self.text(f["vital"][1], "vital")
         if vital not in VITAL_NAMES:
-            alias = _ALIASES.get(vital.lower())
+            alias = _ALIASES.get(vital.lower()) or (
+                vital.lower() if vital.lower() in VITAL_NAMES else None
+            )
             hint = f" (did you mean {alias!r}?)" if alias else _did_you_mean(vital, VITAL_NAMES)
             why = f"unknown vital {vital!r}; expected {_EXPECTED['vital']}{hint}"
             self.fail(f["vital"][1], "vital", why)
         severity = self.text(f["severity"][1], "severity")
         if severity not in SEVERITIES:
             hint = _did_you_mean(severity, SEVERITIES)
+            if severity.lower() in SEVERITIES:
+                hint = f" (did you mean {severity.lower()!r}? severities are lowercase)"
             why = f"unknown severity {severity!r}; expected {_EXPECTED['severity']}{hint}"
             self.fail(f["severity"][1], "severity", why)
         condition = next((k for k in _CONDITIONS if k in f), None)
@@ -307,6 +335,18 @@ class _Loader:
             if x is not None and not low <= x <= high:
                 why = f"{x} is outside the possible {r.vital} range {low:g}..{high:g}"
                 self.fail(at, r.condition, why)
+        if (r.condition != "below" and r.high >= high) and (
+            r.condition != "above" and r.low <= low
+        ):
+            never = f"{r.vital} is never outside {low:g}..{high:g}"
+        elif r.condition == "above" and r.high >= high:
+            never = f"{r.vital} is never above {high:g}; give a limit below {high:g}"
+        elif r.condition == "below" and r.low <= low:
+            never = f"{r.vital} is never below {low:g}; give a limit above {low:g}"
+        else:
+            never = None
+        if never:
+            self.fail(at, r.condition, f"can never fire: {never} (rule {r.name!r})")
         r = self.sooner(r, at)
         c, lo, hi, clo, chi = r.condition, r.low, r.high, r.clear_low, r.clear_high
         if c == "above" and chi is not None and chi > hi:
@@ -436,13 +476,43 @@ class _Loader:
                 for name, pf, k in entries:  # later overrides win, key by key
                     patched = self.patch(effective[name], pf, "this override")
                     effective[name] = self.checked(patched, k, k, _OWN_CLEAR)
-                groups[key] = PatientRules(scale, tuple(effective.values()))
+                notes: list[str] = []
+                if scale == 2:
+                    given = {name for name, pf, _ in entries if "below" in pf}
+                    for name, r in effective.items():
+                        effective[name] = _scale2(r, name in given, notes)
+                groups[key] = PatientRules(scale, tuple(effective.values()), tuple(notes))
             out[pid] = groups[key]
         return out
 
     def patient(self, node: Node, key: str) -> str:
         ok = lambda v: isinstance(v, str) and v  # noqa: E731
         return self.scalar(node, key, ok, _EXPECTED["patient"])
+
+
+def _scale2(r: Rule, given: bool, notes: list[str]) -> Rule:
+    """A ``below:`` SpO2 rule for a patient on NEWS2 SpO2 scale 2: no limit inside the
+    target range 88-92 % (readings NEWS2 scores 0 there); its clear and extreme move down
+    with it. A limit the override gives itself is kept, with a note saying why it fires."""
+    if r.vital != "spo2" or r.condition != "below" or r.low <= SCALE2_SPO2_LOW:
+        return r
+    if given:
+        notes.append(
+            f"{r.name}: below {r.low:g} as the override gives it, inside the scale-2 target "
+            f"{SCALE2_SPO2_LOW}-92 %: it alarms at readings NEWS2 scores 0"
+        )
+        return r
+    shift = r.low - SCALE2_SPO2_LOW
+    notes.append(
+        f"{r.name}: below {r.low:g} -> below {SCALE2_SPO2_LOW} (SpO2 scale 2 target "
+        f"{SCALE2_SPO2_LOW}-92 %; give the override its own below: to choose another limit)"
+    )
+    return replace(
+        r,
+        low=SCALE2_SPO2_LOW,
+        clear_low=None if r.clear_low is None else r.clear_low - shift,
+        extreme_low=None if r.extreme_low is None else r.extreme_low - shift,
+    )
 
 
 def _line(node: Node) -> int:

@@ -13,6 +13,9 @@ SEVERITIES = ("high", "medium", "low")
 NEWS2_RULE = "news2"
 NEWS2_MESSAGE = "NEWS2 {value}: {response}"
 _RANK = {"low": 1, "medium": 2, "high": 3}
+#: The lower end of the SpO2 target range of NEWS2 scale 2 (88-92 %, RCP 2017 chart 1 and
+#: BTS oxygen guideline 2017): no SpO2 alarm limit of a scale-2 patient lies above it.
+SCALE2_SPO2_LOW = 88
 _RANGE = {**LIMITS, "news2": (0, 20)}
 _SLOT = {v: i for i, v in enumerate(VITAL_NAMES)}  # index into the values of a reading
 
@@ -94,6 +97,7 @@ class PatientRules:
 
     spo2_scale: int
     rules: tuple[Rule, ...]
+    notes: tuple[str, ...] = ()  # what the scale changed or could not change, for describe()
 
 
 @dataclass(frozen=True)
@@ -142,6 +146,7 @@ class RuleSet:
         for pids in groups.values():
             p = self.patients[pids[0]]
             out.append(f"  {', '.join(sorted(pids))}: NEWS2 SpO2 scale {p.spo2_scale}")
+            out += [f"    note: {n}" for n in p.notes]
             out += ["    " + r.describe() for r in p.rules if r not in base]
         return "\n".join(out)
 
