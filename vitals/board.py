@@ -3,7 +3,8 @@
 One row per patient, sickest first: newest value of each vital and its age,
 NEWS2, a sparkline of heart rate and SpO2 over the trend window (ending at the
 patient's newest reading), and the active alerts; an acknowledged alert says by
-whom (``(ack alice)``, dimmed) and ranks below unacknowledged ones. Colour is a
+whom (``(ack alice)``, dimmed) and ranks below unacknowledged ones. Once any patient is in
+the register (``vitals patient set``), a PLACE column says where each one lies. Colour is a
 parameter; the CLI turns it on only on a terminal without ``NO_COLOR``. Every alert
 also carries its severity as a word, so nothing depends on colour alone. Columns
 are as wide as their widest cell, so a long age (``12m STALE``, ``123d STALE``)
@@ -26,6 +27,7 @@ SEVERITY_LABEL = {"high": "HIGH", "medium": "MED", "low": "LOW"}
 HR_SCALE = (40, 160)
 SPO2_SCALE = (85, 100)
 TREND_WIDTH = 16
+PLACE_WIDTH = 28  # the register's "Ward 7 · Bed 7 · J. Smith", cut with … beyond
 
 # ANSI for a full-screen refresh over a plain terminal (no curses needed).
 ALT_SCREEN_ON = "\x1b[?1049h"
@@ -134,10 +136,14 @@ def render(
         return lines
 
     pid_w = min(20, max(7, *(len(p.patient_id) for p in rows)))
+    place_w = max((min(PLACE_WIDTH, len(p.place)) for p in rows), default=0)
+    if place_w:  # shown once any patient is in the register
+        pid_w += 1 + max(place_w, len("PLACE"))
     age_w = max(9, *(len(_age(p, now, stale_after)[0]) for p in rows))
     trend_hr = f"HR {minutes:g}m"
+    head_pid = "PATIENT" if not place_w else f"{'PATIENT':<{pid_w - place_w - 1}} PLACE"
     columns = (
-        f"{'PATIENT':<{pid_w}} {'NEWS2':>5} {'HR':>4} {'SpO2':>4}  {'BP':>7} {'RR':>3} "
+        f"{head_pid:<{pid_w}} {'NEWS2':>5} {'HR':>4} {'SpO2':>4}  {'BP':>7} {'RR':>3} "
         f"{'TEMP':>5} {'AGE':<{age_w}} {trend_hr:<{TREND_WIDTH}} {'SpO2 trend':<{TREND_WIDTH}} "
         "ALERTS"
     )
@@ -146,7 +152,8 @@ def render(
     body_room = None if height is None else max(1, height - len(lines))
     shown = rows if body_room is None or len(rows) <= body_room else rows[: body_room - 1]
     for p in shown:
-        lines.append(_row(p, now, window, (pid_w, age_w), colour, width, stale_after))
+        widths = (pid_w, place_w, age_w)
+        lines.append(_row(p, now, window, widths, colour, width, stale_after))
     if len(shown) < len(rows):
         lines.append(
             f"… {len(rows) - len(shown)} more patients below (sickest shown first)"[:width]
@@ -158,15 +165,20 @@ def _row(
     p: PatientView,
     now: datetime,
     window: timedelta,
-    widths: tuple[int, int],
+    widths: tuple[int, int, int],
     colour: bool,
     width: int,
     stale_after: float,
 ) -> str:
-    pid_w, age_w = widths
+    pid_w, place_w, age_w = widths
     worst = max(p.alerts, key=lambda a: SEVERITY_RANK.get(a.severity, 0), default=None)
     worst_colour = SEVERITY_COLOUR.get(worst.severity) if worst else None
-    pid = p.patient_id[:pid_w]
+    if place_w:
+        id_w = pid_w - max(place_w, len("PLACE")) - 1
+        place = p.place if len(p.place) <= place_w else p.place[: place_w - 1] + "…"
+        pid = f"{p.patient_id[:id_w]:<{id_w}} {place or '-'}"
+    else:
+        pid = p.patient_id[:pid_w]
     o2 = "+" if p.on_oxygen else " "
     bp = "-" if p.systolic is None else f"{p.systolic}/{_num(p.diastolic)}"
     age, stale = _age(p, now, stale_after)

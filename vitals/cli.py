@@ -13,6 +13,7 @@ import click
 
 from vitals import __version__
 from vitals.cli_consume import consume
+from vitals.cli_gateway import gateway
 from vitals.cli_monitoring import monitoring
 from vitals.cli_options import (
     VitalsGroup,
@@ -22,6 +23,7 @@ from vitals.cli_options import (
     kafka_settings,
     topic_options,
 )
+from vitals.cli_patient import patient
 from vitals.cli_produce import produce
 from vitals.cli_rules import rules
 from vitals.cli_serve import serve
@@ -122,8 +124,10 @@ cli.add_command(serve)
 cli.add_command(watch)
 cli.add_command(query)
 cli.add_command(status)
+cli.add_command(patient)
 cli.add_command(rules)
 cli.add_command(monitoring)
+cli.add_command(gateway)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -48,6 +48,7 @@ class ConsoleReporter:
         health: MemberHealth | None = None,
         lag: GroupLag | None = None,
         rules_loaded: Callable[[], str] | None = None,
+        place: Callable[[str], str] | None = None,
     ) -> None:
         self.quiet = quiet
         self.line = RateLine(every=5.0)
@@ -56,6 +57,7 @@ class ConsoleReporter:
         self.health = health
         self.lag = lag
         self.rules_loaded = rules_loaded
+        self.place = place
 
     def assigned(self, partitions: Sequence) -> None:
         parts = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions) or "none"
@@ -74,10 +76,11 @@ class ConsoleReporter:
         if self.lag is not None:
             self.lag.revoke(partitions)
 
-    def reading(self, reading: object, news2: int, events: Sequence) -> None:
+    def reading(self, reading: object, news2: int | None, events: Sequence) -> None:
         if self.quiet:
             return
-        click.echo(f"{reading.line()} NEWS2:{news2}")  # type: ignore[attr-defined]
+        shown = "incomplete" if news2 is None else news2  # a parameter with no fresh value
+        click.echo(f"{reading.line()} NEWS2:{shown}")  # type: ignore[attr-defined]
         self._alert_lines(events)
 
     def alerts(self, events: Sequence) -> None:
@@ -92,11 +95,20 @@ class ConsoleReporter:
             worst = min(mine, key=lambda e: ("high", "medium", "low").index(e.severity))
             text = "; ".join(e.message for e in mine)
             click.echo(
-                paint(f"  >>> ALERT {patient}: {text}", SEVERITY_COLOUR[worst.severity], bold=True)
+                paint(
+                    f"  >>> ALERT {self._who(patient)}: {text}",
+                    SEVERITY_COLOUR[worst.severity],
+                    bold=True,
+                )
             )
         for e in events:
             if e.kind == "cleared":
-                click.echo(paint(f"  <<< CLEARED {e.patient_id}: {e.message}", "green"))
+                click.echo(paint(f"  <<< CLEARED {self._who(e.patient_id)}: {e.message}", "green"))
+
+    def _who(self, patient: str) -> str:
+        """``P007`` or, once placed in the register, ``P007 (Ward 7 · Bed 7 · J. Smith)``."""
+        where = self.place(patient) if self.place else ""
+        return f"{patient} ({where})" if where else patient
 
     def dead_letter(self, topic: str, partition: int, offset: int, reason: str) -> None:
         click.echo(
@@ -148,6 +160,32 @@ class ConsoleReporter:
                 f"alerts raised {stats.alerts_raised}",  # type: ignore[attr-defined]
                 err=True,
             )
+
+
+def register_lookup(session: object, *, ttl: float = 30.0) -> Callable[[str], str]:
+    """A patient's place from the register (``""`` if not placed or unreadable), cached
+    ``ttl`` seconds: read only when an alert line is printed, never fatal."""
+    from vitals.register import Register
+
+    registers: list[Register] = []  # made at the first alert line, not at start-up
+    cache: dict[str, tuple[float, str]] = {}
+
+    def place(patient: str) -> str:
+        hit = cache.get(patient)
+        if hit is not None and time.monotonic() - hit[0] < ttl:
+            return hit[1]
+        try:
+            if not registers:
+                registers.append(Register(session))  # type: ignore[arg-type]
+            placed = registers[0].get(patient)
+        except Exception as e:  # the register is a courtesy: an alert line must still print
+            log.warning("patient register not read for %s: %s", patient, e)
+            return hit[1] if hit else ""
+        label = placed.label() if placed else ""
+        cache[patient] = (time.monotonic(), label)
+        return label
+
+    return place
 
 
 class _RulesReported(logging.Filter):
@@ -319,7 +357,11 @@ def consume(
         click.echo(f"metrics on http://{shown}:{metrics_port}/metrics, health on /health", err=True)
     cluster, session = connect(cassandra)
     reporter = ConsoleReporter(
-        quiet=quiet, health=health, lag=lag, rules_loaded=lambda: rules_source.summary
+        quiet=quiet,
+        health=health,
+        lag=lag,
+        rules_loaded=lambda: rules_source.summary,
+        place=register_lookup(session),
     )
     logging.getLogger("vitals.consumer").addFilter(_RulesReported())
     consumer = VitalsConsumer(

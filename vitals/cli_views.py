@@ -237,6 +237,7 @@ def query(
       vitals query P001 --alerts --since 1d --format csv > p001-alerts.csv
     """
     from vitals.queries import ALERT_COLUMNS, READING_COLUMNS, History, time_range
+    from vitals.register import Register
     from vitals.store import connect
 
     start, end = time_range(since, until)
@@ -245,6 +246,7 @@ def query(
         history = History(session)
         read = history.alerts if alerts else history.readings
         rows = read(patient, start, end, limit=limit)
+        placed = Register(session).get(patient)
     finally:
         cluster.shutdown()
     columns = ALERT_COLUMNS if alerts else READING_COLUMNS
@@ -254,7 +256,8 @@ def query(
         what = plural(len(rows), "alert event" if alerts else "reading")
         more = f" (--limit {limit} reached; older rows not shown)" if len(rows) >= limit else ""
         click.echo(
-            f"{what} of {patient} from {start:%Y-%m-%d %H:%M:%S} "
+            f"{what} of {patient}{f' ({placed.label()})' if placed else ''} "
+            f"from {start:%Y-%m-%d %H:%M:%S} "
             f"to {end:%Y-%m-%d %H:%M:%S} UTC{more}",
             err=True,
         )

@@ -19,6 +19,7 @@ from cassandra.cluster import Session
 from cassandra.concurrent import execute_concurrent_with_args
 
 from vitals.errors import ConfigError, VitalsError
+from vitals.register import Register
 
 SEVERITY_RANK = {"high": 3, "medium": 2, "low": 1}
 
@@ -268,6 +269,7 @@ class PatientView:
     alerts: list[ActiveAlert] = field(default_factory=list)
     hr_series: list[tuple[datetime, int]] = field(default_factory=list)
     spo2_series: list[tuple[datetime, int]] = field(default_factory=list)
+    place: str = ""  # from the patient register: "Ward 7 · Bed 7 · J. Smith"
 
     @property
     def worst(self) -> int:
@@ -299,6 +301,7 @@ class Board:
         self._latest = session.prepare(_SELECT_LATEST)
         self._active = session.prepare(_SELECT_ACTIVE)
         self._acks = session.prepare(_SELECT_ACKS)
+        self._register = Register(session)
         self._series = session.prepare(_SELECT_SERIES)
 
     def snapshot(self, *, prefix: str = "", minutes: float = 10.0) -> list[PatientView]:
@@ -320,6 +323,9 @@ class Board:
             p.alerts.append(
                 ActiveAlert(row.rule, row.severity or "", row.message or "", utc(row.raised_at), by)
             )
+        for pid, placed in self._register.all().items():
+            if pid in patients:
+                patients[pid].place = placed.label()
         for p in patients.values():
             p.alerts.sort(key=lambda a: (-SEVERITY_RANK.get(a.severity, 0), a.rule))
         self._fill_series(list(patients.values()), timedelta(minutes=minutes))

@@ -181,3 +181,19 @@ def test_metrics_default_to_loopback():
     finally:
         m.server.shutdown()
         m.server.server_close()
+
+
+def test_alert_lines_say_where_a_registered_patient_lies(
+    kafka_settings, topics, keyspace, session, tmp_path
+):
+    from vitals.register import Register
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES)
+    a = pid()
+    Register(session).set(a, ward="Ward 7", bed="7", by="test")
+    c = consumer(topics, keyspace, "--rules", str(rules))
+    send(kafka_settings, topics.vitals, [reading(a, 2, 160), reading(a, 1, 80)])
+    c.wait_for(f"<<< CLEARED {a} (Ward 7 · Bed 7): ")
+    assert c.stop() == 0
+    assert f"  >>> ALERT {a} (Ward 7 · Bed 7): HR 160" in c.out

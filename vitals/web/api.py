@@ -16,7 +16,7 @@ from kafka.errors import KafkaError
 from pydantic import BeforeValidator
 from pydantic_core import PydanticCustomError
 
-from vitals.errors import VitalsError
+from vitals.errors import ConfigError, VitalsError
 from vitals.queries import MAX_RANGE
 from vitals.web.auth import LOCAL_USER
 from vitals.web.models import (
@@ -28,8 +28,10 @@ from vitals.web.models import (
     Health,
     PatientAlert,
     PatientState,
+    Placement,
     Problem,
     Readings,
+    RegisterRequest,
     Trends,
 )
 
@@ -291,6 +293,24 @@ def acknowledge(
         ) from None
     log.info("alert %s of %s acknowledged by %s", rule, patient_id, by)
     return event
+
+
+@router.put(
+    "/patients/{patient_id}/register",
+    response_model=Placement,
+    summary="Place a patient: ward, bed, display name (only the fields given change)",
+)
+def register(request: Request, patient_id: PatientId, body: RegisterRequest) -> dict:
+    c = ctx(request)
+    user = getattr(request.state, "user", None) or LOCAL_USER
+    fields = body.model_dump(exclude_unset=True)
+    try:
+        placed = c.store.register.set(patient_id, **fields, by=user)
+    except ConfigError as e:
+        raise HTTPException(400, str(e)) from None
+    c.board.poll_now()
+    log.info("patient %s placed by %s: %s", patient_id, user, placed.label())
+    return {**placed.__dict__, "label": placed.label()}
 
 
 @router.get("/stream", include_in_schema=False)

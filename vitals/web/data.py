@@ -20,6 +20,7 @@ from cassandra.concurrent import execute_concurrent_with_args
 
 from vitals.errors import VitalsError
 from vitals.queries import as_stored, same_raise
+from vitals.register import Placement, Register
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,7 @@ class WardStore:
         )
         self._acks_all = p(f"SELECT {_ACK_COLS} FROM alert_acks")
         self._acks_one = p(f"SELECT {_ACK_COLS} FROM alert_acks WHERE patient_id = ?")
+        self.register = Register(session)
         self._readings = p(
             f"SELECT {_READING_COLS} FROM patient_vitals WHERE patient_id = ? AND day = ? "
             "AND timestamp >= ? AND timestamp < ? LIMIT ?"
@@ -122,7 +124,9 @@ class WardStore:
             for s in (self._latest_all, self._active_all, self._acks_all)
         ]
         latest, active, acks = (list(f.result()) for f in futures)
-        return build_states(latest, active, acks, now=now, stale_after=stale_after, prefix=prefix)
+        placed = self.register.all()
+        states = build_states(latest, active, acks, now=now, stale_after=stale_after, prefix=prefix)
+        return _placed(states, placed)
 
     def patient(self, patient_id: str, *, now: datetime, stale_after: float) -> dict:
         futures = [
@@ -130,9 +134,12 @@ class WardStore:
             for s in (self._latest_one, self._active_one, self._acks_one)
         ]
         latest, active, acks = (list(f.result()) for f in futures)
+        one = self.register.get(patient_id)
+        placed = {patient_id: one} if one else {}
         if not latest and not active:
             raise NotFound(unknown_patient(patient_id))
-        return build_states(latest, active, acks, now=now, stale_after=stale_after)[0]
+        states = build_states(latest, active, acks, now=now, stale_after=stale_after)
+        return _placed(states, placed)[0]
 
     def require_patient(self, patient_id: str) -> None:
         if self.session.execute(self._latest_one, (patient_id,)).one() is None:
@@ -321,6 +328,14 @@ def build_states(
             }
         )
     states.sort(key=sort_key)
+    return states
+
+
+def _placed(states: list[dict], register: dict[str, Placement]) -> list[dict]:
+    """Each state with its ``ward``, ``bed`` and ``name`` from the patient register."""
+    for s in states:
+        r = register.get(s["patient_id"]) or Placement(s["patient_id"])
+        s.update(ward=r.ward, bed=r.bed, name=r.name)
     return states
 
 

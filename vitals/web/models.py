@@ -54,6 +54,28 @@ class PatientState(BaseModel):
     severity: str | None = Field(description="The worst active alert's severity, if any.")
     unacknowledged: int
     stale: bool = Field(description="No reading for longer than the server's --stale-after.")
+    ward: str | None = Field(None, description="From the patient register, if placed.")
+    bed: str | None = Field(None, description="From the patient register, if placed.")
+    name: str | None = Field(None, description="Display name from the patient register.")
+
+
+class RegisterRequest(BaseModel):
+    """Fields to set in the patient register; an absent field stays, "" clears it."""
+
+    model_config = ConfigDict(extra="forbid")
+    ward: str | None = Field(None, max_length=64, examples=["Ward 7"])
+    bed: str | None = Field(None, max_length=64, examples=["7"])
+    name: str | None = Field(None, max_length=64, examples=["J. Smith"])
+
+
+class Placement(BaseModel):
+    """A patient's entry in the register after the change."""
+
+    patient_id: str
+    ward: str | None
+    bed: str | None
+    name: str | None
+    label: str = Field(description="`Ward 7 · Bed 7 · J. Smith`, as the boards show it.")
 
 
 class PatientAlert(ActiveAlert):
