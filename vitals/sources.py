@@ -128,17 +128,34 @@ class CsvPlan:
         return bool(self.rows) and all(f["timestamp"] is not None for _l, f in self.rows)
 
 
+#: The most bad rows one error lists (a file of bad rows is usually one mistake repeated).
+MAX_LISTED = 20
+
+
 def plan_csv(path: str | Path, *, skip_bad_rows: bool) -> CsvPlan:
-    """Read and validate the whole file before anything is sent."""
+    """Read and validate the whole file before anything is sent.
+
+    Without ``skip_bad_rows``, any bad row raises ``CsvError``: the row itself when it is
+    the only one, else one error listing every bad row (the first ``MAX_LISTED``)."""
     rows: list[tuple[int, dict[str, object]]] = []
     skipped: list[CsvError] = []
     for line, item in read_csv(path):
         if isinstance(item, CsvError):
-            if not skip_bad_rows:
-                raise item
             skipped.append(item)
         else:
             rows.append((line, item))
+    if skipped and not skip_bad_rows:
+        if len(skipped) == 1:
+            raise skipped[0]
+        listed = "\n".join(f"  {e}" for e in skipped[:MAX_LISTED])
+        more = f"\n  … and {len(skipped) - MAX_LISTED} more" if len(skipped) > MAX_LISTED else ""
+        raise CsvError(
+            str(path),
+            None,
+            None,
+            f"{len(skipped)} bad rows, nothing sent (--skip-bad-rows sends the others):\n"
+            f"{listed}{more}",
+        )
     if not rows and not skipped:
         raise CsvError(str(path), None, None, "has a header but no data rows")
     return CsvPlan(rows, skipped)

@@ -151,3 +151,23 @@ def test_replay_refuses_rows_without_their_own_time(tmp_path: Path) -> None:
     res = CliRunner().invoke(cli, ["rules", "replay", str(f)])
     assert res.exit_code == 2
     assert "r.csv:2: timestamp: is empty; a replay needs every reading's own time" in res.output
+
+
+def test_a_csv_with_several_bad_rows_reports_every_one_in_one_pass(tmp_path: Path) -> None:
+    f = tmp_path / "r.csv"
+    f.write_text(
+        "patient_id,timestamp,heart_rate,spo2,systolic,diastolic,respiratory_rate,temperature\n"
+        "P1,2025-03-01T08:00:00Z,ninety,97,120,80,16,36.8\n"
+        "P1,2025-03-01T08:00:05Z,80,97,120,80,16,36.8\n"
+        "P1,2025-03-01T08:00:10Z,80,970,120,80,16,36.8\n"
+        "P1,2025-03-01T08:00:15,80,97,120,80,16,36.8\n"
+    )
+    res = CliRunner().invoke(cli, ["rules", "replay", str(f)])
+    assert res.exit_code == 2
+    assert res.output.splitlines() == [
+        f"Error: {f}: 3 bad rows, nothing sent (--skip-bad-rows sends the others):",
+        f"  {f}:2: heart_rate: 'ninety' is not a number",
+        f"  {f}:4: spo2: 970.0 is outside the possible range 1..100",
+        f"  {f}:5: timestamp: '2025-03-01T08:00:15' has no time zone; add one, e.g. "
+        "2025-03-01T08:00:15+00:00",
+    ]
