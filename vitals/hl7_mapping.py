@@ -57,10 +57,16 @@ _DTM = re.compile(r"\d{4}(?:\d{2}){0,5}(?:\.\d{1,4})?(?:[+-]\d{4})?")  # HL7 DTM
 
 
 class MappingError(VitalsError):
-    """An HL7 message that cannot be mapped; ``where`` names the segment/field (e.g. ``OBX[3]-5``)."""
+    """An HL7 message that cannot be mapped.
 
-    def __init__(self, reason: str, where: str | None = None) -> None:
-        self.reason, self.where = reason, where
+    ``where``: the segment, its occurrence and the field (``OBX[3]-5``: 5th field of the 3rd
+    OBX); ``code``: the HL7 error condition (table 0357: 100 segment sequence, 101 required
+    field missing, 102 data type error, 103 table value not found, 200 unsupported message
+    type, 207 application internal error), for the ERR segment of the ``AE``.
+    """
+
+    def __init__(self, reason: str, where: str | None = None, code: int = 207) -> None:
+        self.reason, self.where, self.code = reason, where, code
         super().__init__(f"{where}: {reason}" if where else reason)
 
 
@@ -212,11 +218,13 @@ def parse(text: str) -> hl7.Message:
     """python-hl7's parse, with ``MappingError`` for text that is not an HL7 v2 message."""
     text = text.replace("\r\n", "\r").replace("\n", "\r").strip("\r")
     if not text.startswith("MSH"):
-        raise MappingError("not an HL7 v2 message: it does not start with an MSH segment", "MSH")
+        raise MappingError(
+            "not an HL7 v2 message: it does not start with an MSH segment", "MSH", 100
+        )
     try:
         return hl7.parse(text)
     except Exception as e:  # python-hl7 raises bare ParseException/IndexError on broken text
-        raise MappingError(f"cannot parse: {type(e).__name__}: {e}", "MSH") from None
+        raise MappingError(f"cannot parse: {type(e).__name__}: {e}", "MSH", 100) from None
 
 
 def map_message(msg: hl7.Message, options: MappingOptions) -> Mapped:
@@ -225,22 +233,24 @@ def map_message(msg: hl7.Message, options: MappingOptions) -> Mapped:
     control_id = _field(msh, 10)
     msg_type = _field(msh, 9)
     if not msg_type.startswith("ORU^R01"):
-        raise MappingError(f"message type {msg_type!r} is not ORU^R01", "MSH-9")
+        raise MappingError(f"message type {msg_type!r} is not ORU^R01", "MSH-9", 200)
     msh_time = _time(_field(msh, 7), "MSH-7", options.default_tz, None)
     if msh_time is None:
-        raise MappingError("no message time", "MSH-7")
+        raise MappingError("no message time", "MSH-7", 101)
     zone = msh_time.tzinfo
     patient = _patient(msg, options)
     out = Mapped(control_id, [])
     # (time, vital) -> (rank, value | None, status | None)
     found: dict[tuple[datetime, str], tuple[int, float | None, str | None]] = {}
     obr_time: datetime | None = None
-    for n, seg in enumerate(msg, 1):
+    seen: Counter = Counter()
+    for seg in msg:
         kind = str(seg[0])
+        seen[kind] += 1
         if kind == "OBR":
-            obr_time = _time(_field(seg, 7), f"OBR[{n}]-7", zone, None)
+            obr_time = _time(_field(seg, 7), f"OBR[{seen[kind]}]-7", zone, None)
         elif kind == "OBX":
-            _obx(seg, n, options.table, zone, obr_time or msh_time, found, out)
+            _obx(seg, seen[kind], options.table, zone, obr_time or msh_time, found, out)
     by_time: dict[datetime, GatewayReading] = {}
     for (when, vital), (_rank, value, status) in sorted(found.items(), key=lambda kv: kv[0][0]):
         r = by_time.setdefault(when, GatewayReading(patient, when.astimezone(UTC)))
@@ -288,9 +298,9 @@ def _value(text: str, unit1: str, unit2: str, entry: CodeEntry, table: CodeTable
     try:
         x = float(text)
     except ValueError:
-        raise MappingError(f"value {text!r} is not a number", f"{where}-5") from None
+        raise MappingError(f"value {text!r} is not a number", f"{where}-5", 102) from None
     if not math.isfinite(x):
-        raise MappingError(f"value {text!r} is not a finite number", f"{where}-5")
+        raise MappingError(f"value {text!r} is not a finite number", f"{where}-5", 102)
     unit = _unit(unit1, unit2, entry.vital, table, where)
     if unit == "kPa":
         x *= MMHG_PER_KPA
@@ -311,9 +321,10 @@ def _unit(unit1: str, unit2: str, vital: str, table: CodeTable, where: str) -> s
             f"unit {unit1 or unit2!r} is not in the unit table (add it under 'units' "
             "of the code table, vitals gateway --codes)",
             f"{where}-6",
+            103,
         )
     if unit not in accepted:
-        raise MappingError(f"unit {unit1 or unit2!r} is not a unit of {vital}", f"{where}-6")
+        raise MappingError(f"unit {unit1 or unit2!r} is not a unit of {vital}", f"{where}-6", 103)
     return unit
 
 
@@ -331,7 +342,7 @@ def _patient(msg: hl7.Message, options: MappingOptions) -> str:
     try:
         pid = msg.segment("PID")
     except KeyError:
-        raise MappingError("no PID segment: the patient is unknown", "PID") from None
+        raise MappingError("no PID segment: the patient is unknown", "PID", 100) from None
     reps = pid[3] if len(pid) > 3 else []
     chosen = None
     for rep in reps:
@@ -342,12 +353,14 @@ def _patient(msg: hl7.Message, options: MappingOptions) -> str:
     which = f"PID-3.{options.patient_component}"
     if chosen is None:
         want = f" of type {options.patient_id_type}" if options.patient_id_type else ""
-        raise MappingError(f"no patient identifier{want}", "PID-3")
+        raise MappingError(f"no patient identifier{want}", "PID-3", 101)
     value = _component(chosen, options.patient_component)
     if not value:
-        raise MappingError("empty patient identifier", which)
+        raise MappingError("empty patient identifier", which, 101)
     if len(value) > MAX_PATIENT_ID or not value.isprintable():
-        raise MappingError(f"patient identifier {value[:80]!r} is not a valid patient id", which)
+        raise MappingError(
+            f"patient identifier {value[:80]!r} is not a valid patient id", which, 102
+        )
     return value
 
 
@@ -377,7 +390,9 @@ def _time(text: str, where: str, zone, fallback):
             raise ValueError(text)
         t = hl7.parse_datetime(text)
     except (ValueError, OverflowError):
-        raise MappingError(f"{text!r} is not an HL7 time (YYYYMMDDHHMMSS[+ZZZZ])", where) from None
+        raise MappingError(
+            f"{text!r} is not an HL7 time (YYYYMMDDHHMMSS[+ZZZZ])", where, 102
+        ) from None
     if t.tzinfo is None:
         t = t.replace(tzinfo=zone)
     return t

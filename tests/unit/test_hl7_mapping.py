@@ -225,14 +225,14 @@ def test_the_patient_comes_from_the_configured_identifier_type_and_component():
 @pytest.mark.parametrize(
     ("segments", "where", "reason"),
     [
-        ([obx("147842^HR^MDC", "seventy")], "OBX[4]-5", "'seventy' is not a number"),
+        ([obx("147842^HR^MDC", "seventy")], "OBX[1]-5", "'seventy' is not a number"),
         (
             [obx("147842^HR^MDC", "70", "furlongs")],
-            "OBX[4]-6",
+            "OBX[1]-6",
             "'furlongs' is not in the unit table",
         ),
-        ([obx("147842^HR^MDC", "70", "%")], "OBX[4]-6", "'%' is not a unit of heart_rate"),
-        ([obx("147842^HR^MDC", "70", when="2026-11-29")], "OBX[4]-14", "is not an HL7 time"),
+        ([obx("147842^HR^MDC", "70", "%")], "OBX[1]-6", "'%' is not a unit of heart_rate"),
+        ([obx("147842^HR^MDC", "70", when="2026-11-29")], "OBX[1]-14", "is not an HL7 time"),
     ],
 )
 def test_an_observation_that_cannot_be_read_refuses_the_message_naming_the_field(

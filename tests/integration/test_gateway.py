@@ -1,0 +1,223 @@
+"""`vitals gateway` against the real servers, driven by MLLP clients we did not write.
+
+Messages go in through python-hl7's ``MLLPClient`` (the client behind its ``mllp_send``
+command) or a raw socket; what comes out is read from Kafka and Cassandra.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+
+import hl7
+import pytest
+from hl7.client import MLLPClient
+
+from tests.conftest import KAFKA, vitals_env, wait_until
+from tests.helpers import VitalsProcess, committed_and_end, read_topic, start_consumer, stored_rows
+
+pytestmark = pytest.mark.services
+
+CET = timezone(timedelta(hours=1))
+
+
+def start_gateway(topics, keyspace, *args: str, kafka: str = KAFKA) -> tuple[VitalsProcess, int]:
+    env = vitals_env(topics, keyspace, kafka=kafka)
+    p = VitalsProcess(["gateway", "--port", "0", *args], env)
+    p.wait_for("Listening for HL7 MLLP on", timeout=60)
+    port = int(re.search(r"Listening for HL7 MLLP on [^ ]+:(\d+)", p.text()).group(1))
+    return p, port
+
+
+def hl7_time(t: datetime) -> str:
+    return t.astimezone(CET).strftime("%Y%m%d%H%M%S%z")
+
+
+def pcd01(pid: str, control_id: str, groups: list[tuple[datetime, dict]]) -> str:
+    """An ORU^R01 shaped like a GE/Philips gateway's: MDS/VMD rows with no value, then
+    numeric OBX rows with MDC codes, units and their own time (OBX-14) per group."""
+    sent = groups[-1][0] + timedelta(seconds=2)
+    segs = [
+        f"MSH|^~\\&|CARESCAPE^00A0C8FFFE000001^EUI-64|ICU3|VITALS|HOSPITAL|{hl7_time(sent)}||"
+        f"ORU^R01^ORU_R01|{control_id}|P|2.6|||AL|NE||UNICODE UTF-8|||"
+        "IHE_PCD_001^IHE PCD^1.3.6.1.4.1.19376.1.6.1.1.1^ISO",
+        f"PID|||{pid}^^^HOSPITAL^MR||Doe^Jane",
+        "PV1||I|ICU3^BED04^1",
+        f"OBR|1|{control_id}^CARESCAPE|{control_id}^CARESCAPE|182777000^monitoring of patient"
+        f"^SNOMED-CT|||{hl7_time(sent)}",
+        "OBX|1||69965^MDC_DEV_MON_PHYSIO_MULTI_PARAM_MDS^MDC|1.0.0.0|||||||X",
+    ]
+    codes = {
+        "heart_rate": ("147842^MDC_ECG_HEART_RATE^MDC", "264864^MDC_DIM_BEAT_PER_MIN^MDC"),
+        "spo2": ("150456^MDC_PULS_OXIM_SAT_O2^MDC", "262688^MDC_DIM_PERCENT^MDC"),
+        "systolic": ("150021^MDC_PRESS_BLD_NONINV_SYS^MDC", "266016^MDC_DIM_MMHG^MDC"),
+        "diastolic": ("150022^MDC_PRESS_BLD_NONINV_DIA^MDC", "266016^MDC_DIM_MMHG^MDC"),
+        "respiratory_rate": ("151562^MDC_RESP_RATE^MDC", "264928^MDC_DIM_RESP_PER_MIN^MDC"),
+        "temperature": ("150364^MDC_TEMP_BODY^MDC", "268192^MDC_DIM_DEGC^MDC"),
+    }
+    n = 1
+    for when, values in groups:
+        for vital, value in values.items():
+            n += 1
+            code, unit = codes[vital]
+            segs.append(f"OBX|{n}|NM|{code}|1.{n}.1.1|{value}|{unit}|||||R|||{hl7_time(when)}")
+    return "\r".join(segs) + "\r"
+
+
+def send(port: int, message: str) -> hl7.Message:
+    with MLLPClient("127.0.0.1", port) as client:
+        answer = client.send_message(message)
+    return hl7.parse(answer.strip(b"\x0b\x1c\r").decode())
+
+
+def ack_code(ack: hl7.Message) -> str:
+    return str(ack.segment("MSA")(1))
+
+
+SIX = {"heart_rate": 72, "spo2": 97, "systolic": 121, "diastolic": 79, "respiratory_rate": 16}
+SIX_T = {**SIX, "temperature": 36.8}
+
+
+def test_a_pcd01_message_is_acknowledged_aa_and_stored_once_even_when_sent_twice(
+    topics, keyspace, session
+):
+    pid = f"HL7-{uuid.uuid4().hex[:6]}"
+    first = (datetime.now(UTC) - timedelta(minutes=10)).replace(microsecond=0)
+    second = first + timedelta(seconds=30)
+    message = pcd01(pid, "GE-1", [(first, SIX_T), (second, {**SIX_T, "heart_rate": 75})])
+    consumer = start_consumer(topics, keyspace)
+    gw, port = start_gateway(topics, keyspace)
+
+    acks = [send(port, message), send(port, message)]  # a re-send after a lost ACK
+
+    assert [ack_code(a) for a in acks] == ["AA", "AA"]
+    assert [str(a.segment("MSA")(2)) for a in acks] == ["GE-1", "GE-1"]
+    wait_until(lambda: committed_and_end(topics.vitals, topics.group) == (4, 4), 60, "4 consumed")
+    rows = sorted(stored_rows(session, keyspace, [pid]), key=lambda r: r.timestamp)
+    assert [r.timestamp.replace(tzinfo=UTC) for r in rows] == [first, second]
+    assert [
+        (r.heart_rate, r.spo2, r.systolic, r.diastolic, r.respiratory_rate, r.temperature)
+        for r in rows
+    ] == [(72, 97, 121, 79, 16, pytest.approx(36.8)), (75, 97, 121, 79, 16, pytest.approx(36.8))]
+    assert gw.stop() == 0 and consumer.stop() == 0
+    assert "4 readings published" in gw.text()
+
+
+def test_a_partial_message_publishes_each_observation_time_with_only_its_vitals(topics, keyspace):
+    pid = f"HL7-{uuid.uuid4().hex[:6]}"
+    now = datetime.now(UTC).replace(microsecond=0)
+    cuff = now - timedelta(minutes=3)
+    message = (
+        "\r".join(
+            [
+                f"MSH|^~\\&|INTELLIVUE|WARD7|VITALS|H|{hl7_time(now)}||ORU^R01^ORU_R01|PH-9|P|2.6",
+                f"PID|||{pid}^^^H^MR",
+                f"OBR|1|PH-9|PH-9|182777000^monitoring of patient^SNOMED-CT|||{hl7_time(now)}",
+                "OBX|1||69965^MDC_DEV_MON_PHYSIO_MULTI_PARAM_MDS^MDC|1.0.0.0|||||||X",
+                "OBX|2|NM|0002-4182^HR^MDIL|1.1.1.1|88|/min^^UCUM|||||R",
+                "OBX|3|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.2.1.1||%^^UCUM|||||X",
+                "OBX|4|NM|151594^MDC_CO2_RESP_RATE^MDC|1.4.1.1|18|/min^^UCUM|||||R",
+                f"OBX|5|NM|150021^MDC_PRESS_BLD_NONINV_SYS^MDC|1.3.1.1|18.0|kPa^^UCUM|||||R|||{hl7_time(cuff)}",
+                f"OBX|6|NM|150022^MDC_PRESS_BLD_NONINV_DIA^MDC|1.3.1.2|10.0|kPa^^UCUM|||||R|||{hl7_time(cuff)}",
+            ]
+        )
+        + "\r"
+    )
+    gw, port = start_gateway(topics, keyspace)
+
+    assert ack_code(send(port, message)) == "AA"
+
+    records = read_topic(topics.vitals, 2)
+    assert {r.key for r in records} == {pid.encode()}
+    published = sorted((json.loads(r.value) for r in records), key=lambda m: m["timestamp"])
+    assert published == [
+        {
+            "patient_id": pid,
+            "timestamp": cuff.isoformat(),
+            "blood_pressure": {"systolic": 135, "diastolic": 75},
+        },
+        {
+            "patient_id": pid,
+            "timestamp": now.isoformat(),
+            "heart_rate": 88,
+            "respiratory_rate": 18,
+            "status": {"spo2": "invalid"},
+        },
+    ]
+    assert gw.stop() == 0
+
+
+def test_a_message_that_cannot_be_mapped_is_answered_ae_and_dead_lettered(topics, keyspace):
+    pid = f"HL7-{uuid.uuid4().hex[:6]}"
+    t = datetime.now(UTC).replace(microsecond=0)
+    message = pcd01(pid, "BAD-1", [(t, SIX_T)]).replace("|121|", "|one-twenty|")
+    gw, port = start_gateway(topics, keyspace)
+
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:  # a raw MLLP frame
+        s.sendall(b"\x0b" + message.encode() + b"\x1c\r")
+        answer = b""
+        while not answer.endswith(b"\x1c\r"):
+            answer += s.recv(4096)
+    ack = hl7.parse(answer.strip(b"\x0b\x1c\r").decode())
+
+    assert ack_code(ack) == "AE"
+    assert str(ack.segment("MSA")(2)) == "BAD-1"
+    err = ack.segment("ERR")
+    assert str(err(2)) == "OBX^4^5"
+    assert str(err(3)) == "102^Data type error^HL70357"
+    assert str(err(8)) == "OBX[4]-5: value 'one-twenty' is not a number"
+    dead = read_topic(topics.dlq, 1)[0]
+    assert dead.value == message.encode()
+    headers = dict(dead.headers)
+    assert headers["vitals.error"] == b"OBX[4]-5: value 'one-twenty' is not a number"
+    assert headers["hl7.control_id"] == b"BAD-1"
+    assert committed_and_end(topics.vitals, "nobody")[1] == 0  # nothing published
+    assert gw.stop() == 0
+
+
+def test_while_kafka_is_unreachable_the_answer_is_ar_and_the_resent_message_is_not_lost(
+    topics, keyspace
+):
+    with socket.socket() as s:  # a port where no broker listens
+        s.bind(("127.0.0.1", 0))
+        dead_port = s.getsockname()[1]
+    pid = f"HL7-{uuid.uuid4().hex[:6]}"
+    t = datetime.now(UTC).replace(microsecond=0)
+    message = pcd01(pid, "RETRY-1", [(t, SIX_T)])
+    down, port = start_gateway(
+        topics, keyspace, "--ack-timeout", "2", kafka=f"127.0.0.1:{dead_port}"
+    )
+
+    answers = [send(port, message), send(port, message)]
+
+    assert [ack_code(a) for a in answers] == ["AR", "AR"]
+    assert "Kafka is unreachable" in str(answers[0].segment("ERR")(8))
+    assert down.stop() == 0
+    up, port = start_gateway(topics, keyspace)
+    assert ack_code(send(port, message)) == "AA"  # the sender retries against Kafka that is back
+    [record] = read_topic(topics.vitals, 1)
+    assert json.loads(record.value)["timestamp"] == t.isoformat()
+    assert up.stop() == 0
+
+
+def test_a_sender_outside_the_allow_list_is_disconnected_unanswered(topics, keyspace):
+    gw, port = start_gateway(topics, keyspace, "--allow", "10.0.0.0/8")
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.sendall(b"\x0b" + pcd01("P1", "X-1", [(datetime.now(UTC), SIX_T)]).encode() + b"\x1c\r")
+        try:
+            answer = s.recv(4096)
+        except ConnectionResetError:  # closed with our frame unread
+            answer = b""
+        assert answer == b""  # closed without an ACK
+    assert gw.stop() == 0
+    assert "1 connections refused" in gw.text()
+
+
+def test_listening_beyond_loopback_without_an_allow_list_is_refused(topics, keyspace):
+    p = VitalsProcess(["gateway", "--host", "0.0.0.0"], vitals_env(topics, keyspace))
+    assert p.proc.wait(60) == 2
+    p.stop()
+    assert "Error: refusing to listen on 0.0.0.0 without an allow-list of senders" in p.text()

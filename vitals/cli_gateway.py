@@ -1,0 +1,184 @@
+"""``vitals gateway``: receive HL7 v2 ORU^R01 (IHE PCD-01) over MLLP, publish readings to Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import click
+
+from vitals.cli_options import kafka_options, kafka_settings
+from vitals.config import DLQ_TOPIC, VITALS_TOPIC
+
+
+@click.command()
+@click.option(
+    "--host",
+    envvar="VITALS_GATEWAY_HOST",
+    show_envvar=True,
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; any other than loopback needs --allow.",
+)
+@click.option(
+    "--port",
+    envvar="VITALS_GATEWAY_PORT",
+    show_envvar=True,
+    type=click.IntRange(0, 65535),
+    default=2575,
+    show_default=True,
+    help="MLLP port (2575 is HL7's registered port; 0 picks a free one).",
+)
+@click.option(
+    "--allow",
+    envvar="VITALS_GATEWAY_ALLOW",
+    show_envvar=True,
+    multiple=True,
+    help="Sender address or network allowed to connect (repeat, or comma-separated).",
+)
+@click.option(
+    "--tls-cert",
+    envvar="VITALS_GATEWAY_TLS_CERT",
+    show_envvar=True,
+    type=click.Path(dir_okay=False, exists=True),
+    help="Serve MLLP over TLS with this certificate (PEM), with --tls-key.",
+)
+@click.option(
+    "--tls-key",
+    envvar="VITALS_GATEWAY_TLS_KEY",
+    show_envvar=True,
+    type=click.Path(dir_okay=False, exists=True),
+    help="Private key (PEM) of --tls-cert.",
+)
+@click.option(
+    "--tls-client-ca",
+    envvar="VITALS_GATEWAY_TLS_CLIENT_CA",
+    show_envvar=True,
+    type=click.Path(dir_okay=False, exists=True),
+    help="Require sender certificates signed by this CA (mutual TLS).",
+)
+@click.option(
+    "--codes",
+    envvar="VITALS_GATEWAY_CODES",
+    show_envvar=True,
+    type=click.Path(dir_okay=False, exists=True),
+    help="Extra code table (YAML, same form as vitals/hl7_codes.yaml) for vendor codes.",
+)
+@click.option(
+    "--patient-component",
+    envvar="VITALS_GATEWAY_PATIENT_COMPONENT",
+    show_envvar=True,
+    type=click.IntRange(1, 10),
+    default=1,
+    show_default=True,
+    help="Component of PID-3 that holds the patient id.",
+)
+@click.option(
+    "--patient-id-type",
+    envvar="VITALS_GATEWAY_PATIENT_ID_TYPE",
+    show_envvar=True,
+    help="Use the PID-3 repetition with this identifier type (PID-3.5, e.g. MR); default: the first.",
+)
+@click.option(
+    "--timezone",
+    "tz_name",
+    envvar="VITALS_GATEWAY_TIMEZONE",
+    show_envvar=True,
+    default="UTC",
+    show_default=True,
+    help="Zone of HL7 times written without an offset when MSH-7 has none (IANA name).",
+)
+@click.option(
+    "--ack-timeout",
+    envvar="VITALS_GATEWAY_ACK_TIMEOUT",
+    show_envvar=True,
+    type=click.FloatRange(0.1, 300),
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait for Kafka's acknowledgement before answering AR.",
+)
+@click.option(
+    "--topic",
+    envvar="VITALS_TOPIC",
+    show_envvar=True,
+    default=VITALS_TOPIC,
+    show_default=True,
+    help="Kafka topic of readings.",
+)
+@click.option(
+    "--dlq-topic",
+    envvar="VITALS_DLQ_TOPIC",
+    show_envvar=True,
+    default=DLQ_TOPIC,
+    show_default=True,
+    help="Dead-letter topic for messages answered AE (original bytes + reason headers).",
+)
+@kafka_options
+def gateway(
+    host: str,
+    port: int,
+    allow: tuple[str, ...],
+    tls_cert: str | None,
+    tls_key: str | None,
+    tls_client_ca: str | None,
+    codes: str | None,
+    patient_component: int,
+    patient_id_type: str | None,
+    tz_name: str,
+    ack_timeout: float,
+    topic: str,
+    dlq_topic: str,
+    **kw: object,
+) -> None:
+    """Receive HL7 v2 ORU^R01 (IHE PCD-01) over MLLP and publish readings to Kafka.
+
+    Each message is answered AA once Kafka has acknowledged its readings, AE (with an
+    ERR segment, original in the dead-letter topic) if it cannot be mapped, AR while
+    Kafka is unreachable. One reading per observation time (OBX-14, else OBR-7, else
+    MSH-7); MDC codes of the PCD-01 profile, vendor codes from --codes.
+
+    \b
+    Examples:
+      vitals gateway
+      vitals gateway --host 0.0.0.0 --allow 10.20.0.0/16 --tls-cert gw.pem --tls-key gw.key
+      vitals gateway --codes site_codes.yaml --patient-id-type MR --timezone Europe/London
+    """
+    from vitals.gateway import Gateway, GatewaySettings, parse_networks
+    from vitals.hl7_mapping import MappingOptions, load_table, timezone
+
+    kafka = kafka_settings(kw)
+    mapping = MappingOptions(
+        table=load_table(codes),
+        patient_component=patient_component,
+        patient_id_type=patient_id_type,
+        default_tz=timezone(tz_name),
+    )
+    settings = GatewaySettings(
+        mapping=mapping,
+        host=host,
+        port=port,
+        allow=parse_networks(allow),
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        tls_client_ca=tls_client_ca,
+        topic=topic,
+        dlq_topic=dlq_topic,
+        ack_timeout_s=ack_timeout,
+    )
+    gw = Gateway(settings, kafka)
+    gw.check_topics()
+    asyncio.run(_run(gw))
+    click.echo(f"Stopped: {gw.stats.summary()}", err=True)
+
+
+async def _run(gw) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    tls = " (TLS)" if gw.settings.tls_cert else ""
+
+    def listening(host: str, port: int) -> None:
+        click.echo(f"Listening for HL7 MLLP on {host}:{port}{tls}", err=True)
+
+    await gw.serve(stop, listening)
