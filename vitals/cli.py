@@ -13,6 +13,7 @@ import click
 
 from vitals import __version__
 from vitals.cli_consume import consume
+from vitals.cli_gateway import gateway
 from vitals.cli_monitoring import monitoring
 from vitals.cli_options import (
     VitalsGroup,
@@ -126,6 +127,7 @@ cli.add_command(status)
 cli.add_command(patient)
 cli.add_command(rules)
 cli.add_command(monitoring)
+cli.add_command(gateway)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
