@@ -32,6 +32,7 @@ pytestmark = pytest.mark.skipif(
 PATIENTS = ("S001", "S002")
 KAFKA_TIMEOUT_S = 10.0  # KafkaSettings.request_timeout_s, the client's bootstrap timeout
 DIAGNOSIS_S = 4.0  # at most one bounded TLS handshake (vitals/tls_check.py) on top
+STARTUP_S = 30.0  # seven interpreters started at once on a loaded 2-core machine
 
 
 def vitals(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
@@ -91,7 +92,7 @@ def alerts_published(env: dict[str, str], rule: str, kind: str = "raised") -> li
     )
     events: list[dict] = []
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while (
             not any((e["rule"], e["kind"]) == (rule, kind) for e in events)
             and time.monotonic() < deadline
@@ -122,7 +123,7 @@ def test_every_command_works_over_tls_with_passwords(senv, tmp_path):
     consumer.wait_for("Partitions assigned", timeout=60)
     wait_until(
         lambda: len(cassandra_rows(senv, "S001")) == 2 and len(cassandra_rows(senv, "S002")) == 1,
-        60,
+        120,  # a bound, not a wait: generous for a loaded 2-core CI machine
         "the 3 readings produced over SASL_SSL stored in Cassandra over TLS",
     )
     assert sorted(r.heart_rate for r in cassandra_rows(senv, "S001")) == [78, 80]
@@ -166,10 +167,12 @@ def test_every_command_works_over_tls_with_passwords(senv, tmp_path):
 def one_error_line(out: subprocess.CompletedProcess, secrets: list[str]) -> str:
     assert out.returncode == 1, f"exit {out.returncode}\n{out.stdout}\n{out.stderr}"
     lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), out.stderr
+    errors = [ln for ln in lines if ln.startswith("Error: ")]
+    assert errors == lines[-1:], out.stderr  # one, the last (consume names its rules first)
+    assert "Traceback" not in out.stderr, out.stderr
     for secret in secrets:
         assert secret not in out.stdout + out.stderr
-    return lines[0]
+    return errors[0]
 
 
 def test_each_mistake_gives_one_clear_error_line(senv, tmp_path):
@@ -189,6 +192,11 @@ def test_each_mistake_gives_one_clear_error_line(senv, tmp_path):
     cases = {
         "kafka: wrong password": (
             [*produce, "--kafka-password-file", str(wrong)],
+            f"Error: Kafka at {kafka_at} accepted the connection but not the SASL SCRAM-SHA-512 "
+            "login of user 'vitals'",
+        ),
+        "kafka: wrong password (consume)": (
+            ["consume", "--kafka-password-file", str(wrong)],
             f"Error: Kafka at {kafka_at} accepted the connection but not the SASL SCRAM-SHA-512 "
             "login of user 'vitals'",
         ),
@@ -236,4 +244,4 @@ def test_each_mistake_gives_one_clear_error_line(senv, tmp_path):
         out, elapsed = results[name]
         line = one_error_line(out, secrets)
         assert line.startswith(expected), f"{name}: {line}"
-        assert elapsed < KAFKA_TIMEOUT_S + DIAGNOSIS_S + 10, f"{name}: took {elapsed:.1f} s"
+        assert elapsed < KAFKA_TIMEOUT_S + DIAGNOSIS_S + STARTUP_S, f"{name}: took {elapsed:.1f} s"
