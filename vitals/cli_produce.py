@@ -121,6 +121,22 @@ from vitals.config import VITALS_TOPIC
     help="Random mode with --output: time of the first reading, ISO 8601 (default: --duration before now).",
 )
 @click.option(
+    "--simulation",
+    envvar="VITALS_SIMULATION",
+    show_envvar=True,
+    type=click.Choice(["ward", "load"]),
+    help="Random mode. ward: labelled deteriorations developing over minutes and monitor artifacts (default); load: the load-test walk, an episode every few minutes per patient at 1 Hz, no artifacts or labels (default with --rate).",
+)
+@click.option(
+    "--episodes-per-hour",
+    envvar="VITALS_EPISODES_PER_HOUR",
+    show_envvar=True,
+    type=click.FloatRange(0, 60),
+    default=0.125,
+    show_default=True,
+    help="Random mode, ward simulation: mean deteriorations per patient per hour (0.125: one per 8 h; a demo may want 2).",
+)
+@click.option(
     "--artifacts/--no-artifacts",
     envvar="VITALS_ARTIFACTS",
     show_envvar=True,
@@ -163,6 +179,8 @@ def produce(
     output: str | None,
     labels: str | None,
     start: str | None,
+    simulation: str | None,
+    episodes_per_hour: float,
     artifacts: bool,
     topic: str,
     quiet: bool,
@@ -180,7 +198,7 @@ def produce(
     """
     from vitals.producer import VitalsProducer, stream_csv, stream_random
     from vitals.simulation import LabelledWard, simulate, write_csv, write_labels
-    from vitals.sources import patient_ids, plan_csv
+    from vitals.sources import Ward, patient_ids, plan_csv
 
     src = ctx.get_parameter_source
     if rate is not None and src("interval") is click.core.ParameterSource.COMMANDLINE:
@@ -200,6 +218,9 @@ def produce(
         raise click.UsageError("--output and --rate cannot be used together; use --interval.")
     if start and not output:
         raise click.UsageError("--start is only used with --output (sending starts now).")
+    simulation = simulation or ("load" if rate is not None else "ward")
+    if simulation == "load" and (output or labels):
+        raise click.UsageError("--output and --labels need --simulation ward.")
     if output:
         first = parse_start(start) if start else datetime.now(UTC) - timedelta(seconds=duration)
         ward = LabelledWard(
@@ -208,6 +229,7 @@ def produce(
             hours=duration / 3600,
             seed=seed,
             artifacts=artifacts,
+            episodes_per_hour=episodes_per_hour,
         )
         rows = write_csv(simulate(ward, interval=interval or 1.0, count=count), output)
         if labels:
@@ -247,13 +269,18 @@ def produce(
                 )
 
         if plan is None:
-            ward = LabelledWard(
-                patient_ids(patients, patient_count),
-                start=datetime.now(UTC),
-                hours=(duration or 24 * 3600) / 3600,  # episodes planned over the run
-                seed=seed,
-                artifacts=artifacts,
-            )
+            ids = patient_ids(patients, patient_count)
+            if simulation == "load":
+                ward: Ward | LabelledWard = Ward(ids, seed=seed)
+            else:
+                ward = LabelledWard(
+                    ids,
+                    start=datetime.now(UTC),
+                    hours=(duration or 24 * 3600) / 3600,  # episodes planned over the run
+                    seed=seed,
+                    artifacts=artifacts,
+                    episodes_per_hour=episodes_per_hour,
+                )
             stream_random(
                 producer,
                 ward,
@@ -264,7 +291,7 @@ def produce(
                 duration=duration,
                 on_sent=on_sent,
             )
-            if labels:
+            if labels and isinstance(ward, LabelledWard):
                 write_labels(ward, labels)
         else:
             stream_csv(

@@ -118,8 +118,10 @@ class LabelledWard:
         hours: float = 8.0,
         seed: int | None = None,
         artifacts: bool = True,
+        episodes_per_hour: float = EPISODES_PER_8H / 8,
     ) -> None:
         self.start, self.hours, self.seed = start.astimezone(UTC), hours, seed
+        self.episode_rate = episodes_per_hour / 3600  # per second
         self.rng = rng = random.Random(seed)
         self.patients: dict[str, _Patient] = {}
         for pid in patient_ids:
@@ -135,7 +137,9 @@ class LabelledWard:
     def _episodes(self, base: dict[str, float]) -> list[_Episode]:
         rng, span = self.rng, self.hours * 3600
         out: list[_Episode] = []
-        t = rng.expovariate(EPISODES_PER_8H / (8 * 3600))
+        if self.episode_rate <= 0:
+            return out
+        t = rng.expovariate(self.episode_rate)
         while t < span:
             kind = rng.choice(list(EPISODES))
             peak = {v: rng.uniform(*r) - base[v] for v, r in EPISODES[kind].items()}

@@ -106,6 +106,8 @@ def test_produce_output_writes_a_ward_without_kafka(tmp_path: Path) -> None:
         (["--output", "x.csv"], "--output needs --duration"),
         (["--start", "2025-01-01T00:00:00Z"], "--start is only used with --output"),
         (["--output", "x.csv", "--duration", "60", "--start", "soon"], "--start"),
+        (["--output", "x.csv", "--duration", "60", "--rate", "5"], "--output and --rate"),
+        (["--output", "x.csv", "--duration", "60", "--simulation", "load"], "--simulation ward"),
     ],
 )
 def test_produce_output_refuses_what_it_cannot_do(args: list[str], error: str) -> None:
