@@ -195,10 +195,10 @@ def _time_option(ctx: click.Context, param: click.Parameter, value: str) -> str:
     "fmt",
     envvar="VITALS_QUERY_FORMAT",
     show_envvar=True,
-    type=click.Choice(["table", "csv", "json"]),
+    type=click.Choice(["table", "csv", "json", "fhir"]),
     default="table",
     show_default=True,
-    help="Output format (times in UTC; json is one array).",
+    help="Output format (times in UTC; json is one array; fhir is a FHIR R4 Bundle of Observations).",
 )
 @click.option(
     "--limit",
@@ -236,6 +236,7 @@ def query(
       vitals query P001 --since 2026-11-25T22:00 --until 2026-11-26T02:00
       vitals query P001 --alerts --since 1d --format csv > p001-alerts.csv
     """
+    from vitals import fhir
     from vitals.queries import ALERT_COLUMNS, READING_COLUMNS, History, time_range
     from vitals.register import Register
     from vitals.store import connect
@@ -250,7 +251,9 @@ def query(
     finally:
         cluster.shutdown()
     columns = ALERT_COLUMNS if alerts else READING_COLUMNS
-    emit = {"table": _table, "csv": _csv, "json": _json}[fmt]
+    emit = {"table": _table, "csv": _csv, "json": _json}.get(fmt) or (
+        lambda rows, cols: click.echo(fhir.query_bundle(patient, rows, cols))
+    )
     emit(rows, columns)
     if not quiet:
         what = plural(len(rows), "alert event" if alerts else "reading")

@@ -25,7 +25,7 @@ from vitals import __version__
 from vitals.config import ALERTS_TOPIC, CassandraSettings, KafkaSettings
 from vitals.producer import make_producer
 from vitals.store import connect
-from vitals.web import api, audio
+from vitals.web import api, audio, fhir
 from vitals.web.auth import Authenticator
 from vitals.web.data import Conflict, NotFound, WardStore
 from vitals.web.live import Board
@@ -135,6 +135,7 @@ def create_app(settings: WebSettings, auth: Authenticator | None = None) -> Fast
     app.state.ctx = context
     app.include_router(api.router)
     app.include_router(audio.router)
+    app.include_router(fhir.router)
     app.add_middleware(AuthMiddleware, auth=auth)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
