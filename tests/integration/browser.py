@@ -131,8 +131,12 @@ def ward(kafka_settings, cassandra_settings, keyspace, session) -> Iterator[Ward
     w = Ward("", prefix, patients, topics, settings)
     w.send([normal(p, now - timedelta(seconds=s), s) for s in range(600, 0, -15) for p in patients])
     latest = session.prepare("SELECT timestamp FROM patient_latest WHERE patient_id = ?")
-    for p in patients:
-        wait_until(lambda p=p: session.execute(latest, (p,)).one(), 60, f"{p}'s history stored")
+    try:
+        for p in patients:
+            wait_until(lambda p=p: session.execute(latest, (p,)).one(), 60, f"{p}'s history stored")
+    except TimeoutError as e:
+        _stop(consumer)
+        raise TimeoutError(f"{e}; consumer output:\n{consumer.text()[-3000:]}") from None
     try:
         with BackgroundServer(create_app(settings)) as url:
             w.url = url

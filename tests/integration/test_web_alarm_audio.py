@@ -8,11 +8,12 @@ audio time, so the pattern heard is checked, not only the page's word for it. Th
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.integration.browser import SHOTS, browser, ward  # noqa: F401 (fixtures)
+from tests.conftest import wait_until
+from tests.integration.browser import SHOTS, browser, normal, ward  # noqa: F401 (fixtures)
 from vitals.readings import Reading
 
 pytestmark = pytest.mark.services
@@ -37,9 +38,25 @@ INSTRUMENT_JS = """(() => {
 })();"""
 
 
-def low_spo2(pid: str) -> Reading:
-    """SpO2 84 %: the low_spo2 rule raises a HIGH priority alert."""
-    return Reading(pid, datetime.now(UTC), 128, 84, 95, 60, 26, 38.4)
+def admit(ward, session, tag: str) -> str:  # noqa: F811
+    """A new patient of the ward with one normal reading 2 min ago (stored): their tile."""
+    pid = f"{ward.prefix}-{tag}"
+    ward.send([normal(pid, datetime.now(UTC) - timedelta(minutes=2))])
+    latest = session.prepare("SELECT timestamp FROM patient_latest WHERE patient_id = ?")
+    wait_until(lambda: session.execute(latest, (pid,)).one(), 60, f"{pid} stored")
+    return pid
+
+
+def desaturate(ward, pid: str) -> None:  # noqa: F811
+    """SpO2 84 % for the last 60 s (a reading every 10 s, event time): low_spo2 raises a
+    HIGH priority alert whatever its delay (`for: 30s` in the default rules)."""
+    now = datetime.now(UTC)
+    ward.send(
+        [
+            Reading(pid, now - timedelta(seconds=s), 128, 84, 95, 60, 26, 38.4)
+            for s in range(60, -1, -10)
+        ]
+    )
 
 
 @pytest.fixture
@@ -58,7 +75,7 @@ def state(page) -> dict:
     return page.evaluate("vitalsAlarm.state()")
 
 
-def wait_state(page, condition: str, timeout: float = 15_000) -> dict:
+def wait_state(page, condition: str, timeout: float = 30_000) -> dict:
     """Wait until ``condition`` (JS, over ``s`` = the page's alarm state) holds."""
     page.wait_for_function(
         f"(() => {{ const s = vitalsAlarm.state(); return {condition}; }})()", timeout=timeout
@@ -92,13 +109,13 @@ def test_sound_is_off_and_says_so_until_a_user_gesture(page, ward):  # noqa: F81
     assert page.locator("#sound-status").inner_text() == "Alarm sound on"
 
 
-def test_a_new_high_alert_sounds_the_high_pattern_until_acknowledged(page, ward):  # noqa: F811
-    pid = ward.patients[0]
+def test_a_new_high_alert_sounds_the_high_pattern_until_acknowledged(page, ward, session):  # noqa: F811
+    pid = admit(ward, session, "S1")
     open_board(page, ward, pid)
     enable_sound(page)
     assert state(page)["playing"] is None
 
-    ward.send([low_spo2(pid)])
+    desaturate(ward, pid)
     s = wait_state(page, "s.playing === 'high'")
     assert page.get_attribute("#sound", "data-state") == "sounding"
     assert "HIGH priority" in page.locator("#sound-status").inner_text()
@@ -129,12 +146,12 @@ def test_a_new_high_alert_sounds_the_high_pattern_until_acknowledged(page, ward)
 
 
 def test_pause_silences_for_two_minutes_is_stored_and_ends_on_time(page, ward, session):  # noqa: F811
-    pid = ward.patients[1]
+    pid = admit(ward, session, "S2")
     page.clock.install()
     open_board(page, ward, pid)
     page.evaluate("localStorage.setItem('vitals.name', 'Nurse Lee')")
     enable_sound(page)
-    ward.send([low_spo2(pid)])
+    desaturate(ward, pid)
     wait_state(page, "s.playing === 'high'")
 
     # from here the page's clock moves only when the test says so
@@ -169,14 +186,14 @@ def test_pause_silences_for_two_minutes_is_stored_and_ends_on_time(page, ward, s
     assert s["bursts"][-1]["pulses"] == HIGH_PULSES_MS
 
 
-def test_a_high_alert_raised_during_a_pause_is_never_silent(page, ward):  # noqa: F811
-    pid = ward.patients[2]
+def test_a_high_alert_raised_during_a_pause_is_never_silent(page, ward, session):  # noqa: F811
+    pid = admit(ward, session, "S3")
     open_board(page, ward, pid)
     enable_sound(page)
     page.click("#audio-pause")
     wait_state(page, "s.paused")
 
-    ward.send([low_spo2(pid)])
+    desaturate(ward, pid)
     s = wait_state(page, "s.playing === 'high'")
     assert s["paused"]  # the pause still covers what was active before it, not this alarm
     assert page.get_attribute("#sound", "data-state") == "paused"

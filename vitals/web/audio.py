@@ -5,8 +5,8 @@ the alarm *sound* for a set time ("AUDIO PAUSED") while the alarm signals stay o
 screen. A central station does it for its ward: the ward page's "pause audio 2:00"
 posts here, every pause and resume is stored (who, when, until when) in
 ``alarm_audio_pauses`` (cql/005_audio_pauses.cql), and every board of the same ward
-reads the current pause. A pause covers the alarms raised up to its start: an alarm
-raised later sounds at once (the page decides that from ``paused_at``).
+reads the current pause. A pause covers the alarms on the board when it began: an alarm
+raised (or escalated) later sounds at once (the page decides, see static/alarm.js).
 
 Times are UTC; ``remaining_s`` is seconds from the server's now, so that a page counts
 down on its own clock whatever the skew between the two clocks.

@@ -13,7 +13,7 @@
 //
 // Rules of this page (the ward's central station):
 // - the sound is that of the highest priority among the unacknowledged active alerts;
-// - "audio paused" covers the alerts raised up to the pause; an alert raised after it
+// - "audio paused" covers the alerts on the board when it began; an alert raised after it
 //   sounds at once, so a new HIGH alarm is never silent;
 // - a browser allows sound only after a user gesture: until then the page says
 //   "click to enable alarm sound" and never shows itself as audible.
@@ -36,7 +36,7 @@ const vitalsAlarm = (() => {
   let ctx = null;
   let wave = null;
   let alerts = []; // unacknowledged active alerts: { key, patient, severity, message, raisedAt (ms) }
-  let pause = null; // { pausedAt (server ms), deadline (page ms), by }
+  let pause = null; // { pausedAt (server ms), deadline (page ms), by, covers: Set of alert keys }
   let playing = null; // the priority whose pattern sounds now
   let nextBurst = 0; // page ms
   const bursts = []; // the last bursts scheduled: { priority, at (page ms), pulses }
@@ -98,8 +98,11 @@ const vitalsAlarm = (() => {
     if (bursts.length > 50) bursts.shift();
   }
 
+  // A pause covers the alarms on the board when it began (as this page learnt it), and
+  // none raised after it: a reading's own time can lag its arrival, so the page's view
+  // decides what was there, and a later raise is never covered.
   function pausedFor(a) {
-    return pause !== null && Date.now() < pause.deadline && a.raisedAt <= pause.pausedAt;
+    return pause !== null && Date.now() < pause.deadline && pause.covers.has(a.key) && !(a.raisedAt > pause.pausedAt);
   }
 
   function wanted() {
@@ -162,7 +165,14 @@ const vitalsAlarm = (() => {
       seenAt = at;
     }
     if (!p || p.action !== "paused" || p.remaining_s <= 0) pause = null;
-    else pause = { pausedAt: Date.parse(p.paused_at), deadline: Date.now() + p.remaining_s * 1000, by: p.by };
+    else {
+      pause = {
+        pausedAt: Date.parse(p.paused_at),
+        deadline: Date.now() + p.remaining_s * 1000,
+        by: p.by,
+        covers: new Set(alerts.map((a) => a.key)),
+      };
+    }
     tick();
   }
 

@@ -167,7 +167,7 @@ function boardAlarms() {
     for (const a of t.state.alerts) {
       if (a.acknowledged) continue;
       list.push({
-        key: `${pid}|${a.rule}|${a.raised_at}`,
+        key: `${pid}|${a.rule}|${a.raised_at}|${a.severity}`, // an escalation is a new alarm
         patient: pid,
         alert: a,
         severity: a.severity,
