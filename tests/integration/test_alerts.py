@@ -236,3 +236,62 @@ def test_a_labelled_ward_through_kafka_and_the_consumer_gives_the_replay_events(
     published = [json.loads(r.value) for r in read_topic(topics.alerts, len(expected))]
     got = sorted(tuple(a[k] for k in keys) for a in published)
     assert got == expected
+
+
+def scored(pid: str, i: int, **vitals: float) -> bytes:
+    """A reading at T0 + i s: NEWS2 5 (RR 21, systolic 100, HR 91), or 7 with more."""
+    body = {"respiratory_rate": 21, "heart_rate": 91, "spo2": 97, "temperature": 36.8, **vitals}
+    return json.dumps(
+        {
+            "patient_id": pid,
+            "timestamp": (T0 + timedelta(seconds=i)).isoformat(),
+            "blood_pressure": {"systolic": 100, "diastolic": 70},
+            **body,
+        }
+    ).encode()
+
+
+def test_an_escalation_is_stored_as_one_row_and_the_active_alert_at_its_new_severity(
+    topics, keyspace, session
+):
+    pid = f"N-{uuid.uuid4().hex[:6]}"
+    p = KafkaProducer(bootstrap_servers=KAFKA)
+    for i, changes in enumerate([{}, {"temperature": 36.0, "spo2": 94}]):  # NEWS2 5, then 7
+        p.send(topics.vitals, key=pid.encode(), value=scored(pid, i, **changes))
+    p.flush()
+    c = start_consumer(topics, keyspace)  # per-reading NEWS2 (tests/rules_immediate.yaml)
+    wait_until(lambda: committed_and_end(topics.vitals, topics.group)[0] == 2, 30, "2 commits")
+    active = session.execute(
+        f"SELECT rule, severity, raised_at FROM {keyspace}.active_alerts WHERE patient_id = %s",
+        (pid,),
+    ).all()
+    assert [(a.rule, a.severity, a.raised_at) for a in active] == [
+        ("news2", "high", datetime(2025, 10, 26, 23, 59, 58))  # escalated at T0 + 1 s
+    ]
+    p.send(topics.vitals, key=pid.encode(), value=reading(pid, 2, 80))  # NEWS2 0: cleared
+    p.flush()
+    p.close()
+    wait_until(lambda: committed_and_end(topics.vitals, topics.group)[0] == 3, 30, "3 commits")
+    c.stop()
+    rows = [(r[0], r[1], r[2]) for r in alert_rows(session, keyspace, pid)]
+    assert rows == [
+        ("news2", "raised", datetime(2025, 10, 26, 23, 59, 57)),
+        ("news2", "escalated", datetime(2025, 10, 26, 23, 59, 58)),
+        ("news2", "cleared", datetime(2025, 10, 26, 23, 59, 59)),
+    ]
+    severities = session.execute(
+        f"SELECT kind, severity, raised_at FROM {keyspace}.patient_alerts "
+        "WHERE patient_id = %s AND day = %s",
+        (pid, datetime(2025, 10, 26).date()),
+    ).all()
+    assert sorted((r.kind, r.severity, r.raised_at) for r in severities) == [
+        ("cleared", "high", datetime(2025, 10, 26, 23, 59, 58)),
+        ("escalated", "high", datetime(2025, 10, 26, 23, 59, 57)),
+        ("raised", "medium", None),
+    ]
+    assert (
+        session.execute(
+            f"SELECT * FROM {keyspace}.active_alerts WHERE patient_id = %s", (pid,)
+        ).all()
+        == []
+    )
