@@ -14,6 +14,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench import gateway as gw
 from bench import latency as lat
 from bench import profile, report, runs
 from bench.infra import ROOT, Scratch, machine, versions
@@ -33,7 +34,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "when the machine is too busy to finish them in time",
     )
     ap.add_argument("--profile", action="store_true", help="quick mode: profile too")
-    ap.add_argument("--skip", default="", help="comma list of: latency,sustained,profile,scaling")
+    ap.add_argument(
+        "--skip", default="", help="comma list of: latency,sustained,profile,scaling,gateway"
+    )
     a = ap.parse_args(argv)
     a.n = a.n or (20_000 if a.quick else 100_000)
     a.repeats = a.repeats or (1 if a.quick else 3)
@@ -125,6 +128,8 @@ def details(results: dict, d: dict) -> str:
             f"{lat_['commit_samples']} commit samples, producer RSS {lat_['producer_rss_mb']:.0f} "
             f"MB, consumer RSS {lat_['consumer_rss_mb']:.0f} MB"
         )
+    if results.get("gateway"):
+        out.append(gw.render(results["gateway"]))
     e2e = results.get("sustained")
     if e2e:
         drain = "not within cap" if e2e["drain_s"] is None else f"{e2e['drain_s']:.1f} s"
@@ -246,6 +251,9 @@ def run_all(a: argparse.Namespace, scratch: Scratch, results: dict, stamp: str) 
         results["sustained"] = lat.sustained(
             scratch, rate=25_000, seconds=a.sustained_s, drain_max_s=10 if a.quick else 20
         )
+    if "gateway" not in a.skip:
+        log("gateway: HL7 MLLP saturation (1 and 8 connections), then 100 messages/s")
+        results["gateway"] = gw.run(scratch, seconds=8.0 if a.quick else 20.0)
 
 
 if __name__ == "__main__":
