@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import re
 import socket
+import ssl
+import subprocess
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -221,3 +223,67 @@ def test_listening_beyond_loopback_without_an_allow_list_is_refused(topics, keys
     assert p.proc.wait(60) == 2
     p.stop()
     assert "Error: refusing to listen on 0.0.0.0 without an allow-list of senders" in p.text()
+
+
+def test_bytes_that_are_not_hl7_are_answered_ae_and_dead_lettered(topics, keyspace):
+    gw, port = start_gateway(topics, keyspace)
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.sendall(b"\x0bhello, is this the ward?\x1c\r")
+        answer = b""
+        while not answer.endswith(b"\x1c\r"):
+            answer += s.recv(4096)
+    ack = hl7.parse(answer.strip(b"\x0b\x1c\r").decode())
+    assert ack_code(ack) == "AE"
+    assert str(ack.segment("ERR")(3)) == "100^Segment sequence error^HL70357"
+    dead = read_topic(topics.dlq, 1)[0]
+    assert dead.value == b"hello, is this the ward?"
+    assert dict(dead.headers)["vitals.error"].startswith(b"MSH: not an HL7 v2 message")
+    assert gw.stop() == 0
+
+
+def test_mllp_over_tls_is_acknowledged(topics, keyspace, tmp_path):
+    cert, key = tmp_path / "gw.pem", tmp_path / "gw.key"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            "/CN=vitals-gateway",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    gw, port = start_gateway(topics, keyspace, "--tls-cert", str(cert), "--tls-key", str(key))
+    assert "(TLS)" in gw.text()
+    context = ssl.create_default_context(cafile=str(cert))
+    message = pcd01(f"HL7-{uuid.uuid4().hex[:6]}", "TLS-1", [(datetime.now(UTC), SIX_T)])
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=30) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as s,
+    ):
+        s.sendall(b"\x0b" + message.encode() + b"\x1c\r")
+        answer = b""
+        while not answer.endswith(b"\x1c\r"):
+            answer += s.recv(4096)
+    assert ack_code(hl7.parse(answer.strip(b"\x0b\x1c\r").decode())) == "AA"
+    assert len(read_topic(topics.vitals, 1)) == 1
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as plain:  # no TLS: no ACK
+        plain.sendall(b"\x0b" + message.encode() + b"\x1c\r")
+        try:
+            reply = plain.recv(4096)
+        except ConnectionResetError:
+            reply = b""
+        assert b"MSA" not in reply
+    assert gw.stop() == 0
