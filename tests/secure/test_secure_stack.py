@@ -245,3 +245,65 @@ def test_each_mistake_gives_one_clear_error_line(senv, tmp_path):
         line = one_error_line(out, secrets)
         assert line.startswith(expected), f"{name}: {line}"
         assert elapsed < KAFKA_TIMEOUT_S + DIAGNOSIS_S + STARTUP_S, f"{name}: took {elapsed:.1f} s"
+
+
+def pem_pair(secure_dir: Path, out: Path) -> tuple[Path, Path]:
+    """The stack's server certificate chain and key as PEM (the gateway reads PEM)."""
+    cert, key = out / "server.crt.pem", out / "server.key.pem"
+    store = [
+        "-in",
+        str(secure_dir / "server.p12"),
+        "-passin",
+        f"file:{secure_dir / 'store.password'}",
+    ]
+    for args, path in ((["-nokeys"], cert), (["-nocerts", "-nodes"], key)):
+        subprocess.run(["openssl", "pkcs12", *store, *args, "-out", str(path)], check=True)
+    return cert, key
+
+
+def mllp_over_tls(port: int, message: str, cafile: str) -> str:
+    """Send one MLLP-framed message over TLS (server certificate checked); return the ACK."""
+    import socket
+    import ssl
+
+    context = ssl.create_default_context(cafile=cafile)
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=30) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        tls.sendall(b"\x0b" + message.encode() + b"\x1c\r")
+        answer = b""
+        while not answer.endswith(b"\x1c\r"):
+            chunk = tls.recv(4096)
+            assert chunk, f"the gateway hung up before its ACK: {answer!r}"
+            answer += chunk
+    return answer.strip(b"\x0b\x1c\r").decode()
+
+
+def test_every_hop_is_encrypted_from_the_hl7_gateway_to_cassandra(senv, tmp_path):
+    """Monitor -> gateway over MLLP/TLS -> Kafka over SASL_SSL -> consumer -> Cassandra over TLS."""
+    from datetime import UTC, datetime
+
+    from tests.integration.test_gateway import SIX, pcd01
+
+    ok(vitals("init", "--partitions", "1", env=senv))
+    cert, key = pem_pair(Path(senv["VITALS_KAFKA_CA_FILE"]).parent, tmp_path)
+    gateway = VitalsProcess(
+        ["gateway", "--port", "0", "--tls-cert", str(cert), "--tls-key", str(key)], senv
+    )
+    gateway.wait_for("Listening for HL7 MLLP on", timeout=60)
+    port = int(re.search(r"Listening for HL7 MLLP on [^ ]+:(\d+) \(TLS\)", gateway.text()).group(1))
+    consumer = VitalsProcess(["consume", "--quiet"], senv)
+    consumer.wait_for("Partitions assigned", timeout=60)
+
+    ack = mllp_over_tls(
+        port, pcd01("S077", "C1", [(datetime.now(UTC), SIX)]), senv["VITALS_KAFKA_CA_FILE"]
+    )
+    assert "|AA|C1" in ack, ack  # AA: Kafka (over SASL_SSL) acknowledged the reading
+    rows = wait_until(
+        lambda: cassandra_rows(senv, "S077"), 120, "the HL7 reading stored in Cassandra over TLS"
+    )
+    assert [r.heart_rate for r in rows] == [SIX["heart_rate"]]
+    for p in (gateway, consumer):
+        assert p.stop() == 0, p.text()
+        assert "Traceback" not in p.text()
