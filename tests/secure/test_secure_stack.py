@@ -23,7 +23,7 @@ import pytest
 from tests.conftest import wait_until
 from tests.helpers import VitalsProcess
 
-# ~90 s (a secured Kafka and Cassandra start for them): `make test-secure` runs them
+# 100-200 s (a secured Kafka and Cassandra start for them): `make test-secure` runs them
 pytestmark = pytest.mark.skipif(
     os.environ.get("VITALS_SECURE_TESTS") != "1",
     reason="secured-stack tests: `make test-secure` (sets VITALS_SECURE_TESTS=1)",
