@@ -218,3 +218,20 @@ def test_resume_ends_a_pause_and_is_stored(page, ward, session):  # noqa: F811
         "s => fetch('/api/audio/pause?station=' + encodeURIComponent(s)).then(r => r.json())", pid
     )
     assert current == {"station": pid, "pause": None}
+
+
+def test_a_pause_reaches_every_screen_of_the_ward_within_5_s(page, browser, ward, session):  # noqa: F811
+    pid = admit(ward, session, "S5")
+    other = browser.new_context(viewport={"width": 1920, "height": 1080})
+    try:
+        wall = other.new_page()
+        open_board(page, ward, pid)
+        open_board(wall, ward, pid)
+        page.evaluate("localStorage.setItem('vitals.name', 'Nurse Kim')")
+        page.keyboard.press("p")
+        wait_state(page, "s.paused")
+        s = wait_state(wall, "s.paused", timeout=5_000 + 2_000)  # refresh every 5 s, + a read
+        assert s["pausedBy"] == "Nurse Kim"
+        assert "Audio paused" in wall.locator("#sound-status").inner_text()
+    finally:
+        other.close()
