@@ -28,7 +28,8 @@ CET = timezone(timedelta(hours=1))
 
 def start_gateway(topics, keyspace, *args: str, kafka: str = KAFKA) -> tuple[VitalsProcess, int]:
     env = vitals_env(topics, keyspace, kafka=kafka)
-    p = VitalsProcess(["gateway", "--port", "0", *args], env)
+    # a loaded shared machine can take seconds to acknowledge; AR is tested on its own
+    p = VitalsProcess(["gateway", "--port", "0", "--ack-timeout", "30", *args], env)
     p.wait_for("Listening for HL7 MLLP on", timeout=60)
     port = int(re.search(r"Listening for HL7 MLLP on [^ ]+:(\d+)", p.text()).group(1))
     return p, port
