@@ -110,11 +110,13 @@ class GatewayStats:
 
     def summary(self) -> str:
         unknown = sum(self.unknown_codes.values())
+        top = ", ".join(f"{code} ×{n}" for code, n in self.unknown_codes.most_common(5))
         return (
             f"{self.messages} messages (AA {self.acks['AA']}, AE {self.acks['AE']}, "
             f"AR {self.acks['AR']}), {self.readings} readings published, "
             f"{self.invalid} invalid observations, {unknown} OBX with unknown codes, "
             f"{self.refused_connections} connections refused"
+            + (f"; most frequent unknown codes: {top}" if top else "")
         )
 
 
@@ -152,7 +154,7 @@ class Publisher:
             self.kafka,
             client_id="vitals-gateway",
             allow_auto_create_topics=False,
-            linger_ms=2,
+            linger_ms=0,  # one message waits for its ACK: no deliberate wait before sending
             max_block_ms=ms,
             request_timeout_ms=ms,
             delivery_timeout_ms=ms + 100,
@@ -322,6 +324,12 @@ class Gateway:
         self.stats.readings += len(mapped.readings)
         self.stats.invalid += mapped.invalid
         self.stats.ignored += mapped.ignored
+        for code in mapped.unknown_codes.keys() - self.stats.unknown_codes.keys():
+            log.warning(
+                "OBX code %s is not in the code table: ignored and counted "
+                "(add it with --codes if it carries a vital)",
+                code,
+            )
         self.stats.unknown_codes.update(mapped.unknown_codes)
 
     def _ack(self, msg: hl7.Message | None, code: str, error: MappingError | None = None) -> bytes:

@@ -125,6 +125,7 @@ def test_a_partial_message_publishes_each_observation_time_with_only_its_vitals(
                 "OBX|4|NM|151594^MDC_CO2_RESP_RATE^MDC|1.4.1.1|18|/min^^UCUM|||||R",
                 f"OBX|5|NM|150021^MDC_PRESS_BLD_NONINV_SYS^MDC|1.3.1.1|18.0|kPa^^UCUM|||||R|||{hl7_time(cuff)}",
                 f"OBX|6|NM|150022^MDC_PRESS_BLD_NONINV_DIA^MDC|1.3.1.2|10.0|kPa^^UCUM|||||R|||{hl7_time(cuff)}",
+                f"OBX|7|NM|150023^MDC_PRESS_BLD_NONINV_MEAN^MDC|1.3.1.3|12.4|kPa^^UCUM|||||R|||{hl7_time(cuff)}",
             ]
         )
         + "\r"
@@ -151,6 +152,8 @@ def test_a_partial_message_publishes_each_observation_time_with_only_its_vitals(
         },
     ]
     assert gw.stop() == 0
+    assert "OBX code 150023^MDC is not in the code table: ignored and counted" in gw.text()
+    assert "most frequent unknown codes: 150023^MDC ×1" in gw.text()
 
 
 def test_a_message_that_cannot_be_mapped_is_answered_ae_and_dead_lettered(topics, keyspace):
