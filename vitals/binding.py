@@ -14,7 +14,13 @@ import struct
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 
-from cassandra.query import BatchStatement, BatchType, PreparedStatement
+from cassandra.query import (
+    UNSET_VALUE,
+    BatchStatement,
+    BatchType,
+    BoundStatement,
+    PreparedStatement,
+)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SECOND = timedelta(seconds=1)
@@ -76,16 +82,21 @@ class RowEncoder:
         probe = BatchStatement()
         self._direct = isinstance(getattr(probe, "_statements_and_parameters", None), list)
 
-    def encode(self, row: Sequence[object]) -> list[bytes | None]:
-        return [None if v is None else f(v) for f, v in zip(self.fns, row, strict=True)]
+    def encode(self, row: Sequence[object]) -> list[object]:
+        """Value bytes; ``None`` (a vital not measured) is bound unset: no cell, no tombstone."""
+        return [UNSET_VALUE if v is None else f(v) for f, v in zip(self.fns, row, strict=True)]
+
+    def bind(self, row: Sequence[object]) -> BoundStatement:
+        """One row as a bound statement, ``None`` unset like ``encode``."""
+        return self.prepared.bind([UNSET_VALUE if v is None else v for v in row])
 
     def batch(self, rows: Sequence[Sequence[object]]) -> BatchStatement:
         """An unlogged batch of ``rows`` (the first row sets its routing key)."""
         b = BatchStatement(batch_type=BatchType.UNLOGGED)
-        b.add(self.prepared, rows[0])
+        b.add(self.prepared, [UNSET_VALUE if v is None else v for v in rows[0]])
         if not self._direct:
             for row in rows[1:]:
-                b.add(self.prepared, row)
+                b.add(self.prepared, [UNSET_VALUE if v is None else v for v in row])
             return b
         entries = b._statements_and_parameters
         qid = self.prepared.query_id

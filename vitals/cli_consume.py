@@ -188,13 +188,6 @@ def register_lookup(session: object, *, ttl: float = 30.0) -> Callable[[str], st
     return place
 
 
-class _RulesReported(logging.Filter):
-    """Drops the consumer's own log line for a failed reload: the reporter prints it once."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("rules not reloaded")
-
-
 class RulesFile:
     """Loads the rules (``path`` or the shipped defaults) and says what was loaded:
     the file, how many rules, and the SHA-256 of its bytes (``sha256sum FILE`` agrees)."""
@@ -363,7 +356,6 @@ def consume(
         rules_loaded=lambda: rules_source.summary,
         place=register_lookup(session),
     )
-    logging.getLogger("vitals.consumer").addFilter(_RulesReported())
     consumer = VitalsConsumer(
         kafka=kafka,
         settings=settings,
@@ -389,6 +381,6 @@ def consume(
     click.echo(
         f"Stopped after {time.monotonic() - t0:.1f} s: consumed {s.consumed}, stored {s.stored}, "
         f"dead-lettered {s.dead_lettered}, alerts raised {s.alerts_raised}, "
-        f"cleared {s.alerts_cleared}",
+        f"cleared {s.alerts_cleared}, escalated {s.alerts_escalated}",
         err=True,
     )

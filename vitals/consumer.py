@@ -25,9 +25,10 @@ from kafka.errors import CommitFailedError, KafkaError, KafkaTimeoutError
 from kafka.structs import OffsetAndMetadata
 
 from vitals.config import ConsumerSettings, KafkaSettings
-from vitals.errors import InvalidReading, KafkaUnavailable
+from vitals.errors import ConfigError, InvalidReading
+from vitals.freshness import Basis
 from vitals.producer import make_producer
-from vitals.readings import Reading, decode, record_time
+from vitals.readings import VITALS, Reading, decode, record_time
 from vitals.rules import AlertEvent, RuleEngine, RuleSet
 from vitals.store import Writer
 from vitals.telemetry import TELEMETRY_LOST, TelemetryWatch, utcnow
@@ -45,7 +46,9 @@ class Reporter(Protocol):
 
     def assigned(self, partitions: Sequence[TopicPartition]) -> None: ...
     def revoked(self, partitions: Sequence[TopicPartition]) -> None: ...
-    def reading(self, reading: Reading, news2: int, events: Sequence[AlertEvent]) -> None: ...
+    def reading(
+        self, reading: Reading, news2: int | None, events: Sequence[AlertEvent]
+    ) -> None: ...
     def dead_letter(self, topic: str, partition: int, offset: int, reason: str) -> None: ...
     def waiting(self, what: str, count: int, delay: float, error: object) -> None: ...
     def recovered(self, what: str) -> None: ...
@@ -56,7 +59,9 @@ class Reporter(Protocol):
 class SilentReporter:
     def assigned(self, partitions: Sequence[TopicPartition]) -> None: ...
     def revoked(self, partitions: Sequence[TopicPartition]) -> None: ...
-    def reading(self, reading: Reading, news2: int, events: Sequence[AlertEvent]) -> None: ...
+    def reading(
+        self, reading: Reading, news2: int | None, events: Sequence[AlertEvent]
+    ) -> None: ...
     def dead_letter(self, topic: str, partition: int, offset: int, reason: str) -> None: ...
     def waiting(self, what: str, count: int, delay: float, error: object) -> None: ...
     def recovered(self, what: str) -> None: ...
@@ -71,6 +76,7 @@ class Stats:
     dead_lettered: int = 0
     alerts_raised: int = 0
     alerts_cleared: int = 0
+    alerts_escalated: int = 0
     batches: int = 0
     last_commit: float | None = None
     alerts_by_severity: dict[str, int] = field(default_factory=dict)
@@ -178,9 +184,10 @@ class VitalsConsumer:
         topics = self._consumer.topics()
         if self.settings.topic not in topics:
             self._consumer.close()
-            raise KafkaUnavailable(
-                f"topic {self.settings.topic!r} does not exist on {where}; create it with "
-                "`vitals init`"
+            name = self.settings.topic
+            raise ConfigError(
+                f"topic {name!r} does not exist on {where}; "
+                f"create it with `vitals init --topic {name}` (or check the name)"
             )
         self._producer = make_producer(self.kafka, client_id="vitals-consumer-out", linger_ms=2)
         self._consumer.subscribe([self.settings.topic], listener=_Listener(self))
@@ -245,11 +252,13 @@ class VitalsConsumer:
         if new and not self._restore(new):
             return False
 
-        assess = self.engine.assess
+        engine = self.engine
+        assess = engine.assess
         readings: list[Reading] = []
-        scores: list[int] = []
+        scores: list[int | None] = []
+        bases: list[Basis | None] = []
         events: list[AlertEvent] = []
-        latest: dict[str, tuple[Reading, int]] = {}
+        by_patient: dict[str, list[tuple[Reading, int | None, Basis | None]]] = {}
         report = self.reporter.reading
         for rec, r in accepted:
             try:
@@ -258,14 +267,15 @@ class VitalsConsumer:
                 log.exception("scoring or evaluating %s failed", r.patient_id)
                 dead.append((rec, *_failure(e, "evaluating the reading failed")))
                 continue
+            total = None if n is None else n.total
+            basis = engine.basis(r.patient_id)
             readings.append(r)
-            scores.append(n.total)
+            scores.append(total)
+            bases.append(basis)
             if ev:
                 events.extend(ev)
-            prev = latest.get(r.patient_id)
-            if prev is None or prev[0].timestamp < r.timestamp:
-                latest[r.patient_id] = (r, n.total)
-            report(r, n.total, ev)
+            by_patient.setdefault(r.patient_id, []).append((r, total, basis))
+            report(r, total, ev)
         technical, registrations = self._arrivals(arrivals)
         events.extend(technical)
 
@@ -279,8 +289,8 @@ class VitalsConsumer:
             return False
 
         w = self.writer
-        statements = w.batches(w.reading_rows(readings, scores))
-        statements += w.latest_statements(latest.values())
+        statements = w.batches(w.reading_rows(readings, scores, bases))
+        statements += w.latest_statements(_latest(by_patient))
         statements += w.alert_statements(events)
         statements += registrations
         started = time.monotonic()
@@ -501,6 +511,10 @@ class VitalsConsumer:
                 by[e.severity] = by.get(e.severity, 0) + 1
             elif e.kind == "cleared":
                 self.stats.alerts_cleared += 1
+            elif e.kind == "escalated":  # the same alert at a higher level
+                self.stats.alerts_escalated += 1
+                by = self.stats.alerts_by_severity
+                by[e.severity] = by.get(e.severity, 0) + 1
 
     # rule state across owners ----------------------------------------------------------------
 
@@ -516,7 +530,9 @@ class VitalsConsumer:
                 self.reporter.waiting("Cassandra", len(patient_ids), delay, e)
                 if self._stop.wait(delay):
                     return False
-        for pid, (rows, last_seen) in state.items():
+        for pid, (rows, last_seen, freshest) in state.items():
+            if freshest:
+                self.engine.freshest.seed(pid, freshest)
             lost = next((row for row in rows if row[0] == TELEMETRY_LOST), None)
             rows = [row for row in rows if row[0] != TELEMETRY_LOST]
             self.telemetry.adopt(pid, utcnow(), _restored(pid, lost) if lost else None)
@@ -556,7 +572,6 @@ class VitalsConsumer:
         try:
             rules = self.rules_loader()
         except Exception as e:
-            log.error("rules not reloaded, the old rules stay in force: %s", e)
             self.reporter.waiting("rules", 0, 0.0, e)
             return
         self.engine.replace_rules(rules)
@@ -567,6 +582,28 @@ class VitalsConsumer:
 #: Largest value kept whole in a dead letter; a longer one keeps its head plus its size and
 #: SHA-256 in headers, so it can never be refused by the broker and stall the consumer.
 DLQ_MAX_VALUE = 512 * 1024
+
+
+def _latest(
+    by_patient: dict[str, list[tuple[Reading, int | None, Basis | None]]],
+) -> list[tuple[Reading, int | None, Basis | None]]:
+    """The poll's readings that ``patient_latest`` needs: per patient the newest, plus each
+    older one that carries a vital no newer reading of the poll carries (a blood pressure
+    before a run of heart rates). Complete readings: only the newest, as before."""
+    out = []
+    for items in by_patient.values():
+        if len(items) == 1:
+            out.append(items[0])
+            continue
+        covered: set[str] = set()
+        for item in sorted(items, key=lambda it: it[0].timestamp, reverse=True):
+            carried = set(item[0].measured())
+            if not covered or carried - covered:
+                out.append(item)
+                covered |= carried
+            if len(covered) == len(VITALS):
+                break
+    return out
 
 
 def _restored(patient_id: str, row: tuple) -> AlertEvent:

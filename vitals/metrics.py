@@ -73,9 +73,16 @@ class Metrics:
         self.cleared = Counter(
             "vitals_alerts_cleared", "Alerts cleared, by severity.", ["severity"], registry=r
         )
+        self.escalated = Counter(
+            "vitals_alerts_escalated",
+            "Active alerts escalated to a higher severity, by the new severity.",
+            ["severity"],
+            registry=r,
+        )
         for s in SEVERITIES:  # every series exists from the start (rate() needs a zero)
             self.alerts.labels(s)
             self.cleared.labels(s)
+            self.escalated.labels(s)
         self.write_seconds = Histogram(
             "vitals_write_seconds",
             "Time to write one poll's rows to Cassandra (including retries).",
@@ -109,6 +116,8 @@ class Metrics:
                 self.alerts.labels(e.severity).inc()
             elif e.kind == "cleared":
                 self.cleared.labels(e.severity).inc()
+            elif e.kind == "escalated":
+                self.escalated.labels(e.severity).inc()
 
     def observe_commit(self, when: float) -> None:
         self.last_commit.set(when)

@@ -2,7 +2,21 @@
 
 The wire format is the seed's JSON (nested ``blood_pressure``); a flat
 ``systolic``/``diastolic`` form is accepted too. Unknown extra fields are
-ignored. Whole-number vitals given with a fraction (``90.5`` from a CSV) are
+ignored. A reading carries any non-empty subset of the vitals, as monitors
+send them (heart rate and SpO2 every few seconds, blood pressure per cuff
+cycle, temperature rarely): a vital missing, ``null`` or a blank CSV cell is
+not measured (``None``), never 0. Systolic and diastolic come together.
+``blood_pressure.timestamp`` is the cuff's own measurement time.
+
+Values that mean "no signal" are data, not errors (IEC 60601-1-8 separates
+physiological from technical alarm conditions):
+    * heart rate 0 is a physiological event (asystole / no pulse) and kept;
+    * SpO2 0 is no perfusion signal (probe off, no pulse at the probe): a
+      technical condition, kept as the status ``no_signal`` without a value;
+    * a device's explicit status per vital (``"status": {"spo2": "probe_off"}``;
+      ``probe_off``, ``leads_off``, ``no_signal``, ``invalid``) likewise: the
+      vital is then not measured, and any value sent with it is not used;
+    * anything negative or beyond physiology stays impossible (dead letter). Whole-number vitals given with a fraction (``90.5`` from a CSV) are
 rounded half up once, here (temperature to one decimal: 36.05 → 36.1), so the
 stored value, the NEWS2 band and the rules all see the same number.
 """
@@ -28,13 +42,17 @@ CONSCIOUSNESS = ("A", "C", "V", "P", "U")
 
 #: Physiologically possible values. Outside these a value is a device error, not a reading.
 LIMITS: dict[str, tuple[float, float]] = {
-    "heart_rate": (1, 350),
+    "heart_rate": (0, 350),  # 0: asystole or no pulse, a physiological alarm condition
     "spo2": (1, 100),
     "systolic": (20, 320),
     "diastolic": (10, 250),
     "respiratory_rate": (0, 90),
     "temperature": (25.0, 45.0),
 }
+#: Technical statuses a device may report for a vital (the vital is then not measured).
+STATUSES = ("probe_off", "leads_off", "no_signal", "invalid")
+#: Vitals a status may name: the reading's vitals, blood pressure as one.
+STATUS_VITALS = ("heart_rate", "spo2", "blood_pressure", "respiratory_rate", "temperature")
 MAX_PATIENT_ID = 64
 _PATIENT_ID = re.compile(r"[\x21-\x7e]+(?: [\x21-\x7e]+)*")  # printable ASCII, single inner spaces
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -43,43 +61,82 @@ MAX_AHEAD = timedelta(hours=24)  # a reading may be at most this far after its K
 
 @dataclass(frozen=True, slots=True)
 class Reading:
+    """One message from a bedside device: any non-empty subset of the vitals.
+
+    Units: heart rate bpm, SpO2 %, systolic/diastolic mmHg, respiratory rate
+    breaths/min (whole numbers), temperature °C (one decimal); ``None`` means
+    not measured. ``timestamp``: the reading's own time (UTC);
+    ``bp_timestamp``: the cuff's measurement time when it differs (UTC).
+    ``status``: technical statuses by vital (see ``STATUSES``), as sorted pairs.
+    """
+
     patient_id: str
     timestamp: datetime  # timezone-aware, UTC
-    heart_rate: int
-    spo2: int
-    systolic: int
-    diastolic: int
-    respiratory_rate: int
-    temperature: float
+    heart_rate: int | None = None
+    spo2: int | None = None
+    systolic: int | None = None
+    diastolic: int | None = None
+    respiratory_rate: int | None = None
+    temperature: float | None = None
     consciousness: str = "A"
     on_oxygen: bool = False
+    bp_timestamp: datetime | None = None
+    status: tuple[tuple[str, str], ...] = ()
 
     @property
     def day(self) -> date:
         return self.timestamp.date()
 
-    def to_json(self) -> bytes:
-        """The seed's message format (nested ``blood_pressure``)."""
-        return _encode(
-            {
-                "patient_id": self.patient_id,
-                "timestamp": self.timestamp.isoformat(),
-                "heart_rate": self.heart_rate,
-                "spo2": self.spo2,
-                "blood_pressure": {"systolic": self.systolic, "diastolic": self.diastolic},
-                "respiratory_rate": self.respiratory_rate,
-                "temperature": self.temperature,
-                "consciousness": self.consciousness,
-                "on_oxygen": self.on_oxygen,
-            }
+    @property
+    def complete(self) -> bool:
+        """All six vitals present (the seed's reading)."""
+        return None not in (
+            self.heart_rate,
+            self.spo2,
+            self.systolic,
+            self.respiratory_rate,
+            self.temperature,
         )
 
+    def measured(self) -> tuple[str, ...]:
+        """The vitals this reading carries, in ``VITALS`` order."""
+        return tuple(v for v in VITALS if getattr(self, v) is not None)
+
+    def to_json(self) -> bytes:
+        """The seed's message format (nested ``blood_pressure``), absent vitals left out."""
+        doc: dict[str, object] = {
+            "patient_id": self.patient_id,
+            "timestamp": self.timestamp.isoformat(),
+        }
+        for field in ("heart_rate", "spo2"):
+            if getattr(self, field) is not None:
+                doc[field] = getattr(self, field)
+        if self.systolic is not None:
+            bp: dict[str, object] = {"systolic": self.systolic, "diastolic": self.diastolic}
+            if self.bp_timestamp is not None:
+                bp["timestamp"] = self.bp_timestamp.isoformat()
+            doc["blood_pressure"] = bp
+        for field in ("respiratory_rate", "temperature"):
+            if getattr(self, field) is not None:
+                doc[field] = getattr(self, field)
+        doc["consciousness"] = self.consciousness
+        doc["on_oxygen"] = self.on_oxygen
+        if self.status:
+            doc["status"] = dict(self.status)
+        return _encode(doc)
+
     def line(self) -> str:
-        """One line the way the seed's consumer printed it."""
+        """One line the way the seed's consumer printed it (``-`` for a vital not measured)."""
+
+        def v(x: object, fmt: str = "{}") -> str:
+            return "-" if x is None else fmt.format(x)
+
+        bp = "-" if self.systolic is None else f"{self.systolic}/{self.diastolic}"
+        status = "".join(f" {k}:{s}" for k, s in self.status)
         return (
-            f"[{self.timestamp.isoformat()}] {self.patient_id} -> HR:{self.heart_rate} "
-            f"SpO2:{self.spo2} BP:{self.systolic}/{self.diastolic} "
-            f"RR:{self.respiratory_rate} T:{self.temperature:.1f}"
+            f"[{self.timestamp.isoformat()}] {self.patient_id} -> HR:{v(self.heart_rate)} "
+            f"SpO2:{v(self.spo2)} BP:{bp} "
+            f"RR:{v(self.respiratory_rate)} T:{v(self.temperature, '{:.1f}')}{status}"
         )
 
 
@@ -89,26 +146,28 @@ _encode = msgspec.json.Encoder().encode
 class _BloodPressure(msgspec.Struct):
     systolic: float | None = None
     diastolic: float | None = None
+    timestamp: str | None = None
 
 
 class _Wire(msgspec.Struct):
     patient_id: str
-    heart_rate: float
-    spo2: float
-    respiratory_rate: float
-    temperature: float
+    heart_rate: float | None = None
+    spo2: float | None = None
+    respiratory_rate: float | None = None
+    temperature: float | None = None
     timestamp: str | None = None
     blood_pressure: _BloodPressure | None = None
     systolic: float | None = None
     diastolic: float | None = None
-    consciousness: str = "A"
-    on_oxygen: bool = False
+    consciousness: str | None = None
+    on_oxygen: bool | None = None
+    status: dict[str, str] | None = None
 
 
 _decode = msgspec.json.Decoder(_Wire).decode
 #: Fields of a reading, at its top level or inside ``blood_pressure``.
 _FIELDS = frozenset(
-    ("patient_id", "timestamp", *VITALS, "blood_pressure", "consciousness", "on_oxygen")
+    ("patient_id", "timestamp", *VITALS, "blood_pressure", "consciousness", "on_oxygen", "status")
 )
 _KNOWN_KEYS = tuple(f'"{k}"'.encode() for k in _FIELDS)
 MAX_DEPTH = 64  # JSON nesting beyond this is refused before any parser recurses into it
@@ -201,53 +260,103 @@ def parse_timestamp(text: str, field: str = "timestamp") -> datetime:
 def build(
     patient_id: str,
     timestamp: datetime,
-    values: dict[str, float],
+    values: dict[str, float | None],
     consciousness: str = "A",
     on_oxygen: bool = False,
     *,
     produced_at: datetime | None = None,
+    bp_timestamp: datetime | None = None,
+    status: dict[str, str] | None = None,
 ) -> Reading:
-    """Validate raw values into a ``Reading`` or raise ``InvalidReading``."""
+    """Validate raw values into a ``Reading`` or raise ``InvalidReading``.
+
+    ``values``: vital -> number or ``None`` (not measured), units as in ``Reading``.
+    At least one vital must be measured or carry a technical ``status``.
+    """
     if not patient_id or len(patient_id) > MAX_PATIENT_ID or not _PATIENT_ID.fullmatch(patient_id):
         shown = patient_id[:20] + ("…" if len(patient_id) > 20 else "")
         raise InvalidReading(
             f"{shown!r} is not a patient id (1–{MAX_PATIENT_ID} printable characters)",
             "patient_id",
         )
-    if timestamp < EARLIEST:
-        raise InvalidReading(f"{timestamp.isoformat()} is before {EARLIEST.year}", "timestamp")
-    if produced_at is not None and timestamp - MAX_AHEAD > produced_at:  # no overflow near 9999
-        raise InvalidReading(
-            f"{timestamp.isoformat()} is more than 24 h after the message was produced "
-            f"({produced_at.isoformat()})",
-            "timestamp",
-        )
-    out: dict[str, float] = {}
+    _check_time(timestamp, produced_at, "timestamp")
+    statuses = _statuses(status or {})
+    if "spo2" not in statuses and values.get("spo2") == 0:  # no perfusion signal at the probe
+        statuses["spo2"] = "no_signal"
+    out: dict[str, float | None] = {}
     for field in VITALS:
         value = values.get(field)
-        if value is None:
-            raise InvalidReading("missing", field)
-        _check_range(field, value)
+        if value is not None and _status_key(field) in statuses:
+            value = None  # the device says the value is not valid: it is not used
+        if value is not None:
+            _check_range(field, value)
         out[field] = value
-    if out["diastolic"] >= out["systolic"]:
+    sys_, dia = out["systolic"], out["diastolic"]
+    if (sys_ is None) != (dia is None):
+        missing = "diastolic" if dia is None else "systolic"
+        raise InvalidReading(f"{missing} missing; a blood pressure has both", "blood_pressure")
+    if sys_ is not None and dia is not None and dia >= sys_:
+        raise InvalidReading(f"diastolic {dia:g} is not below systolic {sys_:g}", "blood_pressure")
+    if all(v is None for v in out.values()) and not statuses:
         raise InvalidReading(
-            f"diastolic {out['diastolic']:g} is not below systolic {out['systolic']:g}",
-            "blood_pressure",
+            "no vital measured; a reading carries at least one of " + ", ".join(VITALS)
         )
+    if bp_timestamp is not None:
+        if sys_ is None:
+            raise InvalidReading("given without a blood pressure", "blood_pressure.timestamp")
+        _check_time(bp_timestamp, produced_at, "blood_pressure.timestamp")
     if consciousness not in CONSCIOUSNESS:
         raise InvalidReading(f"{consciousness!r} is not one of A, C, V, P, U", "consciousness")
+    temp = out["temperature"]
     return Reading(
         patient_id=patient_id,
         timestamp=timestamp,
-        heart_rate=_whole(out["heart_rate"]),
-        spo2=_whole(out["spo2"]),
-        systolic=_whole(out["systolic"]),
-        diastolic=_whole(out["diastolic"]),
-        respiratory_rate=_whole(out["respiratory_rate"]),
-        temperature=float(round_half_up(out["temperature"], 1)),
+        heart_rate=_whole_or_none(out["heart_rate"]),
+        spo2=_whole_or_none(out["spo2"]),
+        systolic=_whole_or_none(sys_),
+        diastolic=_whole_or_none(dia),
+        respiratory_rate=_whole_or_none(out["respiratory_rate"]),
+        temperature=None if temp is None else float(round_half_up(temp, 1)),
         consciousness=consciousness,
         on_oxygen=on_oxygen,
+        bp_timestamp=bp_timestamp,
+        status=tuple(sorted(statuses.items())),
     )
+
+
+def _status_key(field: str) -> str:
+    return "blood_pressure" if field in ("systolic", "diastolic") else field
+
+
+def _statuses(given: dict[str, str]) -> dict[str, str]:
+    out = {}
+    for vital, status in given.items():
+        if vital not in STATUS_VITALS:
+            raise InvalidReading(
+                f"{vital[:40]!r} is not a vital; one of {', '.join(STATUS_VITALS)}", "status"
+            )
+        if status not in STATUSES:
+            raise InvalidReading(
+                f"{str(status)[:40]!r} is not a technical status; one of {', '.join(STATUSES)}",
+                f"status.{vital}",
+            )
+        out[vital] = status
+    return out
+
+
+def _check_time(ts: datetime, produced_at: datetime | None, field: str) -> None:
+    if ts < EARLIEST:
+        raise InvalidReading(f"{ts.isoformat()} is before {EARLIEST.year}", field)
+    if produced_at is not None and ts - MAX_AHEAD > produced_at:  # no overflow near 9999
+        raise InvalidReading(
+            f"{ts.isoformat()} is more than 24 h after the message was produced "
+            f"({produced_at.isoformat()})",
+            field,
+        )
+
+
+def _whole_or_none(value: float | None) -> int | None:
+    return None if value is None else _whole(value)
 
 
 def decode(value: bytes | None, record_timestamp_ms: int) -> Reading:
@@ -305,8 +414,20 @@ def _decode_checked(value: bytes | None, record_timestamp_ms: int) -> Reading:
         "respiratory_rate": wire.respiratory_rate,
         "temperature": wire.temperature,
     }
+    bp_ts = (
+        parse_timestamp(bp.timestamp, "blood_pressure.timestamp")
+        if bp is not None and bp.timestamp is not None
+        else None
+    )
     return build(
-        wire.patient_id, ts, values, wire.consciousness, wire.on_oxygen, produced_at=produced_at
+        wire.patient_id,
+        ts,
+        values,
+        "A" if wire.consciousness is None else wire.consciousness,
+        False if wire.on_oxygen is None else wire.on_oxygen,
+        produced_at=produced_at,
+        bp_timestamp=bp_ts,
+        status=wire.status,
     )
 
 
@@ -327,7 +448,9 @@ def _explain(msg: str) -> str:
         return f"{missing.group(1)}: missing"
     m = re.fullmatch(r"(.*?)(?: - at `\$\.?(.*)`)?", msg)
     what, where = (m.group(1), m.group(2)) if m else (msg, None)
-    what = what.replace("`float`", "a number").replace("Expected", "expected")
+    what = what.replace("`float | null`", "a number").replace("`float`", "a number")
+    what = what.replace("Expected", "expected").replace("`str | null`", "a string")
+    what = what.replace("`bool | null`", "a boolean")
     what = what.replace("`str`", "a string").replace("`bool`", "a boolean")
     what = what.replace("`object`", "a JSON object").replace("`array`", "an array")
     return f"{where}: {what}" if where else what
@@ -456,6 +579,9 @@ def _csv_fields(
     out: dict[str, object] = {"patient_id": raw["patient_id"].strip()}
     for field in VITALS:
         text = raw[field].strip()
+        if not text:  # a blank cell: not measured
+            out[field] = None
+            continue
         try:
             value = float(text.replace(",", ".", 1) if decimal_comma else text)
         except ValueError:

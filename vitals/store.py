@@ -14,7 +14,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cassandra import ConsistencyLevel, InvalidRequest
@@ -36,21 +36,26 @@ from cassandra.query import PreparedStatement, Statement, tuple_factory
 from vitals.binding import RowEncoder
 from vitals.config import CassandraSettings
 from vitals.errors import CassandraUnavailable, ConfigError
+from vitals.freshness import Basis
 from vitals.readings import Reading
 
 log = logging.getLogger(__name__)
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CQL_DIR = Path(__file__).resolve().parent.parent / "cql"
 
+# A vital not measured is bound as unset (no cell written, no tombstone): see RowEncoder.
 _INSERT_READING = (
     "INSERT INTO patient_vitals (patient_id, day, timestamp, heart_rate, spo2, systolic, "
-    "diastolic, respiratory_rate, temperature, consciousness, on_oxygen, news2) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "diastolic, respiratory_rate, temperature, consciousness, on_oxygen, news2, news2_basis, "
+    "news2_missing, bp_measured_at, status) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_LATEST = (
     "INSERT INTO patient_latest (patient_id, timestamp, heart_rate, spo2, systolic, diastolic, "
-    "respiratory_rate, temperature, consciousness, on_oxygen, news2) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
+    "respiratory_rate, temperature, consciousness, on_oxygen, news2, news2_basis, "
+    "news2_incomplete, bp_measured_at, status) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
 )
 _INSERT_ALERT = (
     "INSERT INTO patient_alerts (patient_id, day, timestamp, rule, kind, severity, message, "
@@ -61,7 +66,12 @@ _SET_ACTIVE = (
     "VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
 )
 _CLEAR_ACTIVE = "DELETE FROM active_alerts USING TIMESTAMP ? WHERE patient_id = ? AND rule = ?"
-_SELECT_LATEST_TS = "SELECT timestamp FROM patient_latest WHERE patient_id = ?"
+_SELECT_LATEST_TS = (
+    "SELECT timestamp, heart_rate, WRITETIME(heart_rate), spo2, WRITETIME(spo2), systolic, "
+    "diastolic, WRITETIME(systolic), bp_measured_at, respiratory_rate, "
+    "WRITETIME(respiratory_rate), temperature, WRITETIME(temperature) "
+    "FROM patient_latest WHERE patient_id = ?"
+)
 _SELECT_ACTIVE = (
     "SELECT rule, severity, message, value, raised_at FROM active_alerts WHERE patient_id = ?"
 )
@@ -273,24 +283,38 @@ class Writer:
 
     # statements ---------------------------------------------------------------------------
 
-    def reading_rows(self, readings: Sequence[Reading], news2: Sequence[int]) -> list[tuple]:
-        return [
-            (
-                r.patient_id,
-                r.timestamp.date(),
-                r.timestamp,
-                r.heart_rate,
-                r.spo2,
-                r.systolic,
-                r.diastolic,
-                r.respiratory_rate,
-                r.temperature,
-                r.consciousness,
-                r.on_oxygen,
-                n,
+    def reading_rows(
+        self,
+        readings: Sequence[Reading],
+        news2: Sequence[int | None],
+        bases: Sequence[Basis | None] | None = None,
+    ) -> list[tuple]:
+        """Rows of ``patient_vitals``; ``news2[i]`` None when the score was incomplete,
+        ``bases[i]`` what it was based on (None: the reading's own values)."""
+        rows = []
+        for i, (r, n) in enumerate(zip(readings, news2, strict=True)):
+            basis = bases[i] if bases is not None else None
+            rows.append(
+                (
+                    r.patient_id,
+                    r.timestamp.date(),
+                    r.timestamp,
+                    r.heart_rate,
+                    r.spo2,
+                    r.systolic,
+                    r.diastolic,
+                    r.respiratory_rate,
+                    r.temperature,
+                    r.consciousness,
+                    r.on_oxygen,
+                    n,
+                    dict(basis.ages) if basis is not None and basis.borrowed else None,
+                    set(basis.missing) if basis is not None and basis.missing else None,
+                    r.bp_timestamp,
+                    dict(r.status) if r.status else None,
+                )
             )
-            for r, n in zip(readings, news2, strict=True)
-        ]
+        return rows
 
     def batches(self, rows: list[tuple]) -> list[Statement]:
         """Group reading rows into unlogged batches of rows that share replicas."""
@@ -313,7 +337,7 @@ class Writer:
                 group.sort(key=partition)
             for i in range(0, len(group), size):
                 chunk = group[i : i + size]
-                out.append(codec.prepared.bind(chunk[0]) if len(chunk) == 1 else codec.batch(chunk))
+                out.append(codec.bind(chunk[0]) if len(chunk) == 1 else codec.batch(chunk))
         return out
 
     def _replica_key(self, prepared: PreparedStatement, key: tuple) -> object:
@@ -333,25 +357,37 @@ class Writer:
             self._replicas[key] = found
         return found
 
-    def latest_statements(self, latest: Iterable[tuple[Reading, int]]) -> list[Statement]:
-        """Each patient's newest reading, batched by replica set like the readings."""
-        rows = [
-            (
-                r.patient_id,
-                r.timestamp,
-                r.heart_rate,
-                r.spo2,
-                r.systolic,
-                r.diastolic,
-                r.respiratory_rate,
-                r.temperature,
-                r.consciousness,
-                r.on_oxygen,
-                n,
-                micros(r.timestamp),
+    def latest_statements(self, latest: Iterable[tuple]) -> list[Statement]:
+        """Upserts of ``patient_latest`` from ``(reading, news2[, basis])`` items, batched by
+        replica set like the readings (no basis: the score is the reading's own).
+
+        Each is written with its reading's time as write time and leaves the vitals it
+        does not carry unset, so every column keeps its vital's newest value (last write
+        wins) and ``WRITETIME(column)`` tells when it was measured."""
+        rows = []
+        for r, n, *rest in latest:
+            basis = rest[0] if rest else None
+            missing = ",".join(basis.missing) if basis is not None else ""
+            rows.append(
+                (
+                    r.patient_id,
+                    r.timestamp,
+                    r.heart_rate,
+                    r.spo2,
+                    r.systolic,
+                    r.diastolic,
+                    r.respiratory_rate,
+                    r.temperature,
+                    r.consciousness,
+                    r.on_oxygen,
+                    n,
+                    dict(basis.ages) if basis is not None and basis.borrowed else {},
+                    missing,
+                    r.bp_timestamp,
+                    dict(r.status),
+                    micros(r.timestamp),
+                )
             )
-            for r, n in latest
-        ]
         return self._batched(self._latest_codec, rows, lambda r: (r[0],))
 
     def alert_statements(self, events: Iterable) -> list[Statement]:
@@ -513,11 +549,13 @@ class Writer:
 
     def rule_state(
         self, patient_ids: Iterable[str]
-    ) -> dict[str, tuple[list[tuple], datetime | None]]:
+    ) -> dict[str, tuple[list[tuple], datetime | None, dict[str, tuple[datetime, tuple]]]]:
         """What a new owner of these patients needs: ``{patient: (active alerts, newest
-        stored reading time)}``; active alerts as ``(rule, severity, message, value, raised_at)``."""
+        stored reading time, freshest values)}``; active alerts as ``(rule, severity,
+        message, value, raised_at)``; freshest values as ``{parameter: (measured at, values)}``
+        for ``vitals.freshness.Freshest.seed``."""
         ids = list(patient_ids)
-        out: dict[str, tuple[list[tuple], datetime | None]] = {}
+        out: dict[str, tuple[list[tuple], datetime | None, dict]] = {}
         for i in range(0, len(ids), 128):  # bounded: a cold start may see 10,000 patients
             chunk = ids[i : i + 128]
             run = self.session.execute_async
@@ -531,8 +569,29 @@ class Writer:
                 # SELECT rule, severity, message, value, raised_at
                 rows = [(r[0], r[1], r[2], r[3], _utc(r[4])) for r in fa.result()]
                 row = fl.result().one()
-                out[p] = (rows, _utc(row[0]) if row else None)
+                out[p] = (rows, _utc(row[0]) if row else None, _freshest(row))
         return out
+
+
+def _freshest(row: tuple | None) -> dict[str, tuple[datetime, tuple]]:
+    """``{parameter: (measured at, values)}`` from a ``_SELECT_LATEST_TS`` row."""
+    if row is None:
+        return {}
+    (_, hr, hr_w, spo2, spo2_w, sys_, dia, bp_w, bp_at, rr, rr_w, temp, temp_w) = row
+    out: dict[str, tuple[datetime, tuple]] = {}
+    for param, values, written in (
+        ("heart_rate", (hr,), hr_w),
+        ("spo2", (spo2,), spo2_w),
+        ("blood_pressure", (sys_, dia), bp_w),
+        ("respiratory_rate", (rr,), rr_w),
+        ("temperature", (temp,), temp_w),
+    ):
+        if values[0] is not None and written is not None:
+            at = _EPOCH + timedelta(microseconds=written)
+            if param == "blood_pressure" and bp_at is not None:
+                at = _utc(bp_at)  # type: ignore[assignment]
+            out[param] = (at, values)
+    return out
 
 
 def _utc(ts: datetime | None) -> datetime | None:

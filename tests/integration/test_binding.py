@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from cassandra.query import UNSET_VALUE
 
 from vitals.binding import RowEncoder
 from vitals.store import Writer
@@ -25,6 +26,10 @@ ROWS = [
         "A",
         False,
         0,
+        None,
+        None,
+        None,
+        None,
     ),
     (
         "Ünïcødé 'quoted'; DROP",
@@ -39,6 +44,10 @@ ROWS = [
         "U",
         True,
         20,
+        {"blood_pressure": 600, "temperature": 3600},
+        None,
+        datetime(2000, 1, 1, tzinfo=UTC),
+        {"spo2": "probe_off"},
     ),
     (
         "P002",
@@ -53,6 +62,10 @@ ROWS = [
         "C",
         True,
         7,
+        None,
+        {"temperature", "blood_pressure"},
+        None,
+        {},
     ),
     (
         "P003",
@@ -67,21 +80,65 @@ ROWS = [
         None,
         None,
         None,
+        None,
+        None,
+        None,
+        None,
+    ),
+    (  # a pulse oximeter's reading: the vitals it does not measure are left unset
+        "P004",
+        date(2025, 1, 1),
+        datetime(2025, 1, 1, 12, 0, 0, tzinfo=UTC),
+        72,
+        96,
+        None,
+        None,
+        None,
+        None,
+        "A",
+        False,
+        None,
+        None,
+        {"respiratory_rate", "blood_pressure", "temperature"},
+        None,
+        None,
     ),
 ]
+
+
+def unset(row: tuple) -> list:
+    """The row as the consumer binds it: ``None`` (not measured) as unset, never null."""
+    return [UNSET_VALUE if v is None else v for v in row]
 
 
 @pytest.mark.parametrize("row", ROWS, ids=range(len(ROWS)))
 def test_reading_rows_serialise_as_the_driver_does(session, row):
     prepared = Writer(session)._reading
-    assert RowEncoder(prepared).encode(row) == prepared.bind(row).values
+    assert RowEncoder(prepared).encode(row) == prepared.bind(unset(row)).values
 
 
 def test_latest_rows_with_a_write_timestamp_serialise_as_the_driver_does(session):
     prepared = Writer(session)._latest
     ts = datetime(2025, 10, 26, 23, 59, 59, 999000, tzinfo=UTC)
-    row = ("P001", ts, 95, 98, 120, 80, 16, 36.8, "A", False, 3, 1_761_523_199_999_000)
-    assert RowEncoder(prepared).encode(row) == prepared.bind(row).values
+    row = (
+        "P001",
+        ts,
+        95,
+        None,
+        120,
+        80,
+        16,
+        36.8,
+        "A",
+        False,
+        3,
+        {},
+        "",
+        None,
+        {},
+        1_761_523_199_999_000,
+    )
+    assert RowEncoder(prepared).encode(row) == prepared.bind(unset(row)).values
 
 
 def test_a_batch_holds_every_row_with_the_first_rows_routing_key(session):
@@ -89,7 +146,7 @@ def test_a_batch_holds_every_row_with_the_first_rows_routing_key(session):
     rows = [(*ROWS[0][:2], ROWS[0][2] + timedelta(seconds=i), *ROWS[0][3:]) for i in range(5)]
     batch = w._reading_codec.batch(rows)
     assert len(batch._statements_and_parameters) == 5
-    assert batch.routing_key == w._reading.bind(rows[0]).routing_key
+    assert batch.routing_key == w._reading.bind(unset(rows[0])).routing_key
     assert [v for _p, _q, v in batch._statements_and_parameters] == [
-        w._reading.bind(r).values for r in rows
+        w._reading.bind(unset(r)).values for r in rows
     ]

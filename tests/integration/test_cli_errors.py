@@ -67,8 +67,9 @@ def env(topics, keyspace):
         ),
         (
             ["consume", "--topic", "no.such.topic"],
-            1,
-            f"Error: topic 'no.such.topic' does not exist on {KAFKA}; create it with `vitals init`",
+            2,  # like produce: the name is the user's to fix
+            f"Error: topic 'no.such.topic' does not exist on {KAFKA}; "
+            "create it with `vitals init --topic no.such.topic` (or check the name)",
             30,
         ),
         (

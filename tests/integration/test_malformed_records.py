@@ -110,10 +110,10 @@ def malformed(pid: str) -> list[tuple[str, bytes | None, bytes | None, str]]:
             "blood_pressure: expected",
         ),
         (
-            "systolic as null",
+            "systolic as null beside a diastolic",
             k,
             swap("blood_pressure", {"systolic": None, "diastolic": 80}),
-            "systolic: missing",
+            "blood_pressure: systolic missing",
         ),
         (
             "respiratory_rate as an object",
@@ -121,7 +121,13 @@ def malformed(pid: str) -> list[tuple[str, bytes | None, bytes | None, str]]:
             swap("respiratory_rate", {"v": 15}),
             "respiratory_rate: expected a number",
         ),
-        ("temperature as null", k, swap("temperature", None), "temperature: expected a number"),
+        ("temperature as a list", k, swap("temperature", [36.8]), "temperature: expected a number"),
+        (
+            "no vital at all",
+            k,
+            json.dumps({"patient_id": pid, "consciousness": "A"}).encode(),
+            "no vital measured",
+        ),
         ("patient_id as a number", k, swap("patient_id", 7), "patient_id: expected a string"),
         ("a Kafka tombstone (null value)", k, None, "empty message"),
         ("zero bytes", k, b"", "empty message"),
@@ -222,7 +228,10 @@ def test_no_record_stops_a_consumer_and_none_is_lost_or_repeated(
     )
     extra = read_topic(topics.dlq, len(bad), timeout=5)
     assert len(extra) == len(bad), "every bad record on the dead-letter topic exactly once"
-    by_offset = {int(dict(r.headers)["vitals.source.offset"]): r for r in dead}
+    by_offset = {
+        (dict(r.headers)["vitals.source.partition"], dict(r.headers)["vitals.source.offset"]): r
+        for r in dead
+    }
     assert len(by_offset) == len(bad)
     sent_bad = {kind: (value, reason) for kind, _, value, reason in bad}
     seen: set[str] = set()

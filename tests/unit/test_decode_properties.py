@@ -54,11 +54,14 @@ def outcome(value: bytes | None, record_ms: int = PRODUCED_MS) -> Reading | Inva
 def assert_valid(r: Reading) -> None:
     """A decoded reading holds only values the rest of the pipeline can store and score."""
     assert 1 <= len(r.patient_id) <= MAX_PATIENT_ID and r.patient_id.isprintable()
-    for field in VITALS:
+    measured = [f for f in VITALS if getattr(r, f) is not None]
+    assert measured or r.status, "a reading carries a vital or a technical status"
+    for field in measured:
         low, high = LIMITS[field]
         value = getattr(r, field)
         assert math.isfinite(value) and low <= value <= high, (field, value)
-    assert r.diastolic < r.systolic
+    assert (r.systolic is None) == (r.diastolic is None)
+    assert r.systolic is None or r.diastolic < r.systolic
     assert r.timestamp.utcoffset() is not None and r.timestamp.utcoffset().total_seconds() == 0
     assert r.consciousness in "ACVPU" and isinstance(r.on_oxygen, bool)
 

@@ -83,14 +83,29 @@ def test_a_patient_id_with_quotes_and_cql_is_just_text():
         (msg(patient_id="P" * 10_000), "is not a patient id (1–64 printable characters)"),
         (msg(heart_rate="95"), "heart_rate: expected a number, got a string"),
         (msg(heart_rate=True), "heart_rate: expected a number, got a boolean"),
-        (msg(heart_rate=None), "heart_rate: expected a number, got `null`"),
-        (msg(heart_rate=-5), "heart_rate: -5.0 is outside the possible range 1..350"),
-        (msg(heart_rate=900), "heart_rate: 900.0 is outside the possible range 1..350"),
+        (msg(heart_rate={}), "heart_rate: expected a number, got a JSON object"),
+        (msg(heart_rate=-5), "heart_rate: -5.0 is outside the possible range 0..350"),
+        (msg(heart_rate=900), "heart_rate: 900.0 is outside the possible range 0..350"),
         (
             msg(blood_pressure={"systolic": 80, "diastolic": 90}),
             "diastolic 90 is not below systolic 80",
         ),
-        (msg(blood_pressure=...), "systolic: missing"),
+        (msg(blood_pressure={"systolic": 120}), "blood_pressure: diastolic missing"),
+        (
+            b'{"patient_id": "P1", "consciousness": "V"}',
+            "no vital measured; a reading carries at least one of heart_rate, spo2",
+        ),
+        (
+            b'{"patient_id": "P1", "heart_rate": null, "spo2": null}',
+            "no vital measured",
+        ),
+        (msg(status={"spo2": "loose"}), "status.spo2: 'loose' is not a technical status"),
+        (msg(status={"pulse": "probe_off"}), "status: 'pulse' is not a vital"),
+        (msg(status=["spo2"]), "status: expected"),
+        (
+            msg(blood_pressure={"systolic": 120, "diastolic": 80, "timestamp": "x"}),
+            "blood_pressure.timestamp: 'x' is not an ISO 8601 time",
+        ),
         (b'{"patient_id": "P1", "heart_rate": NaN}', "not valid JSON"),
         (b'{"patient_id": "P1", "heart_rate": Infinity}', "not valid JSON"),
         (
@@ -274,3 +289,73 @@ def test_a_csv_row_dated_beyond_what_the_consumer_accepts_fails_before_sending(t
     ((_line, err),) = list(read_csv(path))
     assert isinstance(err, CsvError)
     assert str(err).startswith(f"{path}:2: timestamp: {ahead} is more than 24 h after")
+
+
+# --- readings as monitors send them: any subset of the vitals ------------------------------
+
+
+def test_a_pulse_oximeter_reading_carries_heart_rate_and_spo2_only():
+    r = decode(b'{"patient_id": "P9", "heart_rate": 72, "spo2": 96}', PRODUCED_MS)
+    assert (r.heart_rate, r.spo2) == (72, 96)
+    assert (r.systolic, r.diastolic, r.respiratory_rate, r.temperature) == (None,) * 4
+    assert r.measured() == ("heart_rate", "spo2") and not r.complete
+
+
+def test_null_means_not_measured_and_null_descriptive_fields_take_their_defaults():
+    r = decode(msg(temperature=None, consciousness=None, on_oxygen=None), PRODUCED_MS)
+    assert r.temperature is None and (r.consciousness, r.on_oxygen) == ("A", False)
+    assert r.heart_rate == 95
+
+
+def test_a_blood_pressure_carries_its_own_measurement_time():
+    bp = {"systolic": 118, "diastolic": 76, "timestamp": "2025-10-26T10:20:00+00:00"}
+    r = decode(
+        b'{"patient_id": "P9", "blood_pressure": ' + json.dumps(bp).encode() + b"}", PRODUCED_MS
+    )
+    assert (r.systolic, r.diastolic) == (118, 76)
+    assert r.bp_timestamp == datetime(2025, 10, 26, 10, 20, tzinfo=UTC)
+    assert json.loads(r.to_json())["blood_pressure"]["timestamp"] == "2025-10-26T10:20:00+00:00"
+
+
+def test_heart_rate_zero_is_kept_because_it_means_asystole_not_a_device_error():
+    assert decode(msg(heart_rate=0), PRODUCED_MS).heart_rate == 0
+
+
+def test_spo2_zero_is_no_perfusion_signal_a_technical_status_not_a_saturation():
+    r = decode(msg(spo2=0), PRODUCED_MS)
+    assert r.spo2 is None and r.status == (("spo2", "no_signal"),)
+
+
+def test_a_vital_with_a_technical_status_is_not_measured_even_if_a_value_came_with_it():
+    r = decode(msg(spo2=88, status={"spo2": "probe_off", "heart_rate": "leads_off"}), PRODUCED_MS)
+    assert (r.spo2, r.heart_rate) == (None, None)
+    assert r.status == (("heart_rate", "leads_off"), ("spo2", "probe_off"))
+    assert r.systolic == 120
+
+
+def test_a_reading_with_only_a_technical_status_is_valid():
+    r = decode(b'{"patient_id": "P9", "status": {"spo2": "probe_off"}}', PRODUCED_MS)
+    assert r.measured() == () and r.status == (("spo2", "probe_off"),)
+
+
+def test_a_partial_reading_round_trips_through_the_wire_format():
+    r = decode(
+        b'{"patient_id": "P9", "heart_rate": 72, "status": {"spo2": "probe_off"}}', PRODUCED_MS
+    )
+    again = decode(r.to_json(), PRODUCED_MS)
+    assert again == r
+    assert "systolic" not in r.to_json().decode() and "temperature" not in r.to_json().decode()
+    assert r.line().endswith("HR:72 SpO2:- BP:- RR:- T:- spo2:probe_off")
+
+
+def test_a_blank_csv_cell_is_not_measured(tmp_path):
+    path = csv_file(tmp_path, HEADER + "P001,78,98,,,15,\n")
+    ((_line, fields),) = list(read_csv(path))
+    assert isinstance(fields, dict), fields
+    assert (fields["systolic"], fields["temperature"], fields["heart_rate"]) == (None, None, 78)
+
+
+def test_a_csv_row_with_no_vital_at_all_is_refused(tmp_path):
+    path = csv_file(tmp_path, HEADER + "P001,,,,,,\n")
+    ((_line, err),) = list(read_csv(path))
+    assert str(err).startswith(f"{path}:2: no vital measured")

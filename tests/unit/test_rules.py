@@ -568,7 +568,7 @@ def test_exact_messages(
         (RULE.replace("heart_rate", "[a]"), 3, "vital", "expected text, got a list"),
         (RULE.replace("110", "yes"), 4, "above", "expected a number, got true"),
         (RULE.replace("110", ""), 4, "above", "expected a number, got nothing"),
-        (RULE.replace("110", "1000"), 4, "above", "outside the possible heart_rate range 1..350"),
+        (RULE.replace("110", "1000"), 4, "above", "outside the possible heart_rate range 0..350"),
         (RULE.replace("above: 110", "outside: [50, 50]"), 4, "outside", "not below high bound"),
         (RULE.replace("above: 110", "outside: [50]"), 4, "outside", "expected [low, high]"),
         (RULE + "    for: 0\n", 7, "for", "got 0"),

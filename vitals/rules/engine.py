@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
+from vitals.freshness import Basis, Freshest
 from vitals.news2 import RESPONSES, News2, round_half_up
 from vitals.news2 import score as news2_score
 from vitals.readings import Reading
@@ -164,6 +165,8 @@ class RuleEngine:
 
     def __init__(self, ruleset: RuleSet) -> None:
         self._patients: dict[str, _Patient] = {}
+        self.freshest = Freshest()
+        self._basis: dict[str, Basis] = {}
         self._compile(ruleset)
 
     @property
@@ -190,17 +193,30 @@ class RuleEngine:
             st = self._patients[patient_id] = _Patient(checks)
         return st
 
-    def assess(self, reading: Reading) -> tuple[News2, list[AlertEvent]]:
+    def assess(self, reading: Reading) -> tuple[News2 | None, list[AlertEvent]]:
         """Score one reading (NEWS2, with the patient's SpO2 scale) and evaluate the rules.
 
         The one function both the consumer and ``vitals rules replay`` run, so a
         recording replayed offline gives exactly the events the consumer gave.
-        Returns ``(news2, events)``; raises nothing for a valid ``Reading``.
+        NEWS2 takes each parameter's freshest value within its window
+        (``vitals.freshness``); ``None`` when the set is incomplete (then no NEWS2
+        alert, while single-parameter rules still judge what arrived); what the
+        score was based on is ``basis(patient_id)``. Returns ``(news2, events)``;
+        raises nothing for a valid ``Reading``.
         """
-        n = news2_score(reading, spo2_scale=self._ruleset.spo2_scale(reading.patient_id))
+        basis = self.freshest.update(reading)
+        self._basis[reading.patient_id] = basis
+        n = None
+        if basis.reading is not None:
+            scale = self._ruleset.spo2_scale(reading.patient_id)
+            n = news2_score(basis.reading, spo2_scale=scale)
         return n, self.evaluate(reading, n)
 
-    def evaluate(self, reading: Reading, news2: News2) -> list[AlertEvent]:
+    def basis(self, patient_id: str) -> Basis | None:
+        """What the patient's last assessed NEWS2 score was based on."""
+        return self._basis.get(patient_id)
+
+    def evaluate(self, reading: Reading, news2: News2 | None) -> list[AlertEvent]:
         """Raised and cleared events caused by one reading, in rule order."""
         r = reading
         st = self._patients.get(r.patient_id) or self._state(r.patient_id)
@@ -219,10 +235,12 @@ class RuleEngine:
             r.diastolic,
             r.respiratory_rate,
             r.temperature,
-            news2.total,
+            None if news2 is None else news2.total,
         )
         for c in st.checks:
             v = values[c.slot]
+            if v is None:  # not measured in this reading: the rule neither raises nor clears
+                continue
             if active:
                 raised = active.get(c.name)
                 if raised is not None:
@@ -253,7 +271,7 @@ class RuleEngine:
                         del runs[c.name]
                     else:  # a brief return inside the limit: the run goes on
                         run[4], run[5] = None, ts
-        if self._news2:
+        if self._news2 and news2 is not None:
             self._news2_alert(st, r, news2, events)
         return events
 
@@ -352,7 +370,7 @@ class RuleEngine:
         for c in checks:
             if c.slot < len(_VITALS):
                 v = getattr(reading, _VITALS[c.slot])
-                if v < c.lo or v >= c.hi:
+                if v is not None and (v < c.lo or v >= c.hi):
                     out.append(_VITALS[c.slot])
         return out
 
@@ -387,6 +405,8 @@ class RuleEngine:
     def forget(self, patient_id: str) -> None:
         """Drop all state of a patient (its partition went to another consumer)."""
         self._patients.pop(patient_id, None)
+        self.freshest.forget(patient_id)
+        self._basis.pop(patient_id, None)
 
     def replace_rules(self, ruleset: RuleSet) -> None:
         """Put new rules in force (SIGHUP): state of rules with the same name is kept."""
