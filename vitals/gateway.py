@@ -273,6 +273,10 @@ class Gateway:
             mapped = map_message(msg, self.settings.mapping)
         except MappingError as e:
             return await self._dead_letter(block, msg, e, peer)
+        except Exception as e:  # a defect of ours must not leave the sender without an answer
+            log.exception("%s: mapping failed unexpectedly", peer)
+            internal = MappingError(f"internal error while mapping: {type(e).__name__}: {e}")
+            return await self._dead_letter(block, msg, internal, peer)
         records = [
             (
                 self.settings.topic,

@@ -228,7 +228,19 @@ def parse(text: str) -> hl7.Message:
 
 
 def map_message(msg: hl7.Message, options: MappingOptions) -> Mapped:
-    """The readings of one ORU^R01 message. Raises ``MappingError`` (see the module doc)."""
+    """The readings of one ORU^R01 message. Raises ``MappingError`` (see the module doc),
+    and only that: python-hl7's own errors on a broken structure become one too."""
+    try:
+        return _map(msg, options)
+    except MappingError:
+        raise
+    except (IndexError, KeyError, TypeError, ValueError, AttributeError) as e:
+        raise MappingError(
+            f"malformed segment or field: {type(e).__name__}: {e}", None, 100
+        ) from None
+
+
+def _map(msg: hl7.Message, options: MappingOptions) -> Mapped:
     msh = msg.segment("MSH")
     control_id = _field(msh, 10)
     msg_type = _field(msh, 9)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vitals.errors import ConfigError
 from vitals.hl7_mapping import (
@@ -273,3 +276,27 @@ def test_a_vendor_table_adds_codes_and_names_its_mistakes(tmp_path):
         ConfigError, match=r"codes.yaml: observations\[1\]: vital: 'pulse' is not one of"
     ):
         load_table(f)
+
+
+_HL7_CHARS = st.sampled_from([*"|^~\\&\rMSHPIDOBXR0123456789.+-XZ ", "ORU", "R01", "NM"])
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(
+    tail=st.lists(_HL7_CHARS, max_size=200).map("".join),
+    obx=st.lists(st.text(max_size=12), max_size=16),
+)
+def test_mapping_any_text_either_gives_readings_or_raises_mapping_error(tail, obx):
+    texts = [
+        MSH + tail,
+        "\r".join([MSH, PID, OBR, "OBX|" + "|".join(obx)]),
+        "\r".join([MSH, PID + tail, OBR, obx_line(obx)]),
+    ]
+    for text in texts:
+        with contextlib.suppress(MappingError):  # anything else escaping fails the test
+            map_message(parse(text), OPTS)
+
+
+def obx_line(parts: list[str]) -> str:
+    fields = ["OBX", "1", "NM", "147842^HR^MDC", "1", *parts]
+    return "|".join(fields)
