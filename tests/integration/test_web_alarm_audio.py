@@ -20,7 +20,8 @@ pytestmark = pytest.mark.services
 
 HIGH_PULSES_MS = [0, 250, 500, 1000, 1250, 2100, 2350, 2600, 3100, 3350]  # IEC 60601-1-8
 
-# Record each pulse the page schedules: its start in audio time (s) and frequency (Hz).
+# Record each pulse the page schedules: its start in audio time (s), its frequency (Hz), and
+# whether it was stopped at once (silenced before its end).
 INSTRUMENT_JS = """(() => {
   const Real = window.AudioContext;
   window.__pulses = [];
@@ -28,9 +29,16 @@ INSTRUMENT_JS = """(() => {
     createOscillator() {
       const o = super.createOscillator();
       const start = o.start.bind(o);
+      const stop = o.stop.bind(o);
+      const pulse = { when: 0, hz: 0, stoppedNow: false };
       o.start = (when) => {
-        window.__pulses.push({ when, hz: o.frequency.value });
+        Object.assign(pulse, { when, hz: o.frequency.value });
+        window.__pulses.push(pulse);
         return start(when);
+      };
+      o.stop = (when) => {
+        if (when === undefined) pulse.stoppedNow = true;
+        return stop(when);
       };
       return o;
     }
@@ -158,6 +166,9 @@ def test_pause_silences_for_two_minutes_is_stored_and_ends_on_time(page, ward, s
     page.clock.pause_at(page.evaluate("Date.now()") + 1_000)
     page.keyboard.press("p")
     s = wait_state(page, "s.paused && s.playing === null")
+    # not one more pulse of the burst under way: each one due after the pause was cancelled
+    audio_now, pulses = page.evaluate("[vitalsAlarm.audioTime(), window.__pulses]")
+    assert [p for p in pulses if p["when"] > audio_now and not p["stoppedNow"]] == []
     assert (s["pauseRemainingS"], s["pausedBy"]) == (120, "Nurse Lee")
     assert page.locator("#sound-status").inner_text() == "Audio paused 2:00 (Nurse Lee)"
     assert page.get_attribute("#audio-pause", "aria-pressed") == "true"

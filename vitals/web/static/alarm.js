@@ -40,6 +40,7 @@ const vitalsAlarm = (() => {
   let playing = null; // the priority whose pattern sounds now
   let nextBurst = 0; // page ms
   const bursts = []; // the last bursts scheduled: { priority, at (page ms), pulses }
+  let queued = []; // oscillators of the burst under way: silenced when the sound changes
   let station = "";
   let seenAt = -Infinity; // paused_at (server ms) of the newest pause or resume applied
   let epoch = 0; // this page's own pauses and resumes so far
@@ -93,9 +94,24 @@ const vitalsAlarm = (() => {
       osc.connect(env).connect(ctx.destination);
       osc.start(start);
       osc.stop(start + td + 0.01);
+      queued.push(osc);
+      osc.addEventListener("ended", () => {
+        queued = queued.filter((o) => o !== osc);
+      });
     }
     bursts.push({ priority, at: Date.now(), pulses: p.pulses.slice() });
     if (bursts.length > 50) bursts.shift();
+  }
+
+  function silence() {
+    for (const osc of queued) {
+      try {
+        osc.stop(); // now: also cancels a pulse not started yet
+      } catch (e) {
+        /* already ended */
+      }
+    }
+    queued = [];
   }
 
   // A pause covers the alarms on the board when it began (as this page learnt it), and
@@ -118,6 +134,7 @@ const vitalsAlarm = (() => {
     if (pause && Date.now() >= pause.deadline) pause = null;
     const want = audible() ? wanted() : null;
     if (want !== playing) {
+      silence(); // acknowledged, paused or changed priority: not one more pulse of the old burst
       playing = want;
       nextBurst = Date.now(); // a new or higher alarm: its first burst at once
     }
@@ -229,6 +246,7 @@ const vitalsAlarm = (() => {
     resumeAudio,
     refreshPause,
     state,
+    audioTime: () => (ctx ? ctx.currentTime : 0), // s, the audio clock pulses are scheduled on
     onChange: (f) => listeners.push(f),
     setStation: (s) => {
       station = s;
