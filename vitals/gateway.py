@@ -42,7 +42,10 @@ from vitals.producer import make_producer
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 2575  # the port IANA registers for HL7 over MLLP
-MAX_MESSAGE_BYTES = 1024 * 1024
+#: Largest MLLP frame read (a PCD-01 message is a few KiB): any message accepted fits whole in
+#: one dead-letter record, under Kafka's default 1 MB record limit. A larger frame closes the
+#: connection with a warning (the rest of the stream cannot be trusted to be framed).
+MAX_MESSAGE_BYTES = 512 * 1024
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -252,8 +255,15 @@ class Gateway:
                     block = await reader.readblock()
                 except asyncio.IncompleteReadError:
                     return  # the sender closed the connection
-                except (InvalidBlockError, ValueError) as e:
+                except InvalidBlockError as e:
                     log.warning("%s: not an MLLP frame, closing the connection: %s", peer_text, e)
+                    return
+                except ValueError:  # the reader's limit: the frame is larger than we accept
+                    log.warning(
+                        "%s: frame larger than %d KiB, closing the connection",
+                        peer_text,
+                        MAX_MESSAGE_BYTES // 1024,
+                    )
                     return
                 ack = await self.handle(block, peer_text)
                 writer.writeblock(ack)
@@ -306,7 +316,7 @@ class Gateway:
             ("hl7.control_id", control_id.encode()),
             ("vitals.source.peer", peer.encode()),
         ]
-        record = (self.settings.dlq_topic, None, block[:MAX_MESSAGE_BYTES], headers)
+        record = (self.settings.dlq_topic, None, block, headers)
         if not await self._publish([record]):
             return self._ack(msg, "AR", _KAFKA_DOWN)
         log.warning("%s: %s refused (AE, dead-lettered): %s", peer, control_id or "-", e)

@@ -291,3 +291,19 @@ def test_mllp_over_tls_is_acknowledged(topics, keyspace, tmp_path):
             reply = b""
         assert b"MSA" not in reply
     assert gw.stop() == 0
+
+
+def test_an_oversized_frame_closes_that_connection_and_the_gateway_goes_on(topics, keyspace):
+    gw, port = start_gateway(topics, keyspace)
+    huge = pcd01("P1", "BIG-1", [(datetime.now(UTC), SIX_T)]) + "NTE|1||" + "x" * 600_000 + "\r"
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.sendall(b"\x0b" + huge.encode() + b"\x1c\r")
+        try:
+            reply = s.recv(4096)
+        except ConnectionResetError:
+            reply = b""
+    assert reply == b""
+    message = pcd01(f"HL7-{uuid.uuid4().hex[:6]}", "OK-1", [(datetime.now(UTC), SIX_T)])
+    assert ack_code(send(port, message)) == "AA"
+    assert gw.stop() == 0
+    assert "frame larger than 512 KiB, closing the connection" in gw.text()
