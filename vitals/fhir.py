@@ -208,9 +208,12 @@ def _id(patient_id: str, when: datetime, key: str) -> str:
 
 
 def bundle(
-    entries: list[dict], *, base: str = "", self_url: str | None = None, next_url: str | None = None
+    entries: list[dict], *, self_url: str | None = None, next_url: str | None = None
 ) -> dict:
-    """A ``searchset`` Bundle of ``entries`` (Observations), with ``self``/``next`` links."""
+    """A ``searchset`` Bundle of ``entries`` (Observations), with ``self``/``next`` links.
+
+    ``fullUrl`` is a ``urn:uuid:`` derived from the Observation id: there is no read
+    interaction (``Observation/{id}``) to point an http URL at."""
     out: dict = {"resourceType": "Bundle", "type": "searchset"}
     out["timestamp"] = _instant(datetime.now(UTC))
     links = [("self", self_url), ("next", next_url)]
@@ -218,7 +221,7 @@ def bundle(
         out["link"] = [{"relation": rel, "url": url} for rel, url in links if url]
     out["entry"] = [
         {
-            "fullUrl": f"{base}Observation/{o['id']}" if base else f"urn:uuid:{_uuid(o['id'])}",
+            "fullUrl": f"urn:uuid:{_uuid(o['id'])}",
             "resource": o,
             "search": {"mode": "match"},
         }

@@ -101,6 +101,8 @@ def test_a_search_across_midnight_utc_returns_a_valid_searchset_with_loinc_codes
     )
     assert b["type"] == "searchset" and "next" not in {ln["relation"] for ln in b["link"]}
     obs = resources(b)
+    urls = [e["fullUrl"] for e in b["entry"]]
+    assert len(set(urls)) == len(urls) and all(u.startswith("urn:uuid:") for u in urls)
     times = sorted({o["effectiveDateTime"] for o in obs}, reverse=True)
     assert times == [z(MIDNIGHT + k * STEP).replace("Z", ".000Z") for k in (1, 0, -1, -2)]
     by_code: dict[str, list[dict]] = {}

@@ -100,7 +100,7 @@ def search_observations(
         params = [(k, v) for k, v in request.query_params.multi_items() if k != "date"]
         params += [("date", f"ge{_text(start)}"), ("date", f"lt{_text(cursor)}")]
         next_url = f"{base}Observation?{urlencode(params)}"
-    body = bundle(entries, base=base, self_url=str(request.url), next_url=next_url)
+    body = bundle(entries, self_url=str(request.url), next_url=next_url)
     return FhirResponse(body)
 
 
