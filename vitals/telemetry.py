@@ -30,19 +30,14 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from vitals.rules import AlertEvent
+from vitals.technical import TELEMETRY_LOST, is_technical
 
-TELEMETRY_LOST = "telemetry_lost"
-#: Rules whose alarms are technical (the equipment), not physiological (the patient).
-TECHNICAL_RULES = frozenset({TELEMETRY_LOST})
+__all__ = ["DEFAULT_TIMEOUT_S", "TELEMETRY_LOST", "TelemetryWatch", "is_technical", "message"]
+
 SEVERITY = "medium"
 #: Default seconds without a record before the alarm: six missed readings of a monitor that
 #: sends every 5 s, and longer than a Kafka leader election or a consumer rebalance (~10 s).
 DEFAULT_TIMEOUT_S = 30.0
-
-
-def is_technical(rule: str) -> bool:
-    """True for technical alarms (check the equipment) as opposed to physiological ones."""
-    return rule in TECHNICAL_RULES
 
 
 def message(silent_s: float) -> str:

@@ -116,6 +116,7 @@ def test_a_return_inside_the_limit_shorter_than_grace_keeps_the_delay_running() 
 
 
 HOVER = {  # rule: (just beyond its limit, at its limit)
+    "no_pulse": ({"heart_rate": 0}, {"heart_rate": 1}),
     "high_heart_rate": ({"heart_rate": 111}, {"heart_rate": 110}),
     "low_spo2": ({"spo2": 91}, {"spo2": 92}),
     "low_heart_rate": ({"heart_rate": 39}, {"heart_rate": 40}),
@@ -235,3 +236,9 @@ def test_a_quoted_clock_duration_reads_as_minutes_and_seconds() -> None:
 def test_area_and_extreme_default_to_10_s_before_they_may_raise(tmp_path: Path) -> None:
     rules = parse_rules(RULE + "    for: 1m\n    area: 30\n", "r.yaml")
     assert rules.rules[0].min_for == timedelta(seconds=10)
+
+
+def test_a_heart_rate_of_zero_raises_no_pulse_at_once_at_high_priority() -> None:
+    events = run([{"heart_rate": 0}, {"heart_rate": 0}, {"heart_rate": 72}])
+    assert events[0] == (0, "raised", "no_pulse", "high")
+    assert [e for e in events if e[2] == "no_pulse"][-1][:2] == (10, "cleared")

@@ -13,6 +13,7 @@ from vitals.news2 import RESPONSES, News2, round_half_up
 from vitals.news2 import score as news2_score
 from vitals.readings import Reading
 from vitals.rules.model import _RANK, _SLOT, NEWS2_RULE, VITAL_NAMES, AlertEvent, Rule, RuleSet
+from vitals.technical import TechnicalAlarms, is_technical_status_rule
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +167,7 @@ class RuleEngine:
     def __init__(self, ruleset: RuleSet) -> None:
         self._patients: dict[str, _Patient] = {}
         self.freshest = Freshest()
+        self.technical = TechnicalAlarms()
         self._basis: dict[str, Basis] = {}
         self._compile(ruleset)
 
@@ -210,7 +212,12 @@ class RuleEngine:
         if basis.reading is not None:
             scale = self._ruleset.spo2_scale(reading.patient_id)
             n = news2_score(basis.reading, spo2_scale=scale)
-        return n, self.evaluate(reading, n)
+        st = self._patients.get(reading.patient_id)
+        replay = st is not None and st.last is not None and reading.timestamp <= st.last
+        events = self.evaluate(reading, n)
+        if not replay:
+            events += self.technical.evaluate(reading)  # leads off, probe off: the equipment
+        return n, events
 
     def basis(self, patient_id: str) -> Basis | None:
         """What the patient's last assessed NEWS2 score was based on."""
@@ -379,7 +386,8 @@ class RuleEngine:
     def active_alerts(self, patient_id: str) -> list[AlertEvent]:
         """The raised events of the patient's active alerts."""
         st = self._patients.get(patient_id)
-        return list(st.active.values()) if st is not None else []
+        mine = list(st.active.values()) if st is not None else []
+        return mine + self.technical.active(patient_id)
 
     def restore(
         self, patient_id: str, active: list[AlertEvent], *, last_seen: datetime | None = None
@@ -399,12 +407,16 @@ class RuleEngine:
                     f"cannot restore {e.kind} alert {e.rule!r} of {e.patient_id!r} "
                     f"as active for {patient_id!r}"
                 )
-            st.active[e.rule] = e
+            if is_technical_status_rule(e.rule):
+                self.technical.restore(patient_id, e)  # cleared by the device's next value
+            else:
+                st.active[e.rule] = e
         st.stale = bool(st.active)
 
     def forget(self, patient_id: str) -> None:
         """Drop all state of a patient (its partition went to another consumer)."""
         self._patients.pop(patient_id, None)
+        self.technical.forget(patient_id)
         self.freshest.forget(patient_id)
         self._basis.pop(patient_id, None)
 
