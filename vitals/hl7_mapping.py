@@ -40,7 +40,7 @@ import yaml
 
 from vitals.errors import ConfigError, VitalsError
 from vitals.news2 import round_half_up
-from vitals.readings import MAX_PATIENT_ID, VITALS
+from vitals.readings import MAX_PATIENT_ID, STATUSES, VITALS
 
 #: The unit each vital is published in, and the units a device may send it in.
 UNITS_ACCEPTED: dict[str, tuple[str, ...]] = {
@@ -52,7 +52,6 @@ UNITS_ACCEPTED: dict[str, tuple[str, ...]] = {
     "temperature": ("Cel", "degF"),
 }
 MMHG_PER_KPA = 760 / 101.325  # 7.50062 mmHg per kPa (standard atmosphere)
-STATUSES = ("invalid", "probe_off", "leads_off")
 _DTM = re.compile(r"\d{4}(?:\d{2}){0,5}(?:\.\d{1,4})?(?:[+-]\d{4})?")  # HL7 DTM
 
 
