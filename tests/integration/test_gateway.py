@@ -109,11 +109,10 @@ def test_a_pcd01_message_is_acknowledged_aa_and_stored_once_even_when_sent_twice
     assert "4 readings published" in gw.text()
 
 
-def test_a_partial_message_publishes_each_observation_time_with_only_its_vitals(topics, keyspace):
-    pid = f"HL7-{uuid.uuid4().hex[:6]}"
-    now = datetime.now(UTC).replace(microsecond=0)
-    cuff = now - timedelta(minutes=3)
-    message = (
+def partial_message(pid: str, now: datetime, cuff: datetime) -> str:
+    """A Philips-style message: HR by MDIL code, SpO2 X, CO2 respiratory rate, a cuff pressure
+    in kPa at its own time (OBX-14), the NIBP mean (not a vital here), no temperature."""
+    return (
         "\r".join(
             [
                 f"MSH|^~\\&|INTELLIVUE|WARD7|VITALS|H|{hl7_time(now)}||ORU^R01^ORU_R01|PH-9|P|2.6",
@@ -130,6 +129,13 @@ def test_a_partial_message_publishes_each_observation_time_with_only_its_vitals(
         )
         + "\r"
     )
+
+
+def test_a_partial_message_publishes_each_observation_time_with_only_its_vitals(topics, keyspace):
+    pid = f"HL7-{uuid.uuid4().hex[:6]}"
+    now = datetime.now(UTC).replace(microsecond=0)
+    cuff = now - timedelta(minutes=3)
+    message = partial_message(pid, now, cuff)
     gw, port = start_gateway(topics, keyspace)
 
     assert ack_code(send(port, message)) == "AA"
@@ -307,3 +313,35 @@ def test_an_oversized_frame_closes_that_connection_and_the_gateway_goes_on(topic
     assert ack_code(send(port, message)) == "AA"
     assert gw.stop() == 0
     assert "frame larger than 512 KiB, closing the connection" in gw.text()
+
+
+def test_a_partial_message_is_stored_as_two_rows_with_only_their_vitals_and_the_status(
+    topics, keyspace, session
+):
+    pid = f"HL7-{uuid.uuid4().hex[:6]}"
+    now = datetime.now(UTC).replace(microsecond=0)
+    cuff = now - timedelta(minutes=3)
+    consumer = start_consumer(topics, keyspace)
+    gw, port = start_gateway(topics, keyspace)
+
+    assert ack_code(send(port, partial_message(pid, now, cuff))) == "AA"
+
+    wait_until(lambda: committed_and_end(topics.vitals, topics.group) == (2, 2), 60, "2 consumed")
+    rows = sorted(stored_rows(session, keyspace, [pid]), key=lambda r: r.timestamp)
+    assert [
+        (
+            r.timestamp.replace(tzinfo=UTC),
+            r.heart_rate,
+            r.spo2,
+            r.systolic,
+            r.diastolic,
+            r.respiratory_rate,
+            r.temperature,
+            dict(r.status or {}),
+        )
+        for r in rows
+    ] == [
+        (cuff, None, None, 135, 75, None, None, {}),
+        (now, 88, None, None, None, 18, None, {"spo2": "invalid"}),
+    ]
+    assert gw.stop() == 0 and consumer.stop() == 0
