@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 import click
 
+from vitals.freshness import DEFAULT_WINDOWS
 from vitals.queries import SEVERITY_RANK, PatientView, sickest_first
 
 BARS = "▁▂▃▄▅▆▇█"
@@ -103,6 +104,19 @@ def _age(p: PatientView, now: datetime, stale_after: float) -> tuple[str, bool]:
     return age_text(seconds) + (" STALE" if stale else ""), stale
 
 
+def _older_than_window(p: PatientView) -> dict[str, str]:
+    """``{vital: '?'}`` for the vitals measured longer ago than their NEWS2 freshness window
+    before the patient's newest reading (see vitals.freshness)."""
+    if p.timestamp is None:
+        return {}
+    out = {}
+    for vital, at in p.measured_at.items():
+        window = DEFAULT_WINDOWS["blood_pressure" if vital == "systolic" else vital]
+        if p.timestamp - at > window:
+            out[vital] = "?"
+    return out
+
+
 def _num(v: object, fmt: str = "{}") -> str:
     return "-" if v is None else fmt.format(v)
 
@@ -180,12 +194,14 @@ def _row(
     else:
         pid = p.patient_id[:pid_w]
     o2 = "+" if p.on_oxygen else " "
+    old = _older_than_window(p)  # shown with '?': not current
     bp = "-" if p.systolic is None else f"{p.systolic}/{_num(p.diastolic)}"
+    bp += "?" if "systolic" in old else ""
     age, stale = _age(p, now, stale_after)
     end = p.timestamp or now
     hr_line = sparkline(p.hr_series, end - window, end, scale=HR_SCALE)
     spo2_line = sparkline(p.spo2_series, end - window, end, scale=SPO2_SCALE)
-    news2 = _num(p.news2)
+    news2 = "inc" if p.news2_incomplete else _num(p.news2)  # some parameter not fresh
     news2_colour = None
     if p.news2 is not None and p.news2 >= 7:
         news2_colour = "red"
@@ -195,11 +211,11 @@ def _row(
     plain_cells = [
         f"{pid:<{pid_w}}",
         f"{news2:>5}",
-        f"{_num(p.heart_rate):>4}",
-        f"{_num(p.spo2):>4}{o2}",
+        f"{_num(p.heart_rate) + old.get('heart_rate', ''):>4}",
+        f"{_num(p.spo2) + old.get('spo2', ''):>4}{o2}",
         f"{bp:>7}",
-        f"{_num(p.respiratory_rate):>3}",
-        f"{_num(p.temperature, '{:.1f}'):>5}",
+        f"{_num(p.respiratory_rate) + old.get('respiratory_rate', ''):>3}",
+        f"{_num(p.temperature, '{:.1f}') + old.get('temperature', ''):>5}",
         f"{age:<{age_w}}",
         f"{hr_line:<{TREND_WIDTH}}",
         f"{spo2_line:<{TREND_WIDTH}}",

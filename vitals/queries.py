@@ -64,7 +64,13 @@ _SELECT_SERIES = (
     "SELECT timestamp, heart_rate, spo2 FROM patient_vitals "
     "WHERE patient_id = ? AND day = ? AND timestamp >= ? AND timestamp <= ?"
 )
-_SELECT_LATEST = f"SELECT {', '.join(READING_COLUMNS)} FROM patient_latest"
+#: When each vital of the newest row was measured: its cell's write time (see vitals.store).
+_MEASURED = ("heart_rate", "spo2", "systolic", "respiratory_rate", "temperature")
+_SELECT_LATEST = (
+    f"SELECT {', '.join(READING_COLUMNS)}, news2_incomplete, "
+    + ", ".join(f"WRITETIME({c})" for c in _MEASURED)
+    + " FROM patient_latest"
+)
 _SELECT_ACTIVE = "SELECT patient_id, rule, severity, message, value, raised_at FROM active_alerts"
 _SELECT_ACKS = "SELECT patient_id, rule, raised_at, acked_by FROM alert_acks"
 
@@ -209,6 +215,16 @@ class History:
         return out[:limit]
 
 
+def _measured_at(row: object) -> dict[str, datetime]:
+    """Vital -> measurement time (UTC) from the ``WRITETIME`` columns of a latest row."""
+    out = {}
+    for c in _MEASURED:
+        micros = getattr(row, f"writetime_{c}", None)
+        if micros is not None:
+            out[c] = datetime.fromtimestamp(micros / 1_000_000, UTC)
+    return out
+
+
 def _row_dict(row: object, columns: Sequence[str]) -> dict:
     out = {c: getattr(row, c) for c in columns}
     for c in ("timestamp", "raised_at"):
@@ -266,6 +282,8 @@ class PatientView:
     consciousness: str | None = None
     on_oxygen: bool | None = None
     news2: int | None = None
+    news2_incomplete: str = ""  # parameters the last NEWS2 lacked ('' when complete)
+    measured_at: dict[str, datetime] = field(default_factory=dict)  # vital -> when (UTC)
     alerts: list[ActiveAlert] = field(default_factory=list)
     hr_series: list[tuple[datetime, int]] = field(default_factory=list)
     spo2_series: list[tuple[datetime, int]] = field(default_factory=list)
@@ -310,7 +328,11 @@ class Board:
             if not row.patient_id.startswith(prefix):
                 continue
             d = _row_dict(row, READING_COLUMNS)
-            patients[row.patient_id] = PatientView(**d)
+            patients[row.patient_id] = PatientView(
+                **d,
+                news2_incomplete=row.news2_incomplete or "",
+                measured_at=_measured_at(row),
+            )
         acks = {(a.patient_id, a.rule): a for a in self.session.execute(self._acks)}
         for row in self.session.execute(self._active):
             p = patients.get(row.patient_id)

@@ -215,3 +215,19 @@ def test_a_patient_whose_alerts_are_all_acknowledged_ranks_below_an_unacknowledg
     lines = render([seen, waiting], now=NOW)
     assert [ln.split()[0] for ln in lines[2:]] == ["P2", "P1"]
     assert "2 alerting (1 acknowledged) ·" in lines[0]
+
+
+def test_an_incomplete_news2_and_a_vital_older_than_its_window_are_not_shown_as_current():
+    p = replace(
+        patient("P1"),
+        news2_incomplete="temperature",
+        measured_at={
+            "heart_rate": NOW,
+            "systolic": NOW - timedelta(minutes=75),  # beyond the 60 min window
+            "temperature": NOW - timedelta(hours=5),  # beyond the 4 h window
+        },
+    )
+    (row,) = [ln for ln in render([p], now=NOW, width=160) if "P1" in ln]
+    assert " inc " in row
+    assert "120/80?" in row and "36.8?" in row
+    assert " 80 " in row  # measured now: no mark
