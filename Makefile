@@ -74,8 +74,8 @@ fuzz: $(STAMP)                      ## >= 1,000,000 fuzzed messages through the 
 	mkdir -p .fuzz && cd .fuzz && ../$(BIN)/python ../tools/fuzz.py -runs=1000000
 	VITALS_FUZZ_EXAMPLES=20000 $(BIN)/python -m pytest tests/unit/test_decode_properties.py -q -p no:cacheprovider
 
-lint: $(STAMP)
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+lint: $(STAMP)                      ## ruff (check + format) and mypy on the domain core
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .

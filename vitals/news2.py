@@ -99,7 +99,16 @@ _CACHE: dict[tuple[int, ...], News2] = {}
 
 
 def score(r: Reading, *, spo2_scale: int = 1) -> News2:
-    """NEWS2 of one reading; ``spo2_scale=2`` for hypercapnic respiratory failure."""
+    """NEWS2 of one reading; ``spo2_scale=2`` for hypercapnic respiratory failure.
+
+    ``r`` must carry every parameter: a partial reading is first completed from the
+    freshest values (``vitals.freshness``), or its score is incomplete and not computed.
+    Raises ``ValueError`` for a reading that lacks one.
+    """
+    if not r.complete:
+        raise ValueError(f"NEWS2 needs every parameter; {r.patient_id} lacks some")
+    assert r.respiratory_rate is not None and r.spo2 is not None and r.heart_rate is not None
+    assert r.systolic is not None and r.temperature is not None
     # Comparisons are against the midpoints between bands: see "Values between two bands".
     v = r.respiratory_rate
     if 11.5 <= v < 20.5:
@@ -169,12 +178,12 @@ def score(r: Reading, *, spo2_scale: int = 1) -> News2:
     else:
         hr = 3
 
-    v = r.temperature
-    if 36.05 <= v < 38.05:
+    temp = r.temperature
+    if 36.05 <= temp < 38.05:
         t = 0
-    elif v < 35.05:
+    elif temp < 35.05:
         t = 3
-    elif v < 36.05 or v < 39.05:
+    elif temp < 36.05 or temp < 39.05:
         t = 1
     else:
         t = 2

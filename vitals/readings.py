@@ -600,7 +600,8 @@ def _csv_fields(
         # validate everything now, as the consumer will, so a bad row fails before anything
         # is sent (a row dated more than 24 h ahead of now would be dead-lettered)
         now = datetime.now(UTC)
-        to_reading(out, out["timestamp"] or now, produced_at=now)
+        stamp = out["timestamp"]
+        to_reading(out, stamp if isinstance(stamp, datetime) else now, produced_at=now)
     except InvalidReading as e:
         return CsvError(path, line, e.field, e.reason)
     return out

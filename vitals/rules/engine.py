@@ -56,6 +56,7 @@ class _Check:
         self.hi = _gt(r.high, step) if r.high is not None else _INF  # raise: R > high
         self.clo, self.chi = self.lo, self.hi  # default clear: the rule is false
         if r.condition == "outside" and r.clear_low is not None:  # clear: low <= R <= high
+            assert r.clear_high is not None  # the loader sets both or neither
             self.clo, self.chi = _ge(r.clear_low, step), _gt(r.clear_high, step)
         elif r.condition == "below" and r.clear_low is not None:  # clear: R > clear_low
             self.clo = _gt(r.clear_low, step)

@@ -153,9 +153,6 @@ class RuleSet:
 
 @dataclass(frozen=True, slots=True)
 class AlertEvent:
-    patient_id: str
-    rule: str
-    severity: str
     """One change of an alert, caused by one reading.
 
     ``kind``: ``"raised"``; ``"escalated"`` (an active alert now at the higher ``severity``:
