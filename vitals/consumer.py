@@ -31,7 +31,7 @@ from vitals.producer import make_producer
 from vitals.readings import VITALS, Reading, decode, record_time
 from vitals.rules import AlertEvent, RuleEngine, RuleSet
 from vitals.store import Writer
-from vitals.telemetry import TELEMETRY_LOST, TelemetryWatch, utcnow
+from vitals.telemetry import RETIRED_AFTER, TELEMETRY_LOST, TelemetryWatch, utcnow
 
 log = logging.getLogger(__name__)
 WATCH_EVERY_S = 0.5  # how often silent patients are looked for (wall clock)
@@ -535,7 +535,11 @@ class VitalsConsumer:
                 self.engine.freshest.seed(pid, freshest)
             lost = next((row for row in rows if row[0] == TELEMETRY_LOST), None)
             rows = [row for row in rows if row[0] != TELEMETRY_LOST]
-            self.telemetry.adopt(pid, utcnow(), _restored(pid, lost) if lost else None)
+            now = utcnow()
+            if lost or (last_seen is not None and now - last_seen <= RETIRED_AFTER):
+                self.telemetry.adopt(pid, now, _restored(pid, lost) if lost else None)
+            # else: silent for longer than the census window: no longer watched (a new
+            # reading starts watching it again)
             events = [
                 AlertEvent(
                     patient_id=pid,

@@ -255,14 +255,14 @@ class Writer:
         self.concurrency = concurrency
         self.retry_max_s = retry_max_s
         self.keyspace = session.keyspace
-        self._reading = session.prepare(_INSERT_READING)
-        self._latest = session.prepare(_INSERT_LATEST)
-        self._alert = session.prepare(_INSERT_ALERT)
-        self._set_active = session.prepare(_SET_ACTIVE)
-        self._clear_active = session.prepare(_CLEAR_ACTIVE)
-        self._select_active = session.prepare(_SELECT_ACTIVE)
-        self._select_latest_ts = session.prepare(_SELECT_LATEST_TS)
         try:
+            self._reading = session.prepare(_INSERT_READING)
+            self._latest = session.prepare(_INSERT_LATEST)
+            self._alert = session.prepare(_INSERT_ALERT)
+            self._set_active = session.prepare(_SET_ACTIVE)
+            self._clear_active = session.prepare(_CLEAR_ACTIVE)
+            self._select_active = session.prepare(_SELECT_ACTIVE)
+            self._select_latest_ts = session.prepare(_SELECT_LATEST_TS)
             self._register = session.prepare(_REGISTER)
             self._unregister = session.prepare(_UNREGISTER)
             self._select_monitored = session.prepare(_SELECT_MONITORED)
@@ -270,8 +270,8 @@ class Writer:
             self._resume = session.prepare(_RESUME)
         except InvalidRequest as e:
             raise ConfigError(
-                f"keyspace {session.keyspace!r} lacks the monitoring tables of this version "
-                f"({e}); run `vitals init` (it only adds what is missing)"
+                f"keyspace {session.keyspace!r} lacks tables or columns of this version "
+                f"({str(e)[:200]}); run `vitals init` (it only adds what is missing)"
             ) from None
         for stmt in (self._register, self._unregister, self._resume):
             stmt.is_idempotent = True

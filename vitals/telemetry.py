@@ -32,12 +32,23 @@ from datetime import UTC, datetime, timedelta
 from vitals.rules import AlertEvent
 from vitals.technical import TELEMETRY_LOST, is_technical
 
-__all__ = ["DEFAULT_TIMEOUT_S", "TELEMETRY_LOST", "TelemetryWatch", "is_technical", "message"]
+__all__ = [
+    "DEFAULT_TIMEOUT_S",
+    "RETIRED_AFTER",
+    "TELEMETRY_LOST",
+    "TelemetryWatch",
+    "is_technical",
+    "message",
+]
 
 SEVERITY = "medium"
 #: Default seconds without a record before the alarm: six missed readings of a monitor that
 #: sends every 5 s, and longer than a Kafka leader election or a consumer rebalance (~10 s).
 DEFAULT_TIMEOUT_S = 30.0
+#: A new owner does not take over the watch of a patient whose newest stored reading is
+#: older than this (discharged without an explicit end, a recording replayed long ago):
+#: the census window of the boards. Its next reading starts the watch again.
+RETIRED_AFTER = timedelta(hours=12)
 
 
 def message(silent_s: float) -> str:

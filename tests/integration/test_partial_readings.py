@@ -155,7 +155,8 @@ def test_nulls_in_optional_fields_are_absent_and_a_reading_without_vitals_is_dea
 def test_vitals_init_upgrades_an_existing_schema_in_place(cassandra_base, tmp_path):
     """A keyspace made by the first version (cql 001–004) gains the new columns and tables
     without losing a row; running it again changes nothing."""
-    from vitals.store import CQL_DIR, apply_schema, connect
+    from vitals.errors import ConfigError
+    from vitals.store import CQL_DIR, Writer, apply_schema, connect
 
     old = tmp_path / "cql"
     old.mkdir()
@@ -169,8 +170,14 @@ def test_vitals_init_upgrades_an_existing_schema_in_place(cassandra_base, tmp_pa
             f"INSERT INTO {name}.patient_vitals (patient_id, day, timestamp, heart_rate) "
             "VALUES ('P1', '2026-01-01', '2026-01-01 08:00:00+0000', 70)"
         )
+        session.set_keyspace(name)
+        with pytest.raises(
+            ConfigError, match=r"lacks tables or columns of this version .* run `vitals init`"
+        ):
+            Writer(session)  # a consumer on the old schema says what to do, no traceback
         apply_schema(session, name)
         apply_schema(session, name)  # idempotent
+        Writer(session)
         r = session.execute(
             f"SELECT heart_rate, news2_missing, status FROM {name}.patient_vitals"
         ).one()

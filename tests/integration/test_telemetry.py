@@ -189,3 +189,37 @@ def active_rules(session, keyspace: str, pid: str) -> list[str]:
         f"SELECT rule FROM {keyspace}.active_alerts WHERE patient_id = %s", (pid,)
     ).all()
     return [r.rule for r in rows]
+
+
+def test_a_new_owner_does_not_watch_a_patient_silent_for_longer_than_the_census_window(
+    topics, keyspace, session
+):
+    """Readings 13 h old (a recording replayed, or a patient long gone without an explicit
+    end): a restarted consumer raises nothing for them, while a recent patient still raises."""
+    old, recent = f"OLD-{uuid.uuid4().hex[:6]}", f"NEW-{uuid.uuid4().hex[:6]}"
+    p = KafkaProducer(bootstrap_servers=KAFKA, acks="all")
+    for pid, hours in ((old, 13), (recent, 0)):
+        doc = {
+            "patient_id": pid,
+            "timestamp": (datetime.now(UTC) - timedelta(hours=hours, minutes=1)).isoformat(),
+            "heart_rate": 80,
+            "spo2": 97,
+        }
+        p.send(topics.vitals, key=pid.encode(), value=json.dumps(doc).encode()).get(timeout=30)
+    p.close()
+    alerts = Alerts(topics.alerts)
+    first = start_consumer(topics, keyspace, env=env(topics, keyspace, timeout=600))
+    wait_until(
+        lambda: committed_and_end(topics.vitals, topics.group) == (2, 2), 30, "both committed"
+    )
+    first.proc.send_signal(signal.SIGKILL)
+    first.proc.wait(10)
+    second = start_consumer(topics, keyspace, env=env(topics, keyspace, timeout=2))
+    try:
+        wait_until(lambda: alerts.of(recent, kind="raised"), 30, "the recent patient lost")
+        deadline = time.monotonic() + 3  # past the old patient's timeout too
+        while time.monotonic() < deadline:  # each check polls the alerts topic for 200 ms
+            assert alerts.of(old) == []
+    finally:
+        second.stop()
+        alerts.close()
