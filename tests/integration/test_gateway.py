@@ -35,6 +35,16 @@ def start_gateway(topics, keyspace, *args: str, kafka: str = KAFKA) -> tuple[Vit
     return p, port
 
 
+def consumed(topics, n: int, *procs: VitalsProcess, timeout: float = 120) -> None:
+    """Wait until the group committed all ``n`` records; on timeout show the processes' output."""
+    try:
+        wait_until(lambda: committed_and_end(topics.vitals, topics.group) == (n, n), timeout, "")
+    except TimeoutError:
+        state = committed_and_end(topics.vitals, topics.group)
+        logs = "\n---\n".join(p.text() for p in procs)
+        raise AssertionError(f"(committed, end) = {state}, expected ({n}, {n}):\n{logs}") from None
+
+
 def hl7_time(t: datetime) -> str:
     return t.astimezone(CET).strftime("%Y%m%d%H%M%S%z")
 
@@ -98,7 +108,7 @@ def test_a_pcd01_message_is_acknowledged_aa_and_stored_once_even_when_sent_twice
 
     assert [ack_code(a) for a in acks] == ["AA", "AA"]
     assert [str(a.segment("MSA")(2)) for a in acks] == ["GE-1", "GE-1"]
-    wait_until(lambda: committed_and_end(topics.vitals, topics.group) == (4, 4), 60, "4 consumed")
+    consumed(topics, 4, consumer, gw)
     rows = sorted(stored_rows(session, keyspace, [pid]), key=lambda r: r.timestamp)
     assert [r.timestamp.replace(tzinfo=UTC) for r in rows] == [first, second]
     assert [
@@ -326,7 +336,7 @@ def test_a_partial_message_is_stored_as_two_rows_with_only_their_vitals_and_the_
 
     assert ack_code(send(port, partial_message(pid, now, cuff))) == "AA"
 
-    wait_until(lambda: committed_and_end(topics.vitals, topics.group) == (2, 2), 60, "2 consumed")
+    consumed(topics, 2, consumer, gw)
     rows = sorted(stored_rows(session, keyspace, [pid]), key=lambda r: r.timestamp)
     assert [
         (
