@@ -114,7 +114,7 @@ for n in 1 2; do  # both joined the group (readings sent earlier would not be lo
 done
 echo "== two consumers in one group (logs: $DIR/consumer-1.log, consumer-2.log)"
 
-nohup $BIN/vitals produce --patient-count "$PATIENTS" --interval "$INTERVAL" --quiet \
+nohup $BIN/vitals produce --patient-count "$PATIENTS" --interval "$INTERVAL" --episodes-per-hour 3 --quiet \
   >"$DIR/producer.log" 2>&1 &
 echo $! >"$DIR/producer.pid"
 started+=("$DIR/producer.pid")
