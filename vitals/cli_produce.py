@@ -309,7 +309,8 @@ def produce(
         bar.__exit__(None, None, None)
     elapsed = time.monotonic() - t0
     click.echo(
-        f"sent {stats.sent} readings to {topic}: {stats.acked} acknowledged, "
+        f"sent {stats.sent} reading{'' if stats.sent == 1 else 's'} to {topic}: "
+        f"{stats.acked} acknowledged, "
         f"{stats.failed} failed ({stats.sent / max(elapsed, 1e-9):,.0f}/s)",
         err=True,
     )

@@ -223,3 +223,53 @@ def test_a_new_owner_does_not_watch_a_patient_silent_for_longer_than_the_census_
     finally:
         second.stop()
         alerts.close()
+
+
+def test_ending_monitoring_through_the_api_closes_the_patients_alerts_without_telemetry_lost(
+    kafka_settings, cassandra_settings, topics, keyspace, session
+):
+    import httpx
+
+    from vitals.web.app import WebSettings, create_app
+    from vitals.web.server import BackgroundServer
+
+    pid = f"API-{uuid.uuid4().hex[:6]}"
+    p = KafkaProducer(bootstrap_servers=KAFKA, acks="all")
+    doc = {
+        "patient_id": pid,
+        "timestamp": datetime.now(UTC).isoformat(),
+        "heart_rate": 80,
+        "spo2": 85,
+    }
+    p.send(topics.vitals, key=pid.encode(), value=json.dumps(doc).encode()).get(timeout=30)
+    p.close()
+    alerts = Alerts(topics.alerts)
+    c = start_consumer(topics, keyspace, env=env(topics, keyspace, timeout=2))
+    settings = WebSettings(
+        cassandra=cassandra_settings, kafka=kafka_settings, alerts_topic=topics.alerts
+    )
+    try:
+        with (
+            BackgroundServer(create_app(settings)) as url,
+            httpx.Client(base_url=url, timeout=30) as web,
+        ):
+            wait_until(
+                lambda: alerts.of(pid, rule="low_spo2", kind="raised"), 30, "low_spo2 raised"
+            )
+            assert web.post("/api/patients/NOBODY-x/end-monitoring", json={}).status_code == 404
+            r = web.post(
+                f"/api/patients/{pid}/end-monitoring", json={"reason": "discharged", "by": "RN Api"}
+            )
+            assert r.status_code == 200, r.text
+            assert (r.json()["kind"], r.json()["by"]) == ("ended", "RN Api")
+            (cleared,) = wait_until(
+                lambda: alerts.of(pid, rule="low_spo2", kind="cleared"), 30, "low_spo2 closed"
+            )
+            assert cleared["message"].endswith("(monitoring ended)")
+            wait_until(lambda: not active_rules(session, keyspace, pid), 30, "no active alert")
+            assert alerts.of(pid) == []  # and telemetry lost was never raised
+            assert web.get(f"/patients/{pid}").status_code == 200
+            assert web.get("/patients/NOBODY-x").status_code == 404
+    finally:
+        c.stop()
+        alerts.close()

@@ -124,7 +124,8 @@ class RuleSet:
     def describe(self) -> str:
         """The effective rules in words, as ``vitals rules check FILE`` prints them."""
         n2 = f"on, message {self.news2_message!r}" if self.news2_alerts else "off"
-        out = [f"Rules from {self.source}: {len(self.rules)} rules, NEWS2 alerts {n2}"]
+        count = f"{len(self.rules)} rule{'' if len(self.rules) == 1 else 's'}"
+        out = [f"Rules from {self.source}: {count}, NEWS2 alerts {n2}"]
         out += ["  " + r.describe() for r in self.rules]
         if self.news2_alerts:
             if self.news2_window is None:

@@ -25,7 +25,9 @@ from vitals.web.models import (
     ActiveAlerts,
     AlertHistory,
     ApiIndex,
+    EndMonitoringRequest,
     Health,
+    MonitoringEnded,
     PatientAlert,
     PatientState,
     Placement,
@@ -292,6 +294,41 @@ def acknowledge(
             f"Kafka unavailable ({type(e).__name__}); try again",
         ) from None
     log.info("alert %s of %s acknowledged by %s", rule, patient_id, by)
+    return event
+
+
+@router.post(
+    "/patients/{patient_id}/end-monitoring",
+    response_model=MonitoringEnded,
+    summary="End the monitoring of a patient: no telemetry-lost alarm, its alerts closed",
+)
+def end_monitoring(
+    request: Request, patient_id: PatientId, body: EndMonitoringRequest | None = None
+) -> dict:
+    """Recorded like an acknowledgement (who, when, why) and published on the alerts topic;
+    the consumer that owns the patient closes its active alerts within seconds."""
+    from vitals.monitoring import end_monitoring as end
+    from vitals.monitoring import event_json
+
+    c = ctx(request)
+    body = body or EndMonitoringRequest()
+    c.store.require_patient(patient_id)
+    user = getattr(request.state, "user", None)
+    by = user if c.auth.enabled else (body.by or LOCAL_USER)
+    event = end(c.store.session, patient_id, by=by, reason=body.reason.strip())
+    try:
+        c.producer().send(
+            c.settings.alerts_topic, key=patient_id.encode(), value=event_json(event)
+        ).get(timeout=c.settings.kafka.request_timeout_s)
+    except (KafkaError, VitalsError) as e:
+        log.warning("end of monitoring of %s stored but not published: %s", patient_id, e)
+        raise HTTPException(
+            503,
+            f"end of monitoring stored, but not published on {c.settings.alerts_topic}: "
+            f"Kafka unavailable ({type(e).__name__}); try again",
+        ) from None
+    c.board.poll_now()
+    log.info("monitoring of %s ended by %s", patient_id, by)
     return event
 
 

@@ -145,6 +145,7 @@ def create_app(settings: WebSettings, auth: Authenticator | None = None) -> Fast
 
     @app.get("/patients/{patient_id}", include_in_schema=False)
     def patient_page(patient_id: str) -> FileResponse:
+        context.store.require_patient(patient_id)  # an unknown patient's page is a 404
         return FileResponse(STATIC / "patient.html", headers={"Cache-Control": "no-store"})
 
     _install_errors(app)

@@ -125,6 +125,30 @@ class Trends(BaseModel):
     patients: dict[str, Trend]
 
 
+class EndMonitoringRequest(BaseModel):
+    """End the monitoring of a patient on purpose (discharge, transfer, monitor removed)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field("", max_length=200, description="Why, e.g. 'discharged' (recorded).")
+    by: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="Who (only when auth is off; with auth the signed-in user is recorded).",
+    )
+
+
+class MonitoringEnded(BaseModel):
+    patient_id: str
+    rule: Literal["monitoring"]
+    kind: Literal["ended"]
+    message: str
+    timestamp: str = Field(description="When monitoring ended (UTC, ISO 8601).")
+    by: str
+    reason: str | None
+
+
 class AckRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
