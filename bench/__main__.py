@@ -35,7 +35,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     )
     ap.add_argument("--profile", action="store_true", help="quick mode: profile too")
     ap.add_argument(
-        "--skip", default="", help="comma list of: latency,sustained,profile,scaling,gateway"
+        "--skip", default="", help="comma list of: latency,sustained,profile,scaling,storm,gateway"
     )
     a = ap.parse_args(argv)
     a.n = a.n or (20_000 if a.quick else 100_000)
@@ -105,6 +105,7 @@ def details(results: dict, d: dict) -> str:
         ("ingest2", "2 consumers"),
         ("scale_100", "100 patients"),
         ("scale_10000", "10,000 patients"),
+        ("storm", "alarm storm"),
     ):
         runs_ = results.get(key)
         if not runs_:
@@ -161,7 +162,7 @@ def run_all(a: argparse.Namespace, scratch: Scratch, results: dict, stamp: str) 
     dlq = scratch.topic("dlq", 1)
 
     # 1. producer; its first run's topic is the ingest topic
-    topics: dict[int, str] = {}
+    topics: dict[int | str, str] = {}
     first_start = datetime.now(UTC)
     for r in range(a.repeats):
         t = scratch.topic("vitals1000")
@@ -177,16 +178,23 @@ def run_all(a: argparse.Namespace, scratch: Scratch, results: dict, stamp: str) 
             topics[patients] = scratch.topic(f"vitals{patients}")
             log(f"prefill {a.n:,} readings, {patients:,} patients → {topics[patients]}")
             add(f"prefill_{patients}", runs.produce(topics[patients], a.n, patients))
+    storm = "storm" not in a.skip
+    if storm:
+        topics["storm"] = scratch.topic("vitalsstorm")
+        log(f"prefill {a.n:,} readings, 1,000 patients, uniformly random vitals (alarm storm)")
+        add("prefill_storm", runs.produce_storm(topics["storm"], a.n, 1000))
     log(f"generating {a.n:,} rows for the ceilings")
     rows = runs.make_rows(a.n, 1000)
 
     def span() -> tuple[datetime, datetime]:
         return first_start, datetime.now(UTC)
 
-    def ingest(members: int, patients: int, profile_to: Path | None = None) -> dict:
+    def ingest(
+        members: int, patients: int, profile_to: Path | None = None, topic: str | None = None
+    ) -> dict:
         return runs.ingest(
             scratch,
-            topics[patients],
+            topic or topics[patients],
             n=a.n,
             patients=patients,
             members=members,
@@ -232,6 +240,9 @@ def run_all(a: argparse.Namespace, scratch: Scratch, results: dict, stamp: str) 
             for patients in (100, 10_000):
                 log(f"{tag}: scaling, 1 consumer, {patients:,} patients")
                 add(f"scale_{patients}", ingest(1, patients))
+        if storm:
+            log(f"{tag}: alarm storm, 1 consumer, 1,000 patients, uniformly random vitals")
+            add("storm", ingest(1, 1000, topic=topics["storm"]))
         repeat_s = max(repeat_s, time.monotonic() - r_start)
 
     if "profile" not in a.skip:

@@ -63,9 +63,20 @@ def derived(results: dict) -> dict:
         "ingest1_vs_ceiling_b": spread(per_repeat(results, ratio("ingest1", batch))),
         "ingest2_vs_ceiling_b": spread(per_repeat(results, ratio("ingest2", batch))),
         "ceiling_b": spread(per_repeat(results, batch)),
+        "scale_10000_vs_100": spread(
+            per_repeat(results, ratio("scale_10000", lambda i: _rate(results, "scale_100", i)))
+        ),
+        "storm_vs_quiet": spread(
+            per_repeat(results, ratio("storm", lambda i: _rate(results, "ingest1", i)))
+        ),
         "ceiling_b_winner": per_repeat(results, lambda i: (best_batch(results, i) or (None,))[0]),
         "ceiling_a": spread(per_repeat(results, lambda i: best_single(results, i))),
     }
+
+
+def _rate(results: dict, key: str, i: int) -> float | None:
+    runs = results.get(key, [])
+    return runs[i]["rate"] if i < len(runs) else None
 
 
 @dataclass
@@ -160,6 +171,13 @@ def table(results: dict, d: dict) -> list[Row]:
     ):
         if results.get(key):
             rows.append(Row(label, s(rates(results, key))))
+    r = d.get("scale_10000_vs_100")
+    if r:
+        rows.append(Row("   10,000 ÷ 100 patients", r, "×", "≥ 0.9", _ge(r, 0.9)))
+    if results.get("storm"):
+        rows.append(Row("7 alarm storm: 1 consumer, random vitals", s(rates(results, "storm"))))
+        r = d.get("storm_vs_quiet")
+        rows.append(Row("   storm ÷ quiet ward (1,000 patients)", r, "×", "≥ 0.5", _ge(r, 0.5)))
     e2e = results.get("sustained")
     if e2e:
         v = one(e2e["committed_rate_during_run"])
@@ -173,7 +191,7 @@ def table(results: dict, d: dict) -> list[Row]:
 
 def _consumer_rss(results: dict) -> list[float]:
     out = []
-    for key in ("ingest1", "ingest2", "scale_100", "scale_10000"):
+    for key in ("ingest1", "ingest2", "scale_100", "scale_10000", "storm"):
         for run in results.get(key, []):
             out += [x for x in run["rss_mb"] if x is not None]
     lat = results.get("latency")

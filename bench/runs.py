@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cassandra.concurrent import execute_concurrent, execute_concurrent_with_args
-from cassandra.query import BatchStatement, BatchType
+from cassandra.query import UNSET_VALUE, BatchStatement, BatchType
 from kafka import KafkaConsumer
 
 from bench.infra import (
@@ -29,6 +29,7 @@ from bench.infra import (
     vitals_env,
     wait_until,
 )
+from vitals.readings import Reading
 from vitals.sources import Ward, patient_ids
 from vitals.store import _INSERT_READING, Writer
 
@@ -64,6 +65,44 @@ def produce(topic: str, n: int, patients: int, *, rate: float = 10_000_000, seed
         "ended": datetime.now(UTC).isoformat(),
         "sent": sent,
     }
+
+
+def produce_storm(topic: str, n: int, patients: int, *, seed: int = 7) -> dict:
+    """An alarm storm: ``n`` readings of ``patients`` patients whose vitals are drawn
+    uniformly at random (the seed producer's ranges), one per patient per second of
+    reading time, ending now; with the default rules ≥ 1 alert event per reading."""
+    import random
+
+    from vitals.config import KafkaSettings
+    from vitals.producer import VitalsProducer
+
+    rng = random.Random(seed)
+    ids = patient_ids(None, patients)
+    step = timedelta(seconds=1) / patients
+    start = datetime.now(UTC) - step * n
+    t0 = time.monotonic()
+    with VitalsProducer(kafka=KafkaSettings(bootstrap_servers=(KAFKA,)), topic=topic) as p:
+        for i in range(n):
+            p.send(storm_reading(rng, ids[i % patients], start + step * i))
+    if p.stats.acked != n or p.stats.failed:
+        raise RuntimeError(f"storm producer acknowledged {p.stats.acked} of {n}")
+    return {"rows": n, "rate": n / (time.monotonic() - t0)}
+
+
+def storm_reading(rng, patient_id: str, ts: datetime) -> Reading:
+    """Uniformly random vitals in the seed producer's ranges (heart rate 50–130 bpm, SpO2
+    88–100 %, systolic 90–180 / diastolic 50–110 mmHg, respiratory rate 10–30 /min,
+    temperature 35.5–39.5 °C): most readings cross some alert limit."""
+    return Reading(
+        patient_id=patient_id,
+        timestamp=ts,
+        heart_rate=rng.randint(50, 130),
+        spo2=rng.randint(88, 100),
+        systolic=rng.randint(90, 180),
+        diastolic=rng.randint(50, 110),
+        respiratory_rate=rng.randint(10, 30),
+        temperature=round(rng.uniform(35.5, 39.5), 1),
+    )
 
 
 # --- the consumer group --------------------------------------------------------------------
@@ -252,7 +291,8 @@ def naive(scratch: Scratch, topic: str, rows: int) -> dict:
 
 def make_rows(n: int, patients: int, seed: int = 7) -> list[tuple]:
     """N reading rows for ``patients`` patients, the simulator's values, ``patient_vitals``
-    column order (news2 0), one reading per patient per second of simulated time."""
+    column order (news2 0; no basis, missing, separate cuff time or status: unset), one
+    reading per patient per second of simulated time."""
     ids = patient_ids(None, patients)
     ward = Ward(ids, seed=seed)
     start = datetime.now(UTC)
@@ -274,6 +314,10 @@ def make_rows(n: int, patients: int, seed: int = 7) -> list[tuple]:
                 r.consciousness,
                 r.on_oxygen,
                 0,
+                None,
+                None,
+                None,
+                None,
             )
         )
     return rows
@@ -348,6 +392,6 @@ def _partition_batches(writer: Writer, rows: list[tuple], size: int) -> list:
         for i in range(0, len(group), size):
             b = BatchStatement(batch_type=BatchType.UNLOGGED)
             for row in group[i : i + size]:
-                b.add(prepared, row)
+                b.add(prepared, [UNSET_VALUE if v is None else v for v in row])
             out.append(b)
     return out

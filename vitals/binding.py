@@ -51,6 +51,9 @@ def _boolean(v: bool) -> bytes:
     return b"\x01" if v else b"\x00"
 
 
+_COLLECTIONS = ("map", "set", "list")
+_EMPTY = _int(0)  # an empty collection: its element count, protocol v3+
+
 _BY_TYPE: dict[str, Callable[[object], bytes]] = {
     "int": _int,
     "bigint": _bigint,
@@ -74,7 +77,11 @@ class RowEncoder:
         fns = []
         for col in prepared.column_metadata:
             fn = _BY_TYPE.get(col.type.typename)
-            if fn is None:  # anything else: the driver's serialiser
+            if fn is None and col.type.typename in _COLLECTIONS:
+                # an empty map or set (a complete reading's latest row: no status, no
+                # borrowed values) is a count of 0; anything else: the driver's serialiser
+                fn = lambda v, t=col.type: t.serialize(v, proto) if v else _EMPTY  # noqa: E731
+            elif fn is None:  # anything else: the driver's serialiser
                 fn = lambda v, t=col.type: t.serialize(v, proto)  # noqa: E731
             fns.append(fn)
         self.fns = tuple(fns)
@@ -104,3 +111,20 @@ class RowEncoder:
         for row in rows[1:]:
             entries.append((True, qid, encode(row)))
         return b
+
+
+def batch_of(items: Sequence[tuple[RowEncoder, Sequence[object]]]) -> BatchStatement:
+    """An unlogged batch of rows of possibly different statements (e.g. an alert's history
+    row and its active-alert upsert), each ``(encoder, row)``; ``None`` is bound unset.
+    The first item sets the batch's routing key, so give rows that share replicas."""
+    first, row0 = items[0]
+    b = BatchStatement(batch_type=BatchType.UNLOGGED)
+    b.add(first.prepared, [UNSET_VALUE if v is None else v for v in row0])
+    if not first._direct:
+        for enc, row in items[1:]:
+            b.add(enc.prepared, [UNSET_VALUE if v is None else v for v in row])
+        return b
+    entries = b._statements_and_parameters
+    for enc, row in items[1:]:
+        entries.append((True, enc.prepared.query_id, enc.encode(row)))
+    return b

@@ -33,7 +33,7 @@ from cassandra.policies import (
 )
 from cassandra.query import PreparedStatement, Statement, tuple_factory
 
-from vitals.binding import RowEncoder
+from vitals.binding import RowEncoder, batch_of
 from vitals.config import CassandraSettings
 from vitals.errors import CassandraUnavailable, ConfigError
 from vitals.freshness import Basis
@@ -280,6 +280,9 @@ class Writer:
         self._replicas: dict[tuple, object] = {}
         self._reading_codec = RowEncoder(self._reading)
         self._latest_codec = RowEncoder(self._latest)
+        self._alert_codec = RowEncoder(self._alert)
+        self._set_active_codec = RowEncoder(self._set_active)
+        self._clear_active_codec = RowEncoder(self._clear_active)
 
     # statements ---------------------------------------------------------------------------
 
@@ -391,44 +394,41 @@ class Writer:
         return self._batched(self._latest_codec, rows, lambda r: (r[0],))
 
     def alert_statements(self, events: Iterable) -> list[Statement]:
-        """History rows plus the active-alert upsert/delete for each alert event.
+        """History rows plus the active-alert upsert/delete for each alert event, in unlogged
+        batches of rows that share replicas (an alarm storm is many events per poll).
 
         raised and escalated: the active alert is (over)written with the event's severity,
         and its ``raised_at`` becomes the event's time (an escalation is acknowledged anew);
-        cleared: the active alert is deleted."""
-        out: list[Statement] = []
+        cleared: the active alert is deleted. The active-alert writes carry the event's
+        time as write time, so their order inside or across batches does not matter."""
+        items: list[tuple[RowEncoder, tuple, object]] = []  # (encoder, row, replica set)
+        replicas = self._replica_key
         for e in events:
-            out.append(
-                self._alert.bind(
-                    (
-                        e.patient_id,
-                        e.timestamp.date(),
-                        e.timestamp,
-                        e.rule,
-                        e.kind,
-                        e.severity,
-                        e.message,
-                        float(e.value),
-                        e.raised_at,
-                    )
+            pid, ts = e.patient_id, e.timestamp
+            day = ts.date()
+            value = float(e.value)
+            items.append(
+                (
+                    self._alert_codec,
+                    (pid, day, ts, e.rule, e.kind, e.severity, e.message, value, e.raised_at),
+                    replicas(self._alert, (pid, day)),
                 )
             )
             if e.kind in ("raised", "escalated"):
-                out.append(
-                    self._set_active.bind(
-                        (
-                            e.patient_id,
-                            e.rule,
-                            e.severity,
-                            e.message,
-                            float(e.value),
-                            e.timestamp,
-                            micros(e.timestamp),
-                        )
-                    )
-                )
+                row = (pid, e.rule, e.severity, e.message, value, ts, micros(ts))
+                items.append((self._set_active_codec, row, replicas(self._set_active, (pid,))))
             elif e.kind == "cleared":
-                out.append(self._clear_active.bind((micros(e.timestamp), e.patient_id, e.rule)))
+                row = (micros(ts), pid, e.rule)  # type: ignore[assignment]
+                items.append((self._clear_active_codec, row, replicas(self._set_active, (pid,))))
+        groups: dict[object, list[tuple[RowEncoder, tuple]]] = defaultdict(list)
+        for enc, row, where in items:
+            groups[where].append((enc, row))
+        out: list[Statement] = []
+        size = self.batch_rows
+        for group in groups.values():
+            for i in range(0, len(group), size):
+                chunk = group[i : i + size]
+                out.append(chunk[0][0].bind(chunk[0][1]) if len(chunk) == 1 else batch_of(chunk))
         return out
 
     def register(self, topic: str, partition: int, patient_id: str, now: datetime) -> Statement:

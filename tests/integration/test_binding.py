@@ -150,3 +150,49 @@ def test_a_batch_holds_every_row_with_the_first_rows_routing_key(session):
     assert [v for _p, _q, v in batch._statements_and_parameters] == [
         w._reading.bind(unset(r)).values for r in rows
     ]
+
+
+def test_alert_rows_serialise_as_the_driver_does(session):
+    w = Writer(session)
+    at = datetime(2025, 10, 26, 10, 30, 15, 123000, tzinfo=UTC)
+    history = ("P001", at.date(), at, "spo2_low", "cleared", "high", "SpO2 88 %", 88.0, None)
+    active = ("P001", "spo2_low", "high", "SpO2 88 %", 88.0, at, 1_761_474_615_123_000)
+    clear = (1_761_474_615_123_000, "P001", "spo2_low")
+    for codec, row in ((w._alert_codec, history), (w._set_active_codec, active)):
+        assert codec.encode(row) == codec.prepared.bind(unset(row)).values
+    assert w._clear_active_codec.encode(clear) == w._clear_active.bind(clear).values
+
+
+def test_an_alarm_storm_is_batched_and_every_event_stored(session):
+    """Many events in one poll become a few batches, yet every history row is stored and
+    the active alerts are those raised and not cleared (write times, not batch order)."""
+    from vitals.rules import AlertEvent
+
+    w = Writer(session, batch_rows=30)
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    events = []
+    for i in range(40):
+        pid, at = f"STORM{i % 4}", t0 + timedelta(seconds=i)
+        events.append(AlertEvent(pid, f"r{i}", "high", "raised", at, float(i), f"m{i}"))
+        if i % 2:  # every other alert clears a second later
+            cleared = at + timedelta(seconds=1)
+            events.append(
+                AlertEvent(pid, f"r{i}", "high", "cleared", cleared, float(i), "ok", raised_at=at)
+            )
+    statements = w.alert_statements(events)
+    assert len(statements) <= 6  # 120 rows: 4 batches of 30 on one node (not 120 statements)
+    assert w.execute(statements)
+    history = active = 0
+    for p in range(4):
+        pid = f"STORM{p}"
+        history += session.execute(
+            "SELECT COUNT(*) FROM patient_alerts WHERE patient_id = %s AND day = %s",
+            (pid, t0.date()),
+        ).one()[0]
+        rules = {
+            r.rule
+            for r in session.execute("SELECT rule FROM active_alerts WHERE patient_id = %s", (pid,))
+        }
+        assert rules == {f"r{i}" for i in range(p, 40, 4) if i % 2 == 0}
+        active += len(rules)
+    assert history == 60 and active == 20
