@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import click
 
 from vitals import __version__
+from vitals.cli_audit import audit
 from vitals.cli_consume import consume
 from vitals.cli_gateway import gateway
 from vitals.cli_monitoring import monitoring
@@ -128,6 +129,7 @@ cli.add_command(patient)
 cli.add_command(rules)
 cli.add_command(monitoring)
 cli.add_command(gateway)
+cli.add_command(audit)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

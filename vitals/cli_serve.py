@@ -37,7 +37,8 @@ def _hash_password_line(name: str) -> None:
     show_envvar=True,
     default="127.0.0.1",
     show_default=True,
-    help="Address to listen on. Anything but loopback needs --auth or VITALS_API_TOKEN.",
+    help="Address to listen on. Anything but loopback needs --auth or VITALS_API_TOKEN, "
+    "and --tls-cert/--tls-key (or --insecure-http).",
 )
 @click.option(
     "--port",
@@ -55,6 +56,27 @@ def _hash_password_line(name: str) -> None:
     show_envvar=True,
     type=click.Path(dir_okay=False),
     help="Users file (NAME:ARGON2-HASH lines, see --hash-password): HTTP Basic login.",
+)
+@click.option(
+    "--tls-cert",
+    envvar="VITALS_WEB_TLS_CERT",
+    show_envvar=True,
+    type=click.Path(dir_okay=False),
+    help="PEM certificate (chain) to serve HTTPS with; needs --tls-key.",
+)
+@click.option(
+    "--tls-key",
+    envvar="VITALS_WEB_TLS_KEY",
+    show_envvar=True,
+    type=click.Path(dir_okay=False),
+    help="PEM private key (unencrypted) of --tls-cert.",
+)
+@click.option(
+    "--insecure-http",
+    is_flag=True,
+    envvar="VITALS_WEB_INSECURE_HTTP",
+    show_envvar=True,
+    help="Allow plain HTTP on a non-loopback address (e.g. behind a TLS-terminating proxy).",
 )
 @click.option(
     "--stale-after",
@@ -106,19 +128,23 @@ def serve(
     alerts_topic: str,
     hash_for: str | None,
     access_log: bool,
+    tls_cert: str | None,
+    tls_key: str | None,
+    insecure_http: bool,
     **kw: object,
 ) -> None:
     """Serve the ward's central station (/), patient pages and the JSON API (/api/).
 
     Binding to anything but loopback requires auth: --auth USERS_FILE and/or a bearer
-    token in VITALS_API_TOKEN (at least 16 characters). The OpenAPI document is at
+    token in VITALS_API_TOKEN (at least 16 characters), and HTTPS (--tls-cert/--tls-key)
+    unless --insecure-http says a proxy in front does TLS. The OpenAPI document is at
     /api/openapi.json; live updates are Server-Sent Events at /api/stream.
 
     \b
     Example:
       vitals serve                                  # http://127.0.0.1:8000/
       vitals serve --hash-password alice >> users.txt
-      vitals serve --host 0.0.0.0 --auth users.txt
+      vitals serve --host 0.0.0.0 --auth users.txt --tls-cert cert.pem --tls-key key.pem
     """
     if hash_for is not None:
         _hash_password_line(hash_for)
@@ -138,6 +164,16 @@ def serve(
             "--hash-password NAME >> USERS_FILE`), or set VITALS_API_TOKEN to a secret of at "
             "least 16 characters"
         )
+    if (tls_cert is None) != (tls_key is None):
+        raise click.UsageError("--tls-cert and --tls-key go together: give both or neither")
+    tls = server.TLSFiles(tls_cert, tls_key) if tls_cert and tls_key else None
+    if tls is None and not insecure_http and not is_loopback(host):
+        raise click.UsageError(
+            f"refusing to serve patient data on {host} over plain HTTP. Give --tls-cert "
+            "CERT.pem --tls-key KEY.pem, or --insecure-http if a proxy in front of it does TLS"
+        )
+    if tls is not None:
+        tls.check()  # a bad file is one clear error before connecting to anything
     settings = WebSettings(
         cassandra=cassandra_settings(kw),
         kafka=kafka_settings(kw),
@@ -160,4 +196,4 @@ def serve(
             err=True,
         )
 
-    server.run(app, host=host, port=port, access_log=access_log, on_ready=ready)
+    server.run(app, host=host, port=port, access_log=access_log, on_ready=ready, tls=tls)

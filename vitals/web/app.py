@@ -1,5 +1,5 @@
 """The FastAPI application: settings, lifespan (Cassandra session, live board), auth,
-error mapping, pages and static files."""
+audit trail, security headers, error mapping, pages and static files."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vitals import __version__
+from vitals.audit import AuditLog
 from vitals.config import ALERTS_TOPIC, CassandraSettings, KafkaSettings
 from vitals.producer import make_producer
 from vitals.store import connect
@@ -29,6 +30,7 @@ from vitals.web import api, audio, fhir
 from vitals.web.auth import Authenticator
 from vitals.web.data import Conflict, NotFound, WardStore
 from vitals.web.live import Board
+from vitals.web.middleware import AuditMiddleware, SecurityHeadersMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,7 @@ class WebContext:
         self.auth = auth
         self.cluster, session = connect(settings.cassandra)
         self.store = WardStore(session)
+        self.audit = AuditLog(session)
         self.board = Board(
             self.store, interval=settings.poll_interval, stale_after=settings.stale_after
         )
@@ -69,6 +72,7 @@ class WebContext:
 
     def close(self) -> None:
         self.board.stop()
+        self.audit.close()
         if self._producer is not None:
             self._producer.close(timeout=5)
         self.cluster.shutdown()
@@ -136,7 +140,9 @@ def create_app(settings: WebSettings, auth: Authenticator | None = None) -> Fast
     app.include_router(api.router)
     app.include_router(audio.router)
     app.include_router(fhir.router)
+    app.add_middleware(AuditMiddleware, audit=context.audit)  # inside auth: knows the user
     app.add_middleware(AuthMiddleware, auth=auth)
+    app.add_middleware(SecurityHeadersMiddleware)  # outermost: also on 401s
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)

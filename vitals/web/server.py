@@ -5,6 +5,10 @@ uvicorn's own INFO lines (process id, "waiting for application startup") are kep
 at WARNING; the access log, when asked for, is raised to INFO on its own logger so that
 every request is logged: time, client address, request line, status. Credentials travel
 only in the Authorization header, which is never logged.
+
+HTTPS: give a :class:`TLSFiles` (PEM certificate chain and private key) and uvicorn serves
+TLS only on that port (its ``ssl_certfile``/``ssl_keyfile``); a plain-HTTP client gets the
+connection closed, never a page.
 """
 
 from __future__ import annotations
@@ -12,15 +16,48 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
 from uvicorn.config import LOGGING_CONFIG
 
+from vitals.errors import ConfigError
+
 ACCESS_FORMAT = '%(asctime)s %(client_addr)s "%(request_line)s" %(status_code)s'
+
+
+@dataclass(frozen=True)
+class TLSFiles:
+    """PEM files for HTTPS: ``cert`` (server certificate, then any intermediates), ``key``."""
+
+    cert: str
+    key: str
+
+    def check(self) -> None:
+        """Raise ``ConfigError`` naming the file if either is unreadable, not PEM, or the
+        key does not match the certificate (uvicorn would otherwise fail with a traceback)."""
+        for what, path in (("certificate", self.cert), ("private key", self.key)):
+            try:
+                head = Path(path).read_text(encoding="ascii", errors="replace")[:20_000]
+            except OSError as e:
+                raise ConfigError(f"cannot read TLS {what} {path}: {e.strerror}") from None
+            if "-----BEGIN " not in head:
+                raise ConfigError(f"TLS {what} {path} is not a PEM file (no -----BEGIN line)")
+            if what == "private key" and "ENCRYPTED" in head:
+                raise ConfigError(f"TLS private key {path} is encrypted; give an unencrypted key")
+        try:
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(self.cert, self.key)
+        except ssl.SSLError as e:
+            raise ConfigError(
+                f"TLS certificate {self.cert} and key {self.key} do not load together "
+                f"({e.reason or e}); is the key the certificate's own, and unencrypted?"
+            ) from None
 
 
 def _log_config() -> dict:
@@ -30,12 +67,21 @@ def _log_config() -> dict:
 
 
 def server_config(
-    app: FastAPI, *, host: str, port: int, access_log: bool = False, grace: float = 3
+    app: FastAPI,
+    *,
+    host: str,
+    port: int,
+    access_log: bool = False,
+    grace: float = 3,
+    tls: TLSFiles | None = None,
 ) -> uvicorn.Config:
     """uvicorn settings: WARNING for uvicorn's own lines, INFO for the access log when on.
 
-    ``grace`` is the seconds open requests (and event streams) get to finish on shutdown.
+    ``grace`` is the seconds open requests (and event streams) get to finish on shutdown;
+    ``tls`` makes the port HTTPS only.
     """
+    if tls is not None:
+        tls.check()
     config = uvicorn.Config(
         app,
         host=host,
@@ -44,6 +90,8 @@ def server_config(
         log_config=_log_config(),
         access_log=access_log,
         timeout_graceful_shutdown=grace,
+        ssl_certfile=tls.cert if tls else None,
+        ssl_keyfile=tls.key if tls else None,
     )
     if access_log:  # Config() just set every uvicorn logger to log_level
         logging.getLogger("uvicorn.access").setLevel(logging.INFO)
@@ -64,10 +112,11 @@ class _Server(uvicorn.Server):
 
 
 def listening_url(server: uvicorn.Server) -> str:
-    """``http://HOST:PORT`` of the first socket a started server listens on (IPv6 in [])."""
+    """``http(s)://HOST:PORT`` of the first socket a started server listens on (IPv6 in [])."""
     host, port = server.servers[0].sockets[0].getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}"
+    scheme = "https" if server.config.is_ssl else "http"
+    return f"{scheme}://{shown}:{port}"
 
 
 def run(
@@ -77,9 +126,10 @@ def run(
     port: int,
     access_log: bool,
     on_ready: Callable[[str], None],
+    tls: TLSFiles | None = None,
 ) -> None:
     """Serve ``app`` until Ctrl+C/SIGTERM; ``on_ready(url)`` once the port listens."""
-    config = server_config(app, host=host, port=port, access_log=access_log)
+    config = server_config(app, host=host, port=port, access_log=access_log, tls=tls)
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl+C once stopped
         _Server(config, on_ready).run()
 
@@ -88,9 +138,15 @@ class BackgroundServer:
     """uvicorn on a daemon thread, on a free port unless one is given; stops on exit."""
 
     def __init__(
-        self, app: FastAPI, *, host: str = "127.0.0.1", port: int = 0, access_log: bool = False
+        self,
+        app: FastAPI,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        access_log: bool = False,
+        tls: TLSFiles | None = None,
     ) -> None:
-        config = server_config(app, host=host, port=port, access_log=access_log, grace=2)
+        config = server_config(app, host=host, port=port, access_log=access_log, grace=2, tls=tls)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="vitals-web", daemon=True)
         self.url = ""
