@@ -1,4 +1,5 @@
-"""`vitals init`: schema into Cassandra, topics into Kafka (idempotent); topic checks.
+"""`vitals init`: schema into Cassandra, topics into Kafka (idempotent); topic checks;
+the retention of readings and alert history (tables' ``default_time_to_live``).
 
 Nothing in vitals relies on the broker's automatic topic creation (which picks its own
 partition count and replication): a missing topic is refused with a pointer to
@@ -10,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
@@ -17,7 +19,12 @@ from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 from vitals.config import CassandraSettings, KafkaSettings
 from vitals.errors import ConfigError, KafkaUnavailable
 
+if TYPE_CHECKING:
+    from cassandra.cluster import Session
+
 log = logging.getLogger(__name__)
+
+MAX_TTL_S = 630_720_000  # Cassandra's largest TTL: 20 years, in seconds
 
 
 @dataclass(frozen=True)
@@ -89,13 +96,41 @@ def create_topics(
     return created
 
 
+RETENTION_TABLES = ("patient_vitals", "patient_alerts")  # the time series that grow
+
+
+def set_retention(session: Session, keyspace: str, days: float) -> list[str]:
+    """Rows of the readings and alert history tables expire ``days`` after they are written
+    (their ``default_time_to_live``, in seconds; 0 keeps them forever). Returns the
+    statements run. Applies to rows written from now on: Cassandra fixes a row's TTL when
+    it is written. Raises ``ConfigError`` for a negative or too long retention."""
+    seconds = round(days * 86_400)
+    if not 0 <= seconds <= MAX_TTL_S:
+        raise ConfigError(
+            f"--retention-days {days:g} is out of range: 0 (keep forever) to "
+            f"{MAX_TTL_S // 86_400:,} days (Cassandra's longest time to live, 20 years)"
+        )
+    statements = [
+        f"ALTER TABLE {keyspace}.{table} WITH default_time_to_live = {seconds}"
+        for table in RETENTION_TABLES
+    ]
+    for stmt in statements:
+        session.execute(stmt, timeout=60)
+    session.cluster.control_connection.wait_for_schema_agreement()
+    return statements
+
+
 def init(
     *,
     kafka: KafkaSettings,
     cassandra: CassandraSettings,
     topics: list[TopicSpec],
     replication_factor: int = 1,
+    retention_days: float | None = None,
 ) -> tuple[list[str], list[str]]:
+    """Apply the schema, set the retention when ``retention_days`` is given (None leaves it
+    as it is: forever on a new keyspace), create missing topics. Returns (CQL statements
+    run, topics created). Raises ``ConfigError``, ``CassandraUnavailable``, ``KafkaUnavailable``."""
     if replication_factor < 1:
         raise ConfigError("--replication-factor must be at least 1")
     from vitals.store import apply_schema, connect  # Cassandra's driver only when needed
@@ -108,6 +143,8 @@ def init(
             replication_factor=replication_factor if replication_factor > 1 else None,
             datacenter=cassandra.local_dc,
         )
+        if retention_days is not None:
+            statements += set_retention(session, cassandra.keyspace, retention_days)
     finally:
         cluster.shutdown()
     created = create_topics(kafka, topics, replication_factor=replication_factor)

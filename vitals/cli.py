@@ -80,12 +80,21 @@ def cli(ctx: click.Context, debug: bool) -> None:
     type=click.IntRange(1, 10),
     help="Copies of every reading in Kafka and Cassandra (≥2: NetworkTopologyStrategy, min.insync.replicas=N-1).",
 )
+@click.option(
+    "--retention-days",
+    envvar="VITALS_RETENTION_DAYS",
+    show_envvar=True,
+    type=click.FloatRange(0, 7300),
+    help="Delete readings and alert history this many days after they are written "
+    "(0: keep forever). Default: leave as set (a new keyspace keeps forever).",
+)
 @topic_options
 @kafka_options
 @cassandra_options
 def init(
     partitions: int,
     replication_factor: int,
+    retention_days: float | None,
     topic: str,
     alerts_topic: str,
     dlq_topic: str,
@@ -111,9 +120,16 @@ def init(
         TopicSpec(dlq_topic, 1),
     ]
     statements, created = do_init(
-        kafka=kafka, cassandra=cassandra, topics=topics, replication_factor=replication_factor
+        kafka=kafka,
+        cassandra=cassandra,
+        topics=topics,
+        replication_factor=replication_factor,
+        retention_days=retention_days,
     )
     click.echo(f"Cassandra: applied {len(statements)} statements to keyspace {cassandra.keyspace}")
+    if retention_days is not None:
+        kept = f"{retention_days:g} days" if retention_days else "forever"
+        click.echo(f"Cassandra: readings and alert history are kept {kept} (from now on)")
     for t in topics:
         state = "created" if t.name in created else "exists"
         click.echo(f"Kafka: topic {t.name} ({state})")
