@@ -17,7 +17,7 @@ from kafka.admin import KafkaAdminClient
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import KAFKA, vitals_env
+from tests.conftest import KAFKA, vitals_env, wait_until
 from tests.helpers import VitalsProcess, committed_and_end
 from vitals.metrics import GroupLag, Metrics
 from vitals.producer import VitalsProducer
@@ -127,7 +127,12 @@ def test_metrics_listen_on_loopback_and_serve_health_and_lag(topics, keyspace):
     port = free_port()
     c = consumer(topics, keyspace, "--quiet", "--metrics-port", str(port))
     assert f"metrics on http://127.0.0.1:{port}/metrics, health on /health" in c.err
-    status, body = get(f"http://127.0.0.1:{port}/health")
+    # the group may rebalance once right after joining (revoke, then assign): wait it out
+    status, body = wait_until(
+        lambda: (r := get(f"http://127.0.0.1:{port}/health"))[0] == 200 and r,
+        30,
+        "a healthy member",
+    )
     assert (status, json.loads(body)["status"], json.loads(body)["partitions"]) == (200, "ok", 3)
     status, text = get(f"http://127.0.0.1:{port}/metrics")
     lag = {
@@ -146,7 +151,7 @@ def test_metrics_bind_to_the_address_given(topics, keyspace):
     c = consumer(
         topics, keyspace, "--quiet", "--metrics-port", str(port), "--metrics-host", "127.0.0.2"
     )
-    assert get(f"http://127.0.0.2:{port}/health")[0] == 200
+    wait_until(lambda: get(f"http://127.0.0.2:{port}/health")[0] == 200, 30, "healthy on .2")
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5)
     assert c.stop() == 0
