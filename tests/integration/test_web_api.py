@@ -473,3 +473,15 @@ def _b64(text: str) -> str:
     import base64
 
     return base64.b64encode(text.encode()).decode()
+
+
+def test_acknowledging_a_raise_that_never_was_says_so(web, consumer, kafka_settings, topics):
+    """A raised_at later than the active raise cannot be an earlier raise: the 409 must not
+    claim the alert "was raised again" (it was not)."""
+    patient = pid()
+    send(kafka_settings, topics.vitals, [reading(patient, datetime.now(UTC), spo2=85)])
+    alert = wait_until(lambda: active_alert(web, patient, "low_spo2"), 30, "low_spo2 raised")
+    later = (datetime.fromisoformat(alert["raised_at"]) + timedelta(hours=1)).isoformat()
+    r = web.post(f"/api/patients/{patient}/alerts/low_spo2/ack", json={"raised_at": later})
+    assert r.status_code == 409
+    assert "was not raised at" in r.json()["detail"] and "raised again" not in r.json()["detail"]

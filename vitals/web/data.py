@@ -236,6 +236,12 @@ class WardStore:
                 "reload to see the active alerts"
             )
         current = utc(active.raised_at)
+        if raised_at is not None and millis(raised_at) > millis(current):
+            raise Conflict(  # later than the active raise: no such raise ever was
+                f"alert {rule!r} of patient {patient_id!r} was not raised at "
+                f"{raised_at.isoformat()}; the active raise is at {current.isoformat()}: "
+                "reload and acknowledge that one"
+            )
         if raised_at is not None and millis(raised_at) != millis(current):
             raise Conflict(
                 f"alert {rule!r} of patient {patient_id!r} raised at {raised_at.isoformat()} "
