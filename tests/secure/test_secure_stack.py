@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import ssl
 import subprocess
 import sys
 import time
@@ -146,12 +147,18 @@ def test_every_command_works_over_tls_with_passwords(senv, tmp_path):
     out = ok(vitals("watch", "--once", env=senv))
     assert "S001" in out and "S002" in out, out
 
-    # the web central station reads over TLS and publishes an acknowledgement over SASL_SSL
-    serve = VitalsProcess(["serve", "--port", "0"], senv)
+    # the web central station serves HTTPS (the stack's certificate), reads over TLS,
+    # publishes an acknowledgement over SASL_SSL, and audits both requests over TLS
+    cert, key = pem_pair(Path(senv["VITALS_KAFKA_CA_FILE"]).parent, tmp_path)
+    serve = VitalsProcess(
+        ["serve", "--port", "0", "--tls-cert", str(cert), "--tls-key", str(key)], senv
+    )
     serve.wait_for("vitals central station on ", timeout=60)
     line = next(ln for ln in serve.err if "vitals central station on " in ln)
-    url = re.search(r"(http://\S+?)/ ", line).group(1)
-    with httpx.Client(base_url=url, timeout=30) as web:
+    url = re.search(r"(https://\S+?)/ ", line).group(1)
+    trusted = ssl.create_default_context(cafile=senv["VITALS_KAFKA_CA_FILE"])
+    with httpx.Client(base_url=url, timeout=30, verify=trusted) as web:
+        assert "strict-transport-security" in web.get("/").headers
         alert = next(a for a in web.get("/api/patients/S002").json()["alerts"])
         assert alert["rule"] == "high_heart_rate", alert
         r = web.post(
@@ -162,6 +169,8 @@ def test_every_command_works_over_tls_with_passwords(senv, tmp_path):
     assert serve.stop() == 0, serve.text()
     kinds = {e["kind"] for e in alerts_published(senv, "high_heart_rate", kind="acknowledged")}
     assert "acknowledged" in kinds, kinds
+    out = ok(vitals("audit", "S002", "--since", "1h", env=senv))  # written at serve's stop
+    assert "GET /api/patients/S002" in out and "POST /api/patients/S002/alerts/" in out, out
 
 
 def one_error_line(out: subprocess.CompletedProcess, secrets: list[str]) -> str:
