@@ -19,6 +19,7 @@ from cassandra.cluster import Session
 from cassandra.concurrent import execute_concurrent_with_args
 
 from vitals.errors import VitalsError
+from vitals.freshness import DEFAULT_WINDOWS
 from vitals.queries import as_stored, same_raise
 from vitals.register import Placement, Register
 
@@ -28,9 +29,19 @@ VITALS = ("heart_rate", "spo2", "systolic", "diastolic", "respiratory_rate", "te
 SEVERITY_RANK = {"high": 3, "medium": 2, "low": 1}
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
+#: NEWS2 parameters with the ``patient_latest`` column whose write time is when the parameter
+#: was last measured (the consumer writes each vital with its reading's time, see vitals.store).
+MEASURED = {
+    "heart_rate": "heart_rate",
+    "spo2": "spo2",
+    "blood_pressure": "systolic",
+    "respiratory_rate": "respiratory_rate",
+    "temperature": "temperature",
+}
 _LATEST_COLS = (
     "patient_id, timestamp, heart_rate, spo2, systolic, diastolic, respiratory_rate, "
-    "temperature, consciousness, on_oxygen, news2"
+    "temperature, consciousness, on_oxygen, news2, news2_incomplete, bp_measured_at, "
+    "WRITETIME(bp_measured_at), " + ", ".join(f"WRITETIME({c})" for c in MEASURED.values())
 )
 _ACTIVE_COLS = "patient_id, rule, severity, message, value, raised_at"
 _ACK_COLS = "patient_id, rule, raised_at, acked_by, acked_at, comment"
@@ -66,6 +77,35 @@ def utc(ts: datetime | None) -> datetime | None:
 def millis(ts: datetime) -> int:
     """Milliseconds since the epoch (Cassandra's timestamp precision), exactly."""
     return (utc(ts) - EPOCH) // timedelta(milliseconds=1)
+
+
+def measured(row: Any, *, now: datetime) -> dict[str, dict]:
+    """Per NEWS2 parameter measured, ``{measured_at (UTC), age_s (seconds at now),
+    window_s, stale}`` from a ``patient_latest`` row's write times.
+
+    Blood pressure is at the cuff's own time (``bp_measured_at``) when the reading that
+    wrote it carried one. ``stale``: older than the parameter's freshness window
+    (``vitals.freshness.DEFAULT_WINDOWS``), so the value no longer counts as current.
+    """
+    out = {}
+    for param, column in MEASURED.items():
+        micros = getattr(row, f"writetime_{column}", None)  # None: never measured
+        if micros is None:
+            continue
+        at = datetime.fromtimestamp(micros / 1_000_000, UTC)
+        cuff = getattr(row, "bp_measured_at", None) if param == "blood_pressure" else None
+        if cuff is not None and getattr(row, "writetime_bp_measured_at", None) == micros:
+            at = utc(cuff)  # the cuff's own time, written with this blood pressure
+        age = max(0.0, (now - at).total_seconds())
+        window = DEFAULT_WINDOWS[param].total_seconds()
+        out[param] = {"measured_at": at, "age_s": age, "window_s": window, "stale": age > window}
+    return out
+
+
+def incomplete(text: str | None) -> list[str]:
+    """The parameters the newest NEWS2 lacked, from ``news2_incomplete`` ('' or
+    ``blood_pressure,temperature``); empty when the score was complete."""
+    return [p for p in (text or "").split(",") if p]
 
 
 def days_between(start: datetime, end: datetime) -> list[date]:
@@ -314,12 +354,15 @@ def build_states(
         reading = None
         age = None
         if r is not None:
+            missing = incomplete(getattr(r, "news2_incomplete", None))
             reading = {
                 "timestamp": utc(r.timestamp),
                 **{v: as_stored(v, getattr(r, v)) for v in VITALS},
                 "consciousness": r.consciousness,
                 "on_oxygen": r.on_oxygen,
-                "news2": r.news2,
+                "news2": None if missing else r.news2,
+                "news2_incomplete": missing,
+                "measured": measured(r, now=now),
             }
             age = max(0.0, (now - utc(r.timestamp)).total_seconds())
         worst = mine[0]["severity"] if mine else None

@@ -25,9 +25,28 @@ class Reading(BaseModel):
     news2: int | None = None
 
 
+class Measured(BaseModel):
+    """When a vital (NEWS2 parameter) shown in the newest reading was measured."""
+
+    measured_at: datetime = Field(description="When it was measured (UTC).")
+    age_s: float = Field(description="Its age in seconds when the server answered.")
+    window_s: float = Field(description="Its NEWS2 freshness window, seconds.")
+    stale: bool = Field(description="Older than its window: not a current value.")
+
+
 class LatestReading(Reading):
     consciousness: str | None = None
     on_oxygen: bool | None = None
+    news2_incomplete: list[str] = Field(
+        default_factory=list,
+        description="NEWS2 parameters with no fresh value at the newest reading (its score is "
+        "incomplete and `news2` is null). Empty: complete.",
+    )
+    measured: dict[str, Measured] = Field(
+        default_factory=dict,
+        description="Per NEWS2 parameter (heart_rate, spo2, blood_pressure, respiratory_rate, "
+        "temperature): when its value shown was measured; absent if never measured.",
+    )
 
 
 class Acknowledgement(BaseModel):

@@ -171,3 +171,67 @@ function liveStream(prefix, handlers) {
 function serverNow() {
   return Date.now() + CLOCK_SKEW_MS;
 }
+
+// --- each vital's own age (readings carry any subset of the vitals) ------------------------
+// latest.measured[param] = { measured_at, window_s }: when the value shown was measured and its
+// NEWS2 freshness window. A value older than the newest reading shows its own age; one older
+// than its window is stale (shown with "?", never as current).
+const PARAM_NAMES = {
+  heart_rate: "heart rate", spo2: "SpO₂", blood_pressure: "blood pressure",
+  respiratory_rate: "respiratory rate", temperature: "temperature",
+};
+
+function span(seconds) {
+  if (seconds < 90) return `${Math.max(0, Math.round(seconds))} s`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
+  return `${Math.round(seconds / 3600)} h`;
+}
+
+// { age: seconds now, own: from the newest reading, stale: older than its window } or null
+function vitalAge(latest, param) {
+  const m = latest && latest.measured && latest.measured[param];
+  if (!m) return null;
+  const at = Date.parse(m.measured_at);
+  const age = (serverNow() - at) / 1000;
+  return { age, own: Math.abs(Date.parse(latest.timestamp) - at) < 1000, stale: age > m.window_s, window: m.window_s };
+}
+
+// The age note of a vital: "" when it is the newest reading's own and fresh
+function ageNote(a) {
+  if (!a || (a.own && !a.stale)) return "";
+  return (a.stale ? "? " : "") + ago(a.age);
+}
+
+// "NEWS2 incomplete: no temperature for 6 h, blood pressure" or null when complete
+function news2Incomplete(latest) {
+  const missing = (latest && latest.news2_incomplete) || [];
+  if (!missing.length) return null;
+  const parts = missing.map((p) => {
+    const a = vitalAge(latest, p);
+    return (PARAM_NAMES[p] || p.replace(/_/g, " ")) + (a ? ` for ${span(a.age)}` : "");
+  });
+  return `NEWS2 incomplete: no ${parts.join(", ")}`;
+}
+
+// The NEWS2 part of a tile head: the score, or why there is none
+function news2Part(latest) {
+  const inc = news2Incomplete(latest);
+  if (inc) return el("span", { class: "news2 inc", "data-news2": "incomplete" }, inc);
+  return el("span", { class: "news2" }, "NEWS2 ", el("b", {}, fmt(latest && latest.news2)));
+}
+
+// Refresh the age notes and stale marks of the vitals in `box` (every second)
+function refreshAges(box, latest) {
+  for (const cell of box.querySelectorAll("[data-vital]")) {
+    const a = vitalAge(latest, cell.dataset.vital);
+    const note = ageNote(a);
+    cell.classList.toggle("old", Boolean(a && a.stale));
+    cell.dataset.stale = String(Boolean(a && a.stale));
+    const age = cell.querySelector(".age");
+    if (age && age.textContent !== note) age.textContent = note;
+    const base = cell.dataset.label;
+    cell.title = a && a.stale
+      ? `${base} · ${ago(a.age)}: older than its ${span(a.window)} window, not current`
+      : note ? `${base} · ${note}` : base;
+  }
+}

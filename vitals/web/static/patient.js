@@ -144,15 +144,29 @@ function renderNow(state) {
   const l = state.latest || {};
   box.className = tileClass(state);
   box.dataset.patient = state.patient_id;
+  // one item per vital, each with its own age when it is not from the newest reading
+  const item = (param, text) => el("span", { class: "vital-now", "data-vital": param, "data-label": text }, text,
+    el("span", { class: "age" }));
+  const bp = l.systolic != null ? `${l.systolic}/${l.diastolic}` : "–";
+  const items = [
+    item("heart_rate", `HR ${fmt(l.heart_rate)} bpm`),
+    item("spo2", `SpO₂ ${fmt(l.spo2)} %`),
+    item("blood_pressure", `BP ${bp} mmHg`),
+    item("respiratory_rate", `RR ${fmt(l.respiratory_rate)} /min`),
+    item("temperature", `Temp ${fmt(l.temperature, 1)} °C`),
+  ];
+  const when = el("div", { class: "when" }, ...items, el("span", {}, `at ${timeOf(l.timestamp)}`));
   box.replaceChildren(
-    el("div", { class: "tile-head" }, el("span", { class: "pid" }, state.patient_id), badge(state),
-      el("span", { class: "news2" }, "NEWS2 ", el("b", {}, fmt(l.news2)))),
-    el("div", { class: "when" },
-      `HR ${fmt(l.heart_rate)} bpm · SpO₂ ${fmt(l.spo2)} % · BP ${l.systolic ?? "–"}/${l.diastolic ?? "–"} mmHg · ` +
-      `RR ${fmt(l.respiratory_rate)} /min · Temp ${fmt(l.temperature, 1)} °C · at ${timeOf(l.timestamp)}`),
+    el("div", { class: "tile-head" }, el("span", { class: "pid" }, state.patient_id), badge(state), news2Part(l)),
+    when,
     el("ul", { class: "alerts" }, state.alerts.map((a) => alertItem(state.patient_id, a, acknowledge))),
   );
+  refreshAges(when, l);
+  nowState = state;
 }
+
+let nowState = null;
+setInterval(() => nowState && refreshAges(document.getElementById("now"), nowState.latest), 1000);
 
 function tileClass(state) {
   const sev = state.severity || "ok";

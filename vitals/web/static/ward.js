@@ -50,22 +50,30 @@ function trendLegend() {
 function renderParts(state) {
   const l = state.latest || {};
   const bp = l.systolic != null ? `${l.systolic}/${l.diastolic}` : "–";
-  const vital = (k, v) => el("div", { class: "vital" }, el("div", { class: "v" }, v), el("div", { class: "k" }, k));
+  // a cell per vital: value, unit, and its own age when older than the newest reading
+  const vital = (param, short, unit, v) =>
+    el(
+      "div",
+      { class: "vital", "data-vital": param, "data-label": `${short} ${v} ${unit}` },
+      el("div", { class: "v" }, v),
+      el("div", { class: "k" }, `${short} ${unit}`),
+      el("div", { class: "age" }),
+    );
   const head = el(
     "div",
     { class: "tile-head" },
     el("a", { class: "pid", href: `/patients/${encodeURIComponent(state.patient_id)}` }, state.patient_id),
     badge(state),
-    el("span", { class: "news2" }, "NEWS2 ", el("b", {}, fmt(l.news2))),
+    news2Part(l),
   );
   const vitals = el(
     "div",
     { class: "vitals" },
-    vital("HR bpm", fmt(l.heart_rate)),
-    vital("SpO₂ %", fmt(l.spo2)),
-    vital("BP mmHg", bp),
-    vital("RR /min", fmt(l.respiratory_rate)),
-    vital("Temp °C", fmt(l.temperature, 1)),
+    vital("heart_rate", "HR", "bpm", fmt(l.heart_rate)),
+    vital("spo2", "SpO₂", "%", fmt(l.spo2)),
+    vital("blood_pressure", "BP", "mmHg", bp),
+    vital("respiratory_rate", "RR", "/min", fmt(l.respiratory_rate)),
+    vital("temperature", "Temp", "°C", fmt(l.temperature, 1)),
   );
   const when = el("div", { class: "when" });
   const alerts = el("ul", { class: "alerts" }, state.alerts.map((a) => alertItem(state.patient_id, a, acknowledge)));
@@ -80,6 +88,7 @@ function tileClass(state) {
 }
 
 function updateWhen(t) {
+  refreshAges(t.parts.vitals, t.state.latest);
   const ts = t.state.latest && t.state.latest.timestamp;
   if (!ts) {
     t.parts.when.textContent = "no reading yet";
