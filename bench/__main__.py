@@ -181,7 +181,7 @@ def run_all(a: argparse.Namespace, scratch: Scratch, results: dict, stamp: str) 
     storm = "storm" not in a.skip
     if storm:
         topics["storm"] = scratch.topic("vitalsstorm")
-        log(f"prefill {a.n:,} readings, 1,000 patients, uniformly random vitals (alarm storm)")
+        log(f"prefill {a.n:,} readings, 1,000 patients, random vitals, asystole every other s")
         add("prefill_storm", runs.produce_storm(topics["storm"], a.n, 1000))
     log(f"generating {a.n:,} rows for the ceilings")
     rows = runs.make_rows(a.n, 1000)
@@ -241,7 +241,7 @@ def run_all(a: argparse.Namespace, scratch: Scratch, results: dict, stamp: str) 
                 log(f"{tag}: scaling, 1 consumer, {patients:,} patients")
                 add(f"scale_{patients}", ingest(1, patients))
         if storm:
-            log(f"{tag}: alarm storm, 1 consumer, 1,000 patients, uniformly random vitals")
+            log(f"{tag}: alarm storm, 1 consumer, 1,000 patients")
             add("storm", ingest(1, 1000, topic=topics["storm"]))
         repeat_s = max(repeat_s, time.monotonic() - r_start)
 

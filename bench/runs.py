@@ -68,9 +68,9 @@ def produce(topic: str, n: int, patients: int, *, rate: float = 10_000_000, seed
 
 
 def produce_storm(topic: str, n: int, patients: int, *, seed: int = 7) -> dict:
-    """An alarm storm: ``n`` readings of ``patients`` patients whose vitals are drawn
-    uniformly at random (the seed producer's ranges), one per patient per second of
-    reading time, ending now; with the default rules ≥ 1 alert event per reading."""
+    """An alarm storm: ``n`` readings of ``patients`` patients, one per patient per second
+    of reading time, ending now: ``storm_reading``, asystole every other second, so the
+    default rules give ≥ 1 alert event per reading."""
     import random
 
     from vitals.config import KafkaSettings
@@ -83,23 +83,29 @@ def produce_storm(topic: str, n: int, patients: int, *, seed: int = 7) -> dict:
     t0 = time.monotonic()
     with VitalsProducer(kafka=KafkaSettings(bootstrap_servers=(KAFKA,)), topic=topic) as p:
         for i in range(n):
-            p.send(storm_reading(rng, ids[i % patients], start + step * i))
+            asystole = (i // patients) % 2 == 0  # every other reading of each patient
+            p.send(storm_reading(rng, ids[i % patients], start + step * i, asystole))
     if p.stats.acked != n or p.stats.failed:
         raise RuntimeError(f"storm producer acknowledged {p.stats.acked} of {n}")
     return {"rows": n, "rate": n / (time.monotonic() - t0)}
 
 
-def storm_reading(rng, patient_id: str, ts: datetime) -> Reading:
+def storm_reading(rng, patient_id: str, ts: datetime, asystole: bool = False) -> Reading:
     """Uniformly random vitals in the seed producer's ranges (heart rate 50–130 bpm, SpO2
     88–100 %, systolic 90–180 / diastolic 50–110 mmHg, respiratory rate 10–30 /min,
-    temperature 35.5–39.5 °C): most readings cross some alert limit."""
+    temperature 35.5–39.5 °C; diastolic below systolic, so none is dead-lettered), with a
+    heart rate of 0 bpm when ``asystole``. The default rules raise most alerts only after
+    10–60 s beyond a limit, which random values seldom sustain (0.08 events per reading);
+    every other reading of a patient in asystole raises and clears ``no_pulse`` at once
+    (1.15 events per reading)."""
+    systolic = rng.randint(90, 180)
     return Reading(
         patient_id=patient_id,
         timestamp=ts,
-        heart_rate=rng.randint(50, 130),
+        heart_rate=0 if asystole else rng.randint(50, 130),
         spo2=rng.randint(88, 100),
-        systolic=rng.randint(90, 180),
-        diastolic=rng.randint(50, 110),
+        systolic=systolic,
+        diastolic=rng.randint(50, min(110, systolic - 10)),  # valid: below the systolic
         respiratory_rate=rng.randint(10, 30),
         temperature=round(rng.uniform(35.5, 39.5), 1),
     )
@@ -199,6 +205,8 @@ def _py_spy(pid: int, path: Path):
     import sys
 
     spy = Path(sys.executable).parent / "py-spy"
+    if not spy.exists():  # requirements-dev.txt installs it; without it: no profile, no crash
+        return None
     return subprocess.Popen(
         [
             str(spy),

@@ -58,7 +58,11 @@ def records(n: int, patients: int, *, storm: bool, seed: int = 7) -> list[Record
     out = []
     for i in range(n):
         pid, ts = ids[i % patients], start + step * i
-        r = runs.storm_reading(rng, pid, ts) if storm else ward.next_reading(pid, ts)
+        r = (
+            runs.storm_reading(rng, pid, ts, (i // patients) % 2 == 0)
+            if storm
+            else ward.next_reading(pid, ts)
+        )
         ms = int(ts.timestamp() * 1000)
         out.append(Record("bench", hash(pid) % 6, i, ms, pid.encode(), r.to_json()))
     return out

@@ -292,7 +292,7 @@ class VitalsConsumer:
         statements = w.batches(w.reading_rows(readings, scores, bases))
         statements += w.latest_statements(_latest(by_patient))
         statements += w.alert_statements(events)
-        statements += registrations
+        statements += w.batched(registrations)  # once per patient per owner: batched
         started = time.monotonic()
         ok = w.execute(
             statements,

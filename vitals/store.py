@@ -31,7 +31,13 @@ from cassandra.policies import (
     ExponentialReconnectionPolicy,
     TokenAwarePolicy,
 )
-from cassandra.query import PreparedStatement, Statement, tuple_factory
+from cassandra.query import (
+    BatchStatement,
+    BatchType,
+    PreparedStatement,
+    Statement,
+    tuple_factory,
+)
 
 from vitals.binding import RowEncoder, batch_of
 from vitals.config import CassandraSettings
@@ -429,6 +435,40 @@ class Writer:
             for i in range(0, len(group), size):
                 chunk = group[i : i + size]
                 out.append(chunk[0][0].bind(chunk[0][1]) if len(chunk) == 1 else batch_of(chunk))
+        return out
+
+    def batched(self, statements: Sequence[Statement]) -> list[Statement]:
+        """Bound statements (e.g. a poll's registrations of patients new to this owner) in
+        unlogged batches of at most ``batch_rows`` statements whose partitions share replicas,
+        by each statement's routing key; a statement without one is left alone."""
+        tm = self.session.cluster.metadata.token_map
+        groups: dict[object, list[Statement]] = defaultdict(list)
+        alone: list[Statement] = []
+        for stmt in statements:
+            rk = stmt.routing_key
+            if rk is None:
+                alone.append(stmt)
+                continue
+            where = self._replicas.get(("routing", rk))
+            if where is None:
+                where = rk
+                if tm is not None:
+                    found = tm.get_replicas(self.keyspace, tm.token_class.from_key(rk))
+                    where = frozenset(found) if found else rk
+                self._replicas[("routing", rk)] = where
+            groups[where].append(stmt)
+        out: list[Statement] = alone
+        size = self.batch_rows
+        for group in groups.values():
+            for i in range(0, len(group), size):
+                chunk = group[i : i + size]
+                if len(chunk) == 1:
+                    out.append(chunk[0])
+                    continue
+                b = BatchStatement(batch_type=BatchType.UNLOGGED)
+                for stmt in chunk:
+                    b.add(stmt)
+                out.append(b)
         return out
 
     def register(self, topic: str, partition: int, patient_id: str, now: datetime) -> Statement:

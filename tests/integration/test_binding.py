@@ -196,3 +196,18 @@ def test_an_alarm_storm_is_batched_and_every_event_stored(session):
         assert rules == {f"r{i}" for i in range(p, 40, 4) if i % 2 == 0}
         active += len(rules)
     assert history == 60 and active == 20
+
+
+def test_registrations_of_new_patients_are_batched_and_all_stored(session):
+    """A poll that first sees many patients registers each on its partition and resumes its
+    monitoring: 2 statements per patient, sent as a few batches."""
+    w = Writer(session, batch_rows=30)
+    now = datetime.now(UTC)
+    topic = f"reg-{now.timestamp():.0f}"
+    statements = []
+    for i in range(50):
+        statements += [w.register(topic, 3, f"NEW{i}", now), w.resume(f"NEW{i}", now)]
+    batched = w.batched(statements)
+    assert len(batched) <= 10  # 2 on the partition's replicas + ≤ 4 for the resumes, 1 node
+    assert w.execute(batched)
+    assert sorted(w.monitored(topic, 3)) == sorted(f"NEW{i}" for i in range(50))
