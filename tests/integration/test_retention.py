@@ -76,3 +76,15 @@ def test_a_negative_retention_is_refused(topics, keyspace):
     done = init(topics, keyspace, "--retention-days", "-1")
     assert done.returncode == 2
     assert "Invalid value for '--retention-days'" in done.stderr
+
+
+def test_the_time_series_tables_are_compacted_by_day(keyspace, session):
+    rows = session.execute(
+        "SELECT table_name, compaction FROM system_schema.tables WHERE keyspace_name = %s",
+        (keyspace,),
+    )
+    compaction = {r.table_name: r.compaction for r in rows}
+    for table in ("patient_vitals", "patient_alerts"):
+        assert compaction[table]["class"].endswith("TimeWindowCompactionStrategy"), compaction
+        assert compaction[table]["compaction_window_unit"] == "DAYS"
+        assert compaction[table]["compaction_window_size"] == "1"
