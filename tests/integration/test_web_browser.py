@@ -94,7 +94,7 @@ def test_ward_shows_an_alert_live_then_patient_chart_then_acknowledgement(
         page.goto(f"{url}/patients/{sick}")
         page.locator('.chart[data-chart="Heart rate (bpm)"] canvas').wait_for(timeout=10_000)
         page.wait_for_function(
-            "document.getElementById('range-info').textContent.includes('readings')"
+            "() => document.getElementById('range-info').textContent.includes('readings')"
         )
         info = page.locator("#range-info").inner_text()
         assert int(info.split()[0]) >= 60, info

@@ -68,8 +68,10 @@ def ward_page(page, ward):  # noqa: F811
 
 def patient_page(page, ward):  # noqa: F811
     page.goto(f"{ward.url}/patients/{ward.patients[0]}")
-    page.wait_for_function("document.querySelectorAll('.chart canvas').length === 6")
-    page.wait_for_function("document.getElementById('range-info').textContent.includes('readings')")
+    page.wait_for_function("() => document.querySelectorAll('.chart canvas').length === 6")
+    page.wait_for_function(
+        "() => document.getElementById('range-info').textContent.includes('readings')"
+    )
     page.locator('#history tr[data-kind="raised"]').first.wait_for()
 
 
