@@ -23,6 +23,7 @@ from vitals.cli_options import (
     use_colour,
 )
 from vitals.errors import ConfigError
+from vitals.readings import VITALS
 
 # --- vitals watch --------------------------------------------------------------------------
 
@@ -237,7 +238,7 @@ def query(
       vitals query P001 --alerts --since 1d --format csv > p001-alerts.csv
     """
     from vitals import fhir
-    from vitals.queries import ALERT_COLUMNS, READING_COLUMNS, History, time_range
+    from vitals.queries import ALERT_COLUMNS, QUERY_READING_COLUMNS, History, time_range
     from vitals.register import Register
     from vitals.store import connect
 
@@ -250,7 +251,7 @@ def query(
         placed = Register(session).get(patient)
     finally:
         cluster.shutdown()
-    columns = ALERT_COLUMNS if alerts else READING_COLUMNS
+    columns = ALERT_COLUMNS if alerts else QUERY_READING_COLUMNS
     emit = {"table": _table, "csv": _csv, "json": _json}.get(fmt) or (
         lambda rows, cols: click.echo(fhir.query_bundle(patient, rows, cols))
     )
@@ -266,10 +267,19 @@ def query(
         )
 
 
-def _cell(value: object, column: str) -> str:
-    """A value as the table shows it (times in UTC to the millisecond)."""
+#: Reading columns a device measures: '-' in the table when the reading did not carry it.
+_MEASURABLE = frozenset(VITALS)
+
+
+def _cell(value: object, column: str, row: dict | None = None) -> str:
+    """A value as the table shows it (times in UTC to the millisecond; a vital not measured
+    ``-``; an incomplete NEWS2 ``inc``, its missing parameters in ``news2_missing``)."""
+    if column == "news2" and value is None and row and row.get("news2_missing"):
+        return "inc"
+    if isinstance(value, list):
+        return ",".join(value) or "-"
     if value is None:
-        return ""
+        return "-" if column in _MEASURABLE or column == "news2" else ""
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}"
     if isinstance(value, bool):
@@ -280,9 +290,13 @@ def _cell(value: object, column: str) -> str:
 
 
 def _table(rows: list[dict], columns: tuple[str, ...]) -> None:
-    cells = [[_cell(r[c], c) for c in columns] for r in rows]
+    cells = [[_cell(r[c], c, r) for c in columns] for r in rows]
     widths = [max([len(c), *(len(row[i]) for row in cells)]) for i, c in enumerate(columns)]
-    numeric = {i for i, c in enumerate(columns) if rows and isinstance(rows[0][c], int | float)}
+    numeric = {  # right-aligned: a column of numbers, some perhaps not measured
+        i
+        for i, c in enumerate(columns)
+        if c in _MEASURABLE or c == "news2" or any(isinstance(r[c], int | float) for r in rows)
+    }
 
     def line(values: list[str]) -> str:
         return "  ".join(
@@ -306,6 +320,10 @@ def _csv(rows: list[dict], columns: tuple[str, ...]) -> None:
 
 
 def _csv_value(v: object) -> object:
+    """A CSV cell: not measured (None) is blank, a list (``news2_missing``) joined by
+    spaces."""
+    if isinstance(v, list):
+        return " ".join(v)
     if v is None:
         return ""
     if isinstance(v, bool):

@@ -19,6 +19,7 @@ from cassandra.cluster import Session
 from cassandra.concurrent import execute_concurrent_with_args
 
 from vitals.errors import ConfigError, VitalsError
+from vitals.freshness import PARAMETERS
 from vitals.register import Register
 
 SEVERITY_RANK = {"high": 3, "medium": 2, "low": 1}
@@ -41,6 +42,9 @@ READING_COLUMNS = (
     "on_oxygen",
     "news2",
 )
+#: What ``vitals query`` shows of a reading: its columns, then the NEWS2 parameters that had
+#: no fresh value (the score is incomplete and ``news2`` is None; see vitals.freshness).
+QUERY_READING_COLUMNS = (*READING_COLUMNS, "news2_missing")
 ALERT_COLUMNS = (
     "patient_id",
     "timestamp",
@@ -53,7 +57,7 @@ ALERT_COLUMNS = (
 )
 
 _SELECT_READINGS = (
-    f"SELECT {', '.join(READING_COLUMNS)} FROM patient_vitals "
+    f"SELECT {', '.join(QUERY_READING_COLUMNS)} FROM patient_vitals "
     "WHERE patient_id = ? AND day = ? AND timestamp >= ? AND timestamp <= ? LIMIT ?"
 )
 _SELECT_ALERTS = (
@@ -182,7 +186,9 @@ class History:
     def readings(
         self, patient_id: str, start: datetime, end: datetime, *, limit: int
     ) -> list[dict]:
-        return self._read(self._readings, READING_COLUMNS, patient_id, start, end, limit)
+        """Rows with the keys of ``QUERY_READING_COLUMNS``, newest first; ``news2_missing``
+        a list of parameters in NEWS2 chart order ([] when the score was complete)."""
+        return self._read(self._readings, QUERY_READING_COLUMNS, patient_id, start, end, limit)
 
     def alerts(self, patient_id: str, start: datetime, end: datetime, *, limit: int) -> list[dict]:
         return self._read(self._alerts, ALERT_COLUMNS, patient_id, start, end, limit)
@@ -232,6 +238,9 @@ def _row_dict(row: object, columns: Sequence[str]) -> dict:
             out[c] = utc(out[c])
     for c in FLOAT32_DECIMALS.keys() & out.keys():
         out[c] = as_stored(c, out[c])
+    if "news2_missing" in out:
+        missing = out["news2_missing"] or ()
+        out["news2_missing"] = [p for p in PARAMETERS if p in missing]
     return out
 
 

@@ -596,3 +596,57 @@ def test_metrics_count_what_was_consumed_stored_dead_lettered_and_alerted(
     assert m["vitals_write_seconds_count"] >= 1
     assert m["vitals_batch_records_sum"] == 43
     assert now.timestamp() - 60 < m["vitals_last_commit_timestamp_seconds"] <= time.time()
+
+
+def test_query_shows_vitals_not_measured_and_an_incomplete_news2(session, topics, keyspace):
+    """A pulse oximeter's readings: blood pressure, respiratory rate and temperature were not
+    measured ('-' in the table, blank in CSV, null in JSON) and NEWS2 is incomplete."""
+    from vitals.freshness import Freshest
+
+    patient = pid()
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    readings = [Reading(patient, t0, heart_rate=88, spo2=95)]
+    bases = [Freshest().update(r) for r in readings]
+    assert bases[0].missing == ("respiratory_rate", "blood_pressure", "temperature")
+    w = Writer(session)
+    assert w.execute(w.batches(w.reading_rows(readings, [None], bases)))
+    assert w.execute(w.latest_statements([(readings[0], None, bases[0])]))
+    env = query_env(topics, keyspace)
+
+    def query(fmt: str) -> str:
+        res = run_vitals(env, "query", patient, "--since", "1h", "--format", fmt)
+        assert res.returncode == 0, res.stderr
+        return res.stdout
+
+    (row,) = json.loads(query("json"))
+    assert (row["heart_rate"], row["spo2"], row["systolic"], row["temperature"]) == (
+        88,
+        95,
+        None,
+        None,
+    )
+    assert row["news2"] is None
+    assert row["news2_missing"] == ["respiratory_rate", "blood_pressure", "temperature"]
+
+    (row,) = list(csv.DictReader(io.StringIO(query("csv"))))
+    assert (row["heart_rate"], row["systolic"], row["respiratory_rate"], row["news2"]) == (
+        "88",
+        "",
+        "",
+        "",
+    )
+    assert row["news2_missing"] == "respiratory_rate blood_pressure temperature"
+
+    header, _rule, line = query("table").splitlines()
+    cells = dict(
+        zip(
+            header.split(),
+            [*line.split()[:1], " ".join(line.split()[1:3]), *line.split()[3:]],
+            strict=True,
+        )
+    )
+    assert cells["heart_rate"] == "88" and cells["spo2"] == "95"
+    for vital in ("systolic", "diastolic", "respiratory_rate", "temperature"):
+        assert cells[vital] == "-", cells
+    assert cells["news2"] == "inc"
+    assert cells["news2_missing"] == "respiratory_rate,blood_pressure,temperature"
