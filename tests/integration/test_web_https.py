@@ -8,6 +8,9 @@ import re
 import socket
 import ssl
 import subprocess
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -16,9 +19,9 @@ from click.testing import CliRunner
 
 from tests.conftest import vitals_env
 from tests.helpers import VitalsProcess
-from tests.integration.browser import browser, ward  # noqa: F401 (fixtures)
+from tests.integration.browser import browser  # noqa: F401 (fixture)
 from vitals.cli import cli
-from vitals.web.app import create_app
+from vitals.web.app import WebSettings, create_app
 from vitals.web.middleware import CONTENT_SECURITY_POLICY
 from vitals.web.server import BackgroundServer, TLSFiles
 
@@ -48,6 +51,37 @@ def certs(tmp_path_factory) -> dict[str, Path]:
     _openssl("x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 "
              "-extfile ext -out cert.pem", d)  # fmt: skip
     return {"ca": d / "ca.pem", "cert": d / "cert.pem", "key": d / "key.pem"}
+
+
+@pytest.fixture(scope="module")
+def patient(session) -> str:
+    """A patient with two minutes of readings (written directly: no pipeline needed here)."""
+    pid = f"H{uuid.uuid4().hex[:6].upper()}"
+    now = datetime.now(UTC).replace(microsecond=0)
+    for s in range(0, 120, 5):
+        t = now - timedelta(seconds=s)
+        session.execute(
+            "INSERT INTO patient_vitals (patient_id, day, timestamp, heart_rate, spo2, news2) "
+            "VALUES (%s, %s, %s, 80, 97, 0)",
+            (pid, t.date(), t),
+        )
+    session.execute(
+        "INSERT INTO patient_latest (patient_id, timestamp, heart_rate, spo2, news2) "
+        "VALUES (%s, %s, 80, 97, 0)",
+        (pid, now),
+    )
+    return pid
+
+
+@pytest.fixture(scope="module")
+def settings(cassandra_settings, kafka_settings) -> WebSettings:
+    return WebSettings(cassandra=cassandra_settings, kafka=kafka_settings)
+
+
+@pytest.fixture(scope="module")
+def http_url(settings) -> Iterator[str]:
+    with BackgroundServer(create_app(settings)) as url:
+        yield url
 
 
 @pytest.fixture
@@ -100,8 +134,8 @@ def test_plain_http_client_on_the_tls_port_fails_at_once(https_serve):
         assert not s.recv(100).startswith(b"HTTP/1.1 200")
 
 
-def test_plain_http_on_loopback_sends_no_hsts(ward):  # noqa: F811
-    r = httpx.get(f"{ward.url}/api/health", timeout=30)
+def test_plain_http_on_loopback_sends_no_hsts(http_url):
+    r = httpx.get(f"{http_url}/api/health", timeout=30)
     assert r.status_code == 200
     assert "strict-transport-security" not in r.headers
     assert r.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
@@ -135,7 +169,7 @@ def test_a_key_that_is_not_the_certificates_own_is_one_clear_error(certs, tmp_pa
     assert "do not load together" in result.output
 
 
-def test_pages_pass_their_content_security_policy_over_https(browser, ward, certs):  # noqa: F811
+def test_pages_pass_their_content_security_policy_over_https(browser, settings, patient, certs):  # noqa: F811
     """Chromium reports every CSP violation (inline script/style, foreign source)."""
     tls = TLSFiles(str(certs["cert"]), str(certs["key"]))
     context = browser.new_context(ignore_https_errors=True)
@@ -148,11 +182,11 @@ def test_pages_pass_their_content_security_policy_over_https(browser, ward, cert
         "console.error('Content Security Policy violation: ' + e.violatedDirective + ' ' + e.blockedURI))"
     )
     try:
-        with BackgroundServer(create_app(ward.settings), tls=tls) as url:
+        with BackgroundServer(create_app(settings), tls=tls) as url:
             assert url.startswith("https://")
             page.goto(f"{url}/")
             page.wait_for_selector("section.tile", timeout=30_000)
-            page.goto(f"{url}/patients/{ward.patients[0]}")
+            page.goto(f"{url}/patients/{patient}")
             page.wait_for_selector(".chart canvas", timeout=30_000)
     finally:
         context.close()
