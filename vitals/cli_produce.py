@@ -128,6 +128,15 @@ from vitals.config import VITALS_TOPIC
     help="Random mode. ward: labelled deteriorations developing over minutes and monitor artifacts (default); load: the load-test walk, an episode every few minutes per patient at 1 Hz, no artifacts or labels (default with --rate).",
 )
 @click.option(
+    "--profile",
+    envvar="VITALS_PROFILE",
+    show_envvar=True,
+    type=click.Choice(["all-six", "monitor", "pulse-oximeter"]),
+    default="all-six",
+    show_default=True,
+    help="Random mode: what each simulated device sends. all-six: every vital every reading; monitor: HR, SpO2 and RR every reading, blood pressure every 15 min (cuff cycle) and temperature every 4 h of reading time; pulse-oximeter: heart rate and SpO2 only (NEWS2 incomplete).",
+)
+@click.option(
     "--episodes-per-hour",
     envvar="VITALS_EPISODES_PER_HOUR",
     show_envvar=True,
@@ -180,6 +189,7 @@ def produce(
     labels: str | None,
     start: str | None,
     simulation: str | None,
+    profile: str,
     episodes_per_hour: float,
     artifacts: bool,
     topic: str,
@@ -193,11 +203,19 @@ def produce(
       vitals produce --patients P001,P002,P003 --interval 2
       vitals produce --patient-count 1000 --rate 5000 --count 100000 --quiet
       vitals produce --mode csv --csv sample_data/vitals.csv --speed 10
+      vitals produce --patients OX1,OX2 --profile pulse-oximeter
       vitals produce --patient-count 20 --interval 5 --duration 28800 --seed 1 \\
           --output ward.csv --labels ward.json
     """
     from vitals.producer import VitalsProducer, stream_csv, stream_random
-    from vitals.simulation import LabelledWard, simulate, write_csv, write_labels
+    from vitals.simulation import (
+        DeviceProfile,
+        LabelledWard,
+        Profiled,
+        simulate,
+        write_csv,
+        write_labels,
+    )
     from vitals.sources import Ward, patient_ids, plan_csv
 
     src = ctx.get_parameter_source
@@ -218,6 +236,9 @@ def produce(
         raise click.UsageError("--output and --rate cannot be used together; use --interval.")
     if start and not output:
         raise click.UsageError("--start is only used with --output (sending starts now).")
+    if mode == "csv" and src("profile") is click.core.ParameterSource.COMMANDLINE:
+        raise click.UsageError("--profile is only used with --mode random.")
+    device = DeviceProfile(profile)
     simulation = simulation or ("load" if rate is not None else "ward")
     if simulation == "load" and (output or labels):
         raise click.UsageError("--output and --labels need --simulation ward.")
@@ -231,7 +252,8 @@ def produce(
             artifacts=artifacts,
             episodes_per_hour=episodes_per_hour,
         )
-        rows = write_csv(simulate(ward, interval=interval or 1.0, count=count), output)
+        readings = simulate(ward, interval=interval or 1.0, count=count)
+        rows = write_csv([device.apply(r) for r in readings], output)
         if labels:
             write_labels(ward, labels)
         what = f" and labels to {labels}" if labels else ""
@@ -283,7 +305,7 @@ def produce(
                 )
             stream_random(
                 producer,
-                ward,
+                Profiled(ward, device),  # type: ignore[arg-type]
                 stop=stop,
                 interval=interval,
                 rate=rate,

@@ -24,9 +24,10 @@ from __future__ import annotations
 import json
 import math
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 from vitals.readings import LIMITS, VITALS, Reading
 
@@ -255,6 +256,91 @@ class LabelledWard:
         return sorted(arts, key=lambda a: (a.start, a.patient_id))
 
 
+# --- what a device sends -------------------------------------------------------------------
+
+#: ``vitals produce --profile``: which vitals a simulated bedside device sends, and when.
+PROFILES = ("all-six", "monitor", "pulse-oximeter")
+#: A multiparameter monitor's non-invasive blood pressure cycle (15-60 min on monitored wards;
+#: the shortest, so NEWS2's 60 min window always holds one, see vitals.freshness).
+CUFF_CYCLE = timedelta(minutes=15)
+#: How often a monitored patient's temperature is taken (NEWS2's most frequent routine
+#: observations are 4-hourly, RCP 2017, chart 2; the window of vitals.freshness is 4 h).
+TEMPERATURE_EVERY = timedelta(hours=4)
+
+
+class Source(Protocol):
+    """Simulated patients: ``patient_ids`` and ``next_reading(pid, now)`` (None: nothing sent)."""
+
+    @property
+    def patient_ids(self) -> list[str]: ...
+
+    def next_reading(self, patient_id: str, now: datetime) -> Reading | None: ...
+
+
+class DeviceProfile:
+    """The vitals a kind of bedside device sends of each simulated reading.
+
+    ``all-six``: every vital every reading (the seed's behaviour). ``monitor``: heart rate,
+    SpO2 and respiratory rate every reading; blood pressure once per ``cuff_cycle`` and
+    temperature once per ``temperature_every`` (both in the first reading, when monitoring
+    starts), each at its reading's time. ``pulse-oximeter``: heart rate and SpO2 only, so
+    NEWS2 is incomplete (vitals.freshness). Raises ``ValueError`` for another name.
+    """
+
+    def __init__(
+        self,
+        name: str = "all-six",
+        *,
+        cuff_cycle: timedelta = CUFF_CYCLE,
+        temperature_every: timedelta = TEMPERATURE_EVERY,
+    ) -> None:
+        if name not in PROFILES:
+            raise ValueError(f"unknown device profile {name!r}; choose one of {PROFILES}")
+        self.name = name
+        self.cuff_cycle, self.temperature_every = cuff_cycle, temperature_every
+        self._cuff: dict[str, datetime] = {}  # patient -> last blood pressure sent (UTC)
+        self._temp: dict[str, datetime] = {}  # patient -> last temperature sent (UTC)
+
+    def apply(self, r: Reading) -> Reading:
+        """``r`` with the vitals this device does not send at ``r.timestamp`` left out."""
+        if self.name == "all-six":
+            return r
+        if self.name == "pulse-oximeter":
+            return replace(
+                r, systolic=None, diastolic=None, respiratory_rate=None, temperature=None
+            )
+        drop: dict[str, None] = {}
+        if self._due(self._cuff, r, self.cuff_cycle):
+            self._cuff[r.patient_id] = r.timestamp
+        else:
+            drop.update(systolic=None, diastolic=None)
+        if self._due(self._temp, r, self.temperature_every):
+            self._temp[r.patient_id] = r.timestamp
+        else:
+            drop["temperature"] = None
+        return replace(r, **drop) if drop else r  # type: ignore[arg-type]
+
+    @staticmethod
+    def _due(last: dict[str, datetime], r: Reading, every: timedelta) -> bool:
+        at = last.get(r.patient_id)
+        return at is None or r.timestamp - at >= every
+
+
+class Profiled:
+    """A ``Source`` whose readings pass through a ``DeviceProfile``."""
+
+    def __init__(self, source: Source, profile: DeviceProfile) -> None:
+        self.source, self.profile = source, profile
+
+    @property
+    def patient_ids(self) -> list[str]:
+        return self.source.patient_ids
+
+    def next_reading(self, patient_id: str, now: datetime) -> Reading | None:
+        r = self.source.next_reading(patient_id, now)
+        return None if r is None else self.profile.apply(r)
+
+
 def simulate(ward: LabelledWard, *, interval: float, count: int | None = None) -> list[Reading]:
     """Every reading of the ward, every ``interval`` seconds of its span, in time order
     (at most ``count``)."""
@@ -276,15 +362,14 @@ CSV_HEADER = ("patient_id", "timestamp", *VITALS)
 
 def write_csv(readings: list[Reading], path: str | Path) -> int:
     """Write readings as a CSV ``vitals produce --mode csv`` and ``vitals rules replay``
-    read (timestamps in UTC); returns the number of rows."""
+    read (timestamps in UTC; a vital not measured is a blank cell); returns the number of
+    rows."""
     with Path(path).open("w", encoding="utf-8", newline="") as fh:
         fh.write(",".join(CSV_HEADER) + "\n")
         for r in readings:
             ts = r.timestamp.isoformat().replace("+00:00", "Z")
-            fh.write(
-                f"{r.patient_id},{ts},{r.heart_rate:g},{r.spo2:g},{r.systolic:g},"
-                f"{r.diastolic:g},{r.respiratory_rate:g},{r.temperature:g}\n"
-            )
+            cells = ("" if v is None else f"{v:g}" for v in (getattr(r, c) for c in VITALS))
+            fh.write(f"{r.patient_id},{ts},{','.join(cells)}\n")  # blank: not measured
     return len(readings)
 
 
