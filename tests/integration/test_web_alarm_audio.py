@@ -86,7 +86,7 @@ def state(page) -> dict:
 def wait_state(page, condition: str, timeout: float = 30_000) -> dict:
     """Wait until ``condition`` (JS, over ``s`` = the page's alarm state) holds."""
     page.wait_for_function(
-        f"(() => {{ const s = vitalsAlarm.state(); return {condition}; }})()", timeout=timeout
+        f"() => {{ const s = vitalsAlarm.state(); return {condition}; }}", timeout=timeout
     )
     return state(page)
 
