@@ -80,8 +80,10 @@ def millis(ts: datetime) -> int:
 
 
 def measured(row: Any, *, now: datetime) -> dict[str, dict]:
-    """Per NEWS2 parameter measured, ``{measured_at (UTC), age_s (seconds at now),
-    window_s, stale}`` from a ``patient_latest`` row's write times.
+    """Per NEWS2 parameter measured, ``{measured_at (UTC), window_s, stale}`` from a
+    ``patient_latest`` row's write times. No age in seconds: the live board pushes a
+    patient whose state changed, and an age would change it every poll (the pages
+    compute ages from ``measured_at``); ``stale`` changes once.
 
     Blood pressure is at the cuff's own time (``bp_measured_at``) when the reading that
     wrote it carried one. ``stale``: older than the parameter's freshness window
@@ -98,7 +100,7 @@ def measured(row: Any, *, now: datetime) -> dict[str, dict]:
             at = utc(cuff)  # the cuff's own time, written with this blood pressure
         age = max(0.0, (now - at).total_seconds())
         window = DEFAULT_WINDOWS[param].total_seconds()
-        out[param] = {"measured_at": at, "age_s": age, "window_s": window, "stale": age > window}
+        out[param] = {"measured_at": at, "window_s": window, "stale": age > window}
     return out
 
 

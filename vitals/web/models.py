@@ -28,8 +28,9 @@ class Reading(BaseModel):
 class Measured(BaseModel):
     """When a vital (NEWS2 parameter) shown in the newest reading was measured."""
 
-    measured_at: datetime = Field(description="When it was measured (UTC).")
-    age_s: float = Field(description="Its age in seconds when the server answered.")
+    measured_at: datetime = Field(
+        description="When it was measured (UTC); its age is the time now minus this."
+    )
     window_s: float = Field(description="Its NEWS2 freshness window, seconds.")
     stale: bool = Field(description="Older than its window: not a current value.")
 
