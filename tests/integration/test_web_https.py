@@ -181,13 +181,13 @@ def test_pages_pass_their_content_security_policy_over_https(browser, settings, 
         "document.addEventListener('securitypolicyviolation', e => "
         "console.error('Content Security Policy violation: ' + e.violatedDirective + ' ' + e.blockedURI))"
     )
-    try:
-        with BackgroundServer(create_app(settings), tls=tls) as url:
+    with BackgroundServer(create_app(settings), tls=tls) as url:
+        try:
             assert url.startswith("https://")
             page.goto(f"{url}/")
             page.wait_for_selector("section.tile", timeout=30_000)
             page.goto(f"{url}/patients/{patient}")
             page.wait_for_selector(".chart canvas", timeout=30_000)
-    finally:
-        context.close()
+        finally:
+            context.close()  # the browser's connections end before the server stops
     assert problems == []
