@@ -117,6 +117,7 @@ def test_tile_shows_a_20_minute_old_blood_pressure_with_its_age(browser, ward, p
         now_bp = page.locator('#now [data-vital="blood_pressure"]')
         now_bp.locator(".age").filter(has_text="min ago").wait_for(timeout=15_000)
         assert now_bp.inner_text().startswith("BP 118/76 mmHg")
+        page.screenshot(path=str(SHOTS / "vital-ages-patient.png"))
     finally:
         page.close()
     assert errors == [], f"JavaScript errors: {errors}"
