@@ -31,7 +31,7 @@ from bench.infra import (
 )
 from vitals.readings import Reading
 from vitals.sources import Ward, patient_ids
-from vitals.store import _INSERT_READING, Writer
+from vitals.store import _INSERT_READING, Writer, reading_row
 
 _SENT = re.compile(r"sent (\d+) readings to \S+: (\d+) acknowledged, (\d+) failed \(([\d,]+)/s\)")
 _STOPPED = re.compile(r"stored (\d+), dead-lettered (\d+), alerts raised (\d+), cleared (\d+)")
@@ -307,27 +307,7 @@ def make_rows(n: int, patients: int, seed: int = 7) -> list[tuple]:
     step = timedelta(seconds=1) / patients
     rows = []
     for i in range(n):
-        r = ward.next_reading(ids[i % patients], start + step * i)
-        rows.append(
-            (
-                r.patient_id,
-                r.timestamp.date(),
-                r.timestamp,
-                r.heart_rate,
-                r.spo2,
-                r.systolic,
-                r.diastolic,
-                r.respiratory_rate,
-                r.temperature,
-                r.consciousness,
-                r.on_oxygen,
-                0,
-                None,
-                None,
-                None,
-                None,
-            )
-        )
+        rows.append(reading_row(ward.next_reading(ids[i % patients], start + step * i), 0))
     return rows
 
 

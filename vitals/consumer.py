@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Protocol
 
 import msgspec
@@ -31,7 +31,7 @@ from vitals.producer import make_producer
 from vitals.readings import VITALS, Reading, decode, record_time
 from vitals.rules import AlertEvent, RuleEngine, RuleSet
 from vitals.store import Writer
-from vitals.telemetry import RETIRED_AFTER, TELEMETRY_LOST, TelemetryWatch, utcnow
+from vitals.telemetry import RETIRED_AFTER, TELEMETRY_LOST, TelemetryWatch, after, utcnow
 
 log = logging.getLogger(__name__)
 WATCH_EVERY_S = 0.5  # how often silent patients are looked for (wall clock)
@@ -457,7 +457,7 @@ class VitalsConsumer:
         if lost is not None:
             events.append(lost)
         for e in self.engine.active_alerts(patient_id):
-            at = now if now > e.timestamp else e.timestamp + timedelta(milliseconds=1)
+            at = after(now, e.timestamp)
             events.append(
                 AlertEvent(
                     patient_id,
@@ -540,19 +540,7 @@ class VitalsConsumer:
                 self.telemetry.adopt(pid, now, _restored(pid, lost) if lost else None)
             # else: silent for longer than the census window: no longer watched (a new
             # reading starts watching it again)
-            events = [
-                AlertEvent(
-                    patient_id=pid,
-                    rule=rule,
-                    severity=severity,
-                    kind="raised",
-                    timestamp=raised_at or datetime.now(UTC),
-                    value=value if value is not None else 0.0,
-                    message=message or "",
-                    raised_at=raised_at,
-                )
-                for rule, severity, message, value, raised_at in rows
-            ]
+            events = [_restored(pid, row) for row in rows]
             if events or last_seen is not None:
                 self.engine.restore(pid, events, last_seen=last_seen)
         self._known |= patient_ids
@@ -621,6 +609,7 @@ def _restored(patient_id: str, row: tuple) -> AlertEvent:
         raised_at or datetime.now(UTC),
         value if value is not None else 0.0,
         message or "",
+        raised_at,
     )
 
 

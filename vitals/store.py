@@ -300,30 +300,9 @@ class Writer:
     ) -> list[tuple]:
         """Rows of ``patient_vitals``; ``news2[i]`` None when the score was incomplete,
         ``bases[i]`` what it was based on (None: the reading's own values)."""
-        rows = []
-        for i, (r, n) in enumerate(zip(readings, news2, strict=True)):
-            basis = bases[i] if bases is not None else None
-            rows.append(
-                (
-                    r.patient_id,
-                    r.timestamp.date(),
-                    r.timestamp,
-                    r.heart_rate,
-                    r.spo2,
-                    r.systolic,
-                    r.diastolic,
-                    r.respiratory_rate,
-                    r.temperature,
-                    r.consciousness,
-                    r.on_oxygen,
-                    n,
-                    dict(basis.ages) if basis is not None and basis.borrowed else None,
-                    set(basis.missing) if basis is not None and basis.missing else None,
-                    r.bp_timestamp,
-                    dict(r.status) if r.status else None,
-                )
-            )
-        return rows
+        if bases is None:
+            return [reading_row(r, n) for r, n in zip(readings, news2, strict=True)]
+        return [reading_row(*item) for item in zip(readings, news2, bases, strict=True)]
 
     def batches(self, rows: list[tuple]) -> list[Statement]:
         """Group reading rows into unlogged batches of rows that share replicas."""
@@ -381,14 +360,7 @@ class Writer:
                 (
                     r.patient_id,
                     r.timestamp,
-                    r.heart_rate,
-                    r.spo2,
-                    r.systolic,
-                    r.diastolic,
-                    r.respiratory_rate,
-                    r.temperature,
-                    r.consciousness,
-                    r.on_oxygen,
+                    *_described(r),
                     n,
                     dict(basis.ages) if basis is not None and basis.borrowed else {},
                     missing,
@@ -611,6 +583,38 @@ class Writer:
                 row = fl.result().one()
                 out[p] = (rows, _utc(row[0]) if row else None, _freshest(row))
         return out
+
+
+def reading_row(r: Reading, news2: int | None, basis: Basis | None = None) -> tuple:
+    """One ``patient_vitals`` row in ``_INSERT_READING`` order (``None``: bound unset).
+
+    ``news2``: the score, None when incomplete; ``basis``: what it was based on (None:
+    the reading's own values)."""
+    return (
+        r.patient_id,
+        r.timestamp.date(),
+        r.timestamp,
+        *_described(r),
+        news2,
+        dict(basis.ages) if basis is not None and basis.borrowed else None,
+        set(basis.missing) if basis is not None and basis.missing else None,
+        r.bp_timestamp,
+        dict(r.status) if r.status else None,
+    )
+
+
+def _described(r: Reading) -> tuple:
+    """The columns every row of a reading carries, from heart rate to on_oxygen."""
+    return (
+        r.heart_rate,
+        r.spo2,
+        r.systolic,
+        r.diastolic,
+        r.respiratory_rate,
+        r.temperature,
+        r.consciousness,
+        r.on_oxygen,
+    )
 
 
 def _freshest(row: tuple | None) -> dict[str, tuple[datetime, tuple]]:
