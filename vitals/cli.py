@@ -22,7 +22,9 @@ from vitals.cli_options import (
     cassandra_settings,
     kafka_options,
     kafka_settings,
+    option,
     topic_options,
+    warn_deprecated_envvars,
 )
 from vitals.cli_patient import patient
 from vitals.cli_produce import produce
@@ -34,9 +36,7 @@ from vitals.cli_views import query, status, watch
 
 
 @click.group(cls=VitalsGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--debug", is_flag=True, envvar="VITALS_DEBUG", help="Show tracebacks and debug logs."
-)
+@option("--debug", is_flag=True, envvar="VITALS_DEBUG", help="Show tracebacks and debug logs.")
 @click.version_option(__version__, prog_name="vitals")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
@@ -51,6 +51,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    warn_deprecated_envvars()
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -62,28 +63,23 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 @cli.command()
-@click.option(
+@option(
     "--partitions",
     envvar="VITALS_PARTITIONS",
-    show_envvar=True,
     default=6,
-    show_default=True,
     type=click.IntRange(1, 1000),
     help="Partitions of the readings topic (the most consumers that can share the work).",
 )
-@click.option(
+@option(
     "--replication-factor",
     envvar="VITALS_REPLICATION_FACTOR",
-    show_envvar=True,
     default=1,
-    show_default=True,
     type=click.IntRange(1, 10),
     help="Copies of every reading in Kafka and Cassandra (≥2: NetworkTopologyStrategy, min.insync.replicas=N-1).",
 )
-@click.option(
+@option(
     "--retention-days",
     envvar="VITALS_RETENTION_DAYS",
-    show_envvar=True,
     type=click.FloatRange(0, 7300),
     help="Delete readings and alert history this many days after they are written "
     "(0: keep forever). Default: leave as set (a new keyspace keeps forever).",

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import click
 
-from vitals.cli_options import cassandra_options, cassandra_settings, plural
+from vitals.cli_options import cassandra_options, cassandra_settings, option, plural
 
 
 @click.command()
 @click.argument("patient")
-@click.option(
+@option(
     "--since",
     default="7d",
-    show_default=True,
     help="From when: a duration ago (2h, 7d), or an ISO time (UTC if no zone).",
 )
-@click.option(
-    "--until", default="now", show_default=True, help="Until when (same forms as --since)."
-)
+@option("--until", default="now", help="Until when (same forms as --since).")
 @cassandra_options
 def audit(patient: str, since: str, until: str, **kw: object) -> None:
     """List who accessed PATIENT's data (pages, API, FHIR), newest first.

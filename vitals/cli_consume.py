@@ -20,8 +20,11 @@ from vitals.cli_options import (
     install_signals,
     kafka_options,
     kafka_settings,
+    option,
     paint,
     plural,
+    quiet_option,
+    rules_option,
     topic_options,
 )
 from vitals.config import GROUP, ConsumerSettings
@@ -217,84 +220,57 @@ class RulesFile:
 
 
 @click.command()
-@click.option(
+@option(
     "--group",
     envvar="VITALS_GROUP",
-    show_envvar=True,
     default=GROUP,
-    show_default=True,
     help="Kafka consumer group; consumers of one group share the partitions.",
 )
 @topic_options
-@click.option(
-    "--rules",
-    "rules_file",
-    envvar="VITALS_RULES",
-    show_envvar=True,
-    type=click.Path(dir_okay=False),
-    help="Alert rules YAML (default: the rules shipped with vitals). SIGHUP reloads it.",
-)
-@click.option(
+@rules_option
+@option(
     "--max-poll-records",
     envvar="VITALS_MAX_POLL_RECORDS",
-    show_envvar=True,
     type=click.IntRange(1, 100_000),
     default=5000,
-    show_default=True,
     help="Most records handled per poll (one write+commit cycle).",
 )
-@click.option(
+@option(
     "--batch-rows",
     envvar="VITALS_BATCH_ROWS",
-    show_envvar=True,
     type=click.IntRange(1, 500),
     default=30,
-    show_default=True,
     help="Rows per unlogged batch (rows sharing replicas only).",
 )
-@click.option(
+@option(
     "--concurrency",
     envvar="VITALS_CONCURRENCY",
-    show_envvar=True,
     type=click.IntRange(1, 1024),
     default=48,
-    show_default=True,
     help="Cassandra requests in flight.",
 )
-@click.option(
+@option(
     "--telemetry-timeout",
     "telemetry_timeout",
     envvar="VITALS_TELEMETRY_TIMEOUT",
-    show_envvar=True,
     type=click.FloatRange(0, 86_400),
     default=30.0,
-    show_default=True,
     help="Seconds without a record from a patient before the technical alarm "
     "'telemetry lost' (medium priority); 0 turns it off.",
 )
-@click.option(
+@option(
     "--metrics-port",
     envvar="VITALS_METRICS_PORT",
-    show_envvar=True,
     type=click.IntRange(0, 65535),
     help="Serve Prometheus metrics at /metrics and a health check at /health on this port (0 = off).",
 )
-@click.option(
+@option(
     "--metrics-host",
     envvar="VITALS_METRICS_HOST",
-    show_envvar=True,
     default="127.0.0.1",
-    show_default=True,
     help="Address the metrics and /health listen on (0.0.0.0: every address).",
 )
-@click.option(
-    "--quiet",
-    "-q",
-    envvar="VITALS_QUIET",
-    show_envvar=True,
-    is_flag=True,
-    help="No line per reading; a rate summary every 5 s instead.",
-)
+@quiet_option
 @kafka_options
 @cassandra_options
 def consume(

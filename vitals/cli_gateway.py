@@ -7,112 +7,81 @@ import signal
 
 import click
 
-from vitals.cli_options import kafka_options, kafka_settings
-from vitals.config import DLQ_TOPIC, VITALS_TOPIC
+from vitals.cli_options import dlq_topic_option, kafka_options, kafka_settings, option, topic_option
 
 
 @click.command()
-@click.option(
+@option(
     "--host",
     envvar="VITALS_GATEWAY_HOST",
-    show_envvar=True,
     default="127.0.0.1",
-    show_default=True,
     help="Address to listen on; any other than loopback needs --allow.",
 )
-@click.option(
+@option(
     "--port",
     envvar="VITALS_GATEWAY_PORT",
-    show_envvar=True,
     type=click.IntRange(0, 65535),
     default=2575,
-    show_default=True,
     help="MLLP port (2575 is HL7's registered port; 0 picks a free one).",
 )
-@click.option(
+@option(
     "--allow",
     envvar="VITALS_GATEWAY_ALLOW",
-    show_envvar=True,
     multiple=True,
     help="Sender address or network allowed to connect (repeat, or comma-separated).",
 )
-@click.option(
+@option(
     "--tls-cert",
     envvar="VITALS_GATEWAY_TLS_CERT",
-    show_envvar=True,
     type=click.Path(dir_okay=False, exists=True),
     help="Serve MLLP over TLS with this certificate (PEM), with --tls-key.",
 )
-@click.option(
+@option(
     "--tls-key",
     envvar="VITALS_GATEWAY_TLS_KEY",
-    show_envvar=True,
     type=click.Path(dir_okay=False, exists=True),
     help="Private key (PEM) of --tls-cert.",
 )
-@click.option(
+@option(
     "--tls-client-ca",
     envvar="VITALS_GATEWAY_TLS_CLIENT_CA",
-    show_envvar=True,
     type=click.Path(dir_okay=False, exists=True),
     help="Require sender certificates signed by this CA (mutual TLS).",
 )
-@click.option(
+@option(
     "--codes",
     envvar="VITALS_GATEWAY_CODES",
-    show_envvar=True,
     type=click.Path(dir_okay=False, exists=True),
     help="Extra code table (YAML, same form as vitals/hl7_codes.yaml) for vendor codes.",
 )
-@click.option(
+@option(
     "--patient-component",
     envvar="VITALS_GATEWAY_PATIENT_COMPONENT",
-    show_envvar=True,
     type=click.IntRange(1, 10),
     default=1,
-    show_default=True,
     help="Component of PID-3 that holds the patient id.",
 )
-@click.option(
+@option(
     "--patient-id-type",
     envvar="VITALS_GATEWAY_PATIENT_ID_TYPE",
-    show_envvar=True,
     help="Use the PID-3 repetition with this identifier type (PID-3.5, e.g. MR); default: the first.",
 )
-@click.option(
+@option(
     "--timezone",
     "tz_name",
     envvar="VITALS_GATEWAY_TIMEZONE",
-    show_envvar=True,
     default="UTC",
-    show_default=True,
     help="Zone of HL7 times written without an offset when MSH-7 has none (IANA name).",
 )
-@click.option(
+@option(
     "--ack-timeout",
     envvar="VITALS_GATEWAY_ACK_TIMEOUT",
-    show_envvar=True,
     type=click.FloatRange(0.1, 300),
     default=10.0,
-    show_default=True,
     help="Seconds to wait for Kafka's acknowledgement before answering AR.",
 )
-@click.option(
-    "--topic",
-    envvar="VITALS_TOPIC",
-    show_envvar=True,
-    default=VITALS_TOPIC,
-    show_default=True,
-    help="Kafka topic of readings.",
-)
-@click.option(
-    "--dlq-topic",
-    envvar="VITALS_DLQ_TOPIC",
-    show_envvar=True,
-    default=DLQ_TOPIC,
-    show_default=True,
-    help="Dead-letter topic for messages answered AE (original bytes + reason headers).",
-)
+@topic_option
+@dlq_topic_option
 @kafka_options
 def gateway(
     host: str,

@@ -6,8 +6,14 @@ import getpass
 
 import click
 
-from vitals.cli_options import cassandra_options, cassandra_settings, kafka_options, kafka_settings
-from vitals.config import ALERTS_TOPIC
+from vitals.cli_options import (
+    alerts_topic_option,
+    cassandra_options,
+    cassandra_settings,
+    kafka_options,
+    kafka_settings,
+    option,
+)
 
 
 @click.group()
@@ -17,21 +23,14 @@ def monitoring() -> None:
 
 @monitoring.command("end")
 @click.argument("patient")
-@click.option(
+@option(
     "--by",
     default=lambda: getpass.getuser(),
     show_default="your login name",
     help="Who ends the monitoring (recorded with the time).",
 )
-@click.option("--reason", default="", help="Why, e.g. 'discharged' (recorded).")
-@click.option(
-    "--alerts-topic",
-    envvar="VITALS_ALERTS_TOPIC",
-    show_envvar=True,
-    default=ALERTS_TOPIC,
-    show_default=True,
-    help="Kafka topic where the event is published.",
-)
+@option("--reason", default="", help="Why, e.g. 'discharged' (recorded).")
+@alerts_topic_option
 @kafka_options
 @cassandra_options
 def end(patient: str, by: str, reason: str, alerts_topic: str, **kw: object) -> None:

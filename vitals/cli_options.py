@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -22,6 +23,8 @@ from vitals.config import (
     split_hosts,
 )
 from vitals.errors import VitalsError
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 SEVERITY_COLOUR = {"high": "red", "medium": "yellow", "low": "cyan"}
 
@@ -80,159 +83,173 @@ def _secret(envvar: str, file_opt: str | None) -> str | None:
 
 
 # --- shared options ----------------------------------------------------------------------
+# Every option that more than one command takes is declared here, once: one flag, one
+# ``VITALS_*`` variable, one meaning (tests/unit/test_cli_contract.py fails otherwise).
+
+#: Old variable names still read, with a warning, and the name that replaced each.
+DEPRECATED_ENVVARS = {"VITALS_WATCH_STALE_AFTER": "VITALS_STALE_AFTER"}
 
 
-def topic_options(f: Callable) -> Callable:
-    """--topic, --alerts-topic, --dlq-topic: the pipeline's three topics (init, consume)."""
-    opts = [
-        click.option(
-            "--topic",
-            envvar="VITALS_TOPIC",
-            show_envvar=True,
-            default=VITALS_TOPIC,
-            show_default=True,
-            help="Kafka topic of readings.",
-        ),
-        click.option(
-            "--alerts-topic",
-            envvar="VITALS_ALERTS_TOPIC",
-            show_envvar=True,
-            default=ALERTS_TOPIC,
-            show_default=True,
-            help="Kafka topic where raised/cleared alerts are published.",
-        ),
-        click.option(
-            "--dlq-topic",
-            envvar="VITALS_DLQ_TOPIC",
-            show_envvar=True,
-            default=DLQ_TOPIC,
-            show_default=True,
-            help="Dead-letter topic for invalid messages (original bytes + reason headers).",
-        ),
-    ]
-    for opt in reversed(opts):
-        f = opt(f)
-    return f
+def option(*decls: str, **attrs: Any) -> Callable[[F], F]:
+    """``click.option`` the vitals way: its ``VITALS_*`` variable and default shown in --help."""
+    if attrs.get("envvar"):
+        attrs.setdefault("show_envvar", True)
+    if attrs.get("default") != "":  # an empty default is not worth a "[default: ""]"
+        attrs.setdefault("show_default", True)
+    return click.option(*decls, **attrs)
 
 
-def kafka_options(f: Callable) -> Callable:
-    opts = [
-        click.option(
-            "--bootstrap-servers",
-            envvar="VITALS_BOOTSTRAP_SERVERS",
-            show_envvar=True,
-            default="127.0.0.1:9092",
-            show_default=True,
-            help="Kafka brokers, comma-separated host:port.",
-        ),
-        click.option(
-            "--kafka-security-protocol",
-            envvar="VITALS_KAFKA_SECURITY_PROTOCOL",
-            show_envvar=True,
-            type=click.Choice(["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]),
-            default="PLAINTEXT",
-            show_default=True,
-            help="How to talk to Kafka.",
-        ),
-        click.option(
-            "--kafka-sasl-mechanism",
-            envvar="VITALS_KAFKA_SASL_MECHANISM",
-            show_envvar=True,
-            type=click.Choice(["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]),
-            help="SASL mechanism (with SASL_* protocols).",
-        ),
-        click.option(
-            "--kafka-username",
-            envvar="VITALS_KAFKA_USERNAME",
-            show_envvar=True,
-            help="SASL user; the password comes from VITALS_KAFKA_PASSWORD or --kafka-password-file.",
-        ),
-        click.option(
-            "--kafka-password-file",
-            envvar="VITALS_KAFKA_PASSWORD_FILE",
-            show_envvar=True,
-            type=click.Path(dir_okay=False),
-            help="File holding the SASL password (never pass a password as a flag).",
-        ),
-        click.option(
-            "--kafka-ca-file",
-            envvar="VITALS_KAFKA_CA_FILE",
-            show_envvar=True,
-            type=click.Path(dir_okay=False, exists=True),
-            help="CA certificate for Kafka TLS.",
-        ),
-    ]
-    for o in reversed(opts):
-        f = o(f)
-    return f
+def options(*decorators: Callable[[F], F]) -> Callable[[F], F]:
+    """Several option decorators as one, in --help order."""
+
+    def apply(f: F) -> F:
+        for d in reversed(decorators):
+            f = d(f)
+        return f
+
+    return apply
 
 
-def cassandra_options(f: Callable) -> Callable:
-    opts = [
-        click.option(
-            "--cassandra-hosts",
-            envvar="VITALS_CASSANDRA_HOSTS",
-            show_envvar=True,
-            default="127.0.0.1",
-            show_default=True,
-            help="Cassandra contact points, comma-separated.",
-        ),
-        click.option(
-            "--cassandra-port",
-            envvar="VITALS_CASSANDRA_PORT",
-            show_envvar=True,
-            default=9042,
-            show_default=True,
-            type=click.IntRange(1, 65535),
-            help="Cassandra native protocol port.",
-        ),
-        click.option(
-            "--keyspace",
-            envvar="VITALS_KEYSPACE",
-            show_envvar=True,
-            default=KEYSPACE,
-            show_default=True,
-            help="Cassandra keyspace.",
-        ),
-        click.option(
-            "--cassandra-username",
-            envvar="VITALS_CASSANDRA_USERNAME",
-            show_envvar=True,
-            help="Cassandra user; the password comes from VITALS_CASSANDRA_PASSWORD or --cassandra-password-file.",
-        ),
-        click.option(
-            "--cassandra-password-file",
-            envvar="VITALS_CASSANDRA_PASSWORD_FILE",
-            show_envvar=True,
-            type=click.Path(dir_okay=False),
-            help="File holding the Cassandra password.",
-        ),
-        click.option(
-            "--cassandra-ca-file",
-            envvar="VITALS_CASSANDRA_CA_FILE",
-            show_envvar=True,
-            type=click.Path(dir_okay=False, exists=True),
-            help="CA certificate for Cassandra TLS.",
-        ),
-        click.option(
-            "--local-dc",
-            envvar="VITALS_LOCAL_DC",
-            show_envvar=True,
-            help="Cassandra datacenter to prefer (default: that of the first contact point).",
-        ),
-        click.option(
-            "--consistency",
-            envvar="VITALS_CONSISTENCY",
-            show_envvar=True,
-            type=UpperChoice(CONSISTENCY_LEVELS),
-            default="LOCAL_QUORUM",
-            show_default=True,
-            help="Write/read consistency level.",
-        ),
-    ]
-    for o in reversed(opts):
-        f = o(f)
-    return f
+def warn_deprecated_envvars() -> None:
+    """One line on stderr per deprecated variable set (they still work, see DEPRECATED_ENVVARS)."""
+    for old, new in DEPRECATED_ENVVARS.items():
+        if old in os.environ:
+            click.echo(f"warning: {old} is deprecated; use {new}", err=True)
+
+
+topic_option = option(
+    "--topic", envvar="VITALS_TOPIC", default=VITALS_TOPIC, help="Kafka topic of readings."
+)
+alerts_topic_option = option(
+    "--alerts-topic",
+    envvar="VITALS_ALERTS_TOPIC",
+    default=ALERTS_TOPIC,
+    help="Kafka topic of alert events (raised/cleared alerts, acknowledgements, ends of monitoring).",
+)
+dlq_topic_option = option(
+    "--dlq-topic",
+    envvar="VITALS_DLQ_TOPIC",
+    default=DLQ_TOPIC,
+    help="Dead-letter topic for invalid messages (original bytes + reason headers).",
+)
+#: --topic, --alerts-topic, --dlq-topic: the pipeline's three topics (init, consume).
+topic_options = options(topic_option, alerts_topic_option, dlq_topic_option)
+
+#: produce and consume: a rate line instead of a line per reading.
+quiet_option = option(
+    "--quiet",
+    "-q",
+    envvar="VITALS_QUIET",
+    is_flag=True,
+    help="No line per reading; a rate summary on stderr instead (every 2 s produce, 5 s consume).",
+)
+rules_option = option(
+    "--rules",
+    "rules_file",
+    envvar="VITALS_RULES",
+    type=click.Path(dir_okay=False),
+    help="Alert rules YAML (default: the rules shipped with vitals); `consume` reloads it on SIGHUP.",
+)
+labels_option = option(
+    "--labels",
+    envvar="VITALS_LABELS",
+    type=click.Path(dir_okay=False),
+    help="Ground truth JSON (deterioration episodes and artifacts, with times): random-mode "
+    "`produce` writes it, `rules replay` reads it for the alarm-quality report.",
+)
+stale_after_option = option(
+    "--stale-after",
+    envvar=["VITALS_STALE_AFTER", "VITALS_WATCH_STALE_AFTER"],  # the second: deprecated
+    type=click.FloatRange(1, 86_400),
+    default=30.0,
+    help="Seconds without a reading after which a patient is marked STALE "
+    "(VITALS_WATCH_STALE_AFTER: deprecated name).",
+)
+
+kafka_options = options(
+    option(
+        "--bootstrap-servers",
+        envvar="VITALS_BOOTSTRAP_SERVERS",
+        default="127.0.0.1:9092",
+        help="Kafka brokers, comma-separated host:port.",
+    ),
+    option(
+        "--kafka-security-protocol",
+        envvar="VITALS_KAFKA_SECURITY_PROTOCOL",
+        type=click.Choice(["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]),
+        default="PLAINTEXT",
+        help="How to talk to Kafka.",
+    ),
+    option(
+        "--kafka-sasl-mechanism",
+        envvar="VITALS_KAFKA_SASL_MECHANISM",
+        type=click.Choice(["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]),
+        help="SASL mechanism (with SASL_* protocols).",
+    ),
+    option(
+        "--kafka-username",
+        envvar="VITALS_KAFKA_USERNAME",
+        help="SASL user; the password comes from VITALS_KAFKA_PASSWORD or --kafka-password-file.",
+    ),
+    option(
+        "--kafka-password-file",
+        envvar="VITALS_KAFKA_PASSWORD_FILE",
+        type=click.Path(dir_okay=False),
+        help="File holding the SASL password (never pass a password as a flag).",
+    ),
+    option(
+        "--kafka-ca-file",
+        envvar="VITALS_KAFKA_CA_FILE",
+        type=click.Path(dir_okay=False, exists=True),
+        help="CA certificate for Kafka TLS.",
+    ),
+)
+
+cassandra_options = options(
+    option(
+        "--cassandra-hosts",
+        envvar="VITALS_CASSANDRA_HOSTS",
+        default="127.0.0.1",
+        help="Cassandra contact points, comma-separated.",
+    ),
+    option(
+        "--cassandra-port",
+        envvar="VITALS_CASSANDRA_PORT",
+        default=9042,
+        type=click.IntRange(1, 65535),
+        help="Cassandra native protocol port.",
+    ),
+    option("--keyspace", envvar="VITALS_KEYSPACE", default=KEYSPACE, help="Cassandra keyspace."),
+    option(
+        "--cassandra-username",
+        envvar="VITALS_CASSANDRA_USERNAME",
+        help="Cassandra user; the password comes from VITALS_CASSANDRA_PASSWORD or --cassandra-password-file.",
+    ),
+    option(
+        "--cassandra-password-file",
+        envvar="VITALS_CASSANDRA_PASSWORD_FILE",
+        type=click.Path(dir_okay=False),
+        help="File holding the Cassandra password.",
+    ),
+    option(
+        "--cassandra-ca-file",
+        envvar="VITALS_CASSANDRA_CA_FILE",
+        type=click.Path(dir_okay=False, exists=True),
+        help="CA certificate for Cassandra TLS.",
+    ),
+    option(
+        "--local-dc",
+        envvar="VITALS_LOCAL_DC",
+        help="Cassandra datacenter to prefer (default: that of the first contact point).",
+    ),
+    option(
+        "--consistency",
+        envvar="VITALS_CONSISTENCY",
+        type=UpperChoice(CONSISTENCY_LEVELS),
+        default="LOCAL_QUORUM",
+        help="Write/read consistency level.",
+    ),
+)
 
 
 def kafka_settings(kw: dict) -> KafkaSettings:

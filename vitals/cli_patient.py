@@ -6,7 +6,7 @@ import getpass
 
 import click
 
-from vitals.cli_options import cassandra_options, cassandra_settings
+from vitals.cli_options import cassandra_options, cassandra_settings, option
 
 
 @click.group()
@@ -16,14 +16,11 @@ def patient() -> None:
 
 @patient.command("set")
 @click.argument("patient_id")
-@click.option("--ward", help="Ward or unit, e.g. 'Ward 7' (\"\" clears it).")
-@click.option("--bed", help='Bed, e.g. 7 or 7A ("" clears it).')
-@click.option("--name", help="Display name, e.g. 'J. Smith' (\"\" clears it).")
-@click.option(
-    "--by",
-    envvar="VITALS_USER",
-    show_envvar=True,
-    help="Who makes the change (recorded; default: the login name).",
+@option("--ward", help="Ward or unit, e.g. 'Ward 7' (\"\" clears it).")
+@option("--bed", help='Bed, e.g. 7 or 7A ("" clears it).')
+@option("--name", help="Display name, e.g. 'J. Smith' (\"\" clears it).")
+@option(
+    "--by", envvar="VITALS_USER", help="Who makes the change (recorded; default: the login name)."
 )
 @cassandra_options
 def set_(

@@ -9,166 +9,125 @@ from datetime import UTC, datetime, timedelta
 
 import click
 
-from vitals.cli_options import RateLine, UserError, install_signals, kafka_options, kafka_settings
-from vitals.config import VITALS_TOPIC
+from vitals.cli_options import (
+    RateLine,
+    UserError,
+    install_signals,
+    kafka_options,
+    kafka_settings,
+    labels_option,
+    option,
+    quiet_option,
+    topic_option,
+)
 
 
 @click.command()
-@click.option(
+@option(
     "--mode",
     envvar="VITALS_MODE",
-    show_envvar=True,
     type=click.Choice(["random", "csv"]),
     default="random",
-    show_default=True,
     help="Simulated patients, or replay of a CSV file.",
 )
-@click.option(
+@option(
     "--patients",
     envvar="VITALS_PATIENTS",
-    show_envvar=True,
     help="Comma-separated patient ids, e.g. P001,P002 (random mode).",
 )
-@click.option(
+@option(
     "--patient-count",
     envvar="VITALS_PATIENT_COUNT",
-    show_envvar=True,
     type=click.IntRange(1, 1_000_000),
     help="Simulate N patients P001..PN instead of --patients (default 4).",
 )
-@click.option(
+@option(
     "--interval",
     envvar="VITALS_INTERVAL",
-    show_envvar=True,
     type=click.FloatRange(0, 3600),
     default=1.0,
-    show_default=True,
     help="Seconds between two readings of one patient (CSV without timestamps: between rows).",
 )
-@click.option(
+@option(
     "--rate",
     envvar="VITALS_RATE",
-    show_envvar=True,
     type=click.FloatRange(0.001, 10_000_000),
     help="Total readings per second across all patients (load testing); replaces --interval.",
 )
-@click.option(
+@option(
     "--count",
     envvar="VITALS_COUNT",
-    show_envvar=True,
     type=click.IntRange(0),
     help="Stop after this many readings in total.",
 )
-@click.option(
+@option(
     "--duration",
     envvar="VITALS_DURATION",
-    show_envvar=True,
     type=click.FloatRange(0),
     help="Stop after this many seconds.",
 )
-@click.option(
-    "--seed",
-    envvar="VITALS_SEED",
-    show_envvar=True,
-    type=int,
-    help="Make a random run reproducible.",
-)
-@click.option(
+@option("--seed", envvar="VITALS_SEED", type=int, help="Make a random run reproducible.")
+@option(
     "--csv",
     "csv_file",
     envvar="VITALS_CSV",
-    show_envvar=True,
     type=click.Path(dir_okay=False),
     help="CSV to replay (--mode csv): patient_id,heart_rate,spo2,systolic,diastolic,respiratory_rate,temperature[,timestamp,consciousness,on_oxygen].",
 )
-@click.option(
+@option(
     "--speed",
     envvar="VITALS_SPEED",
-    show_envvar=True,
     type=click.FloatRange(0.001),
     default=1.0,
-    show_default=True,
     help="CSV with timestamps: replay this many times faster than recorded.",
 )
-@click.option(
-    "--loop", envvar="VITALS_LOOP", show_envvar=True, is_flag=True, help="Repeat the CSV forever."
-)
-@click.option(
+@option("--loop", envvar="VITALS_LOOP", is_flag=True, help="Repeat the CSV forever.")
+@option(
     "--skip-bad-rows",
     envvar="VITALS_SKIP_BAD_ROWS",
-    show_envvar=True,
     is_flag=True,
     help="Report and skip invalid CSV rows instead of refusing the file.",
 )
-@click.option(
+@option(
     "--output",
     envvar="VITALS_OUTPUT",
-    show_envvar=True,
     type=click.Path(dir_okay=False, writable=True),
     help="Random mode: write the readings to this CSV file instead of sending them (no Kafka); needs --duration.",
 )
-@click.option(
-    "--labels",
-    envvar="VITALS_LABELS",
-    show_envvar=True,
-    type=click.Path(dir_okay=False, writable=True),
-    help="Random mode: write the ground truth (deterioration episodes and artifacts, with times) to this JSON file, for `vitals rules replay --labels`.",
-)
-@click.option(
+@labels_option
+@option(
     "--start",
     envvar="VITALS_START",
-    show_envvar=True,
     help="Random mode with --output: time of the first reading, ISO 8601 (default: --duration before now).",
 )
-@click.option(
+@option(
     "--simulation",
     envvar="VITALS_SIMULATION",
-    show_envvar=True,
     type=click.Choice(["ward", "load"]),
     help="Random mode. ward: labelled deteriorations developing over minutes and monitor artifacts (default); load: the load-test walk, an episode every few minutes per patient at 1 Hz, no artifacts or labels (default with --rate).",
 )
-@click.option(
+@option(
     "--profile",
     envvar="VITALS_PROFILE",
-    show_envvar=True,
     type=click.Choice(["all-six", "monitor", "pulse-oximeter"]),
     default="all-six",
-    show_default=True,
     help="Random mode: what each simulated device sends. all-six: every vital every reading; monitor: HR, SpO2 and RR every reading, blood pressure every 15 min (cuff cycle) and temperature every 4 h of reading time; pulse-oximeter: heart rate and SpO2 only (NEWS2 incomplete).",
 )
-@click.option(
+@option(
     "--episodes-per-hour",
     envvar="VITALS_EPISODES_PER_HOUR",
-    show_envvar=True,
     type=click.FloatRange(0, 60),
     default=0.125,
-    show_default=True,
     help="Random mode, ward simulation: mean deteriorations per patient per hour (0.125: one per 8 h; a demo may want 2).",
 )
-@click.option(
+@option(
     "--artifacts/--no-artifacts",
     envvar="VITALS_ARTIFACTS",
-    show_envvar=True,
     default=True,
-    show_default=True,
     help="Random mode: monitor artifacts (probe-motion SpO2 dips, double-counted heart rate, lead-off gaps).",
 )
-@click.option(
-    "--topic",
-    envvar="VITALS_TOPIC",
-    show_envvar=True,
-    default=VITALS_TOPIC,
-    show_default=True,
-    help="Kafka topic for readings.",
-)
-@click.option(
-    "--quiet",
-    "-q",
-    envvar="VITALS_QUIET",
-    show_envvar=True,
-    is_flag=True,
-    help="No line per reading; a rate summary every 2 s instead.",
-)
+@topic_option
+@quiet_option
 @kafka_options
 @click.pass_context
 def produce(

@@ -7,7 +7,7 @@ import json
 
 import click
 
-from vitals.cli_options import SEVERITY_COLOUR, paint, plural
+from vitals.cli_options import SEVERITY_COLOUR, labels_option, option, paint, plural, rules_option
 
 
 @click.group()
@@ -31,42 +31,25 @@ def rules_check(file: str) -> None:
 
 @rules.command("replay")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option(
-    "--rules",
-    "rules_file",
-    envvar="VITALS_RULES",
-    show_envvar=True,
-    type=click.Path(dir_okay=False),
-    help="Alert rules YAML (default: the rules shipped with vitals).",
-)
-@click.option(
-    "--labels",
-    envvar="VITALS_LABELS",
-    show_envvar=True,
-    type=click.Path(dir_okay=False),
-    help="Ground truth JSON (`vitals produce --labels`): adds the alarm-quality report.",
-)
-@click.option(
+@rules_option
+@labels_option
+@option(
     "--compare",
     envvar="VITALS_COMPARE",
-    show_envvar=True,
     type=click.Path(dir_okay=False),
     help="A second rules file: print both reports side by side (no events).",
 )
-@click.option(
+@option(
     "--format",
     "fmt",
     envvar="VITALS_FORMAT",
-    show_envvar=True,
     type=click.Choice(["table", "json"]),
     default="table",
-    show_default=True,
     help="table: events then the report; json: one object per event and line, then the report.",
 )
-@click.option(
+@option(
     "--report-only",
     envvar="VITALS_REPORT_ONLY",
-    show_envvar=True,
     is_flag=True,
     help="Print the report without the events.",
 )

@@ -8,12 +8,14 @@ import sys
 import click
 
 from vitals.cli_options import (
+    alerts_topic_option,
     cassandra_options,
     cassandra_settings,
     kafka_options,
     kafka_settings,
+    option,
+    stale_after_option,
 )
-from vitals.config import ALERTS_TOPIC
 
 
 def _hash_password_line(name: str) -> None:
@@ -31,90 +33,64 @@ def _hash_password_line(name: str) -> None:
 
 
 @click.command()
-@click.option(
+@option(
     "--host",
     envvar="VITALS_WEB_HOST",
-    show_envvar=True,
     default="127.0.0.1",
-    show_default=True,
     help="Address to listen on. Anything but loopback needs --auth or VITALS_API_TOKEN, "
     "and --tls-cert/--tls-key (or --insecure-http).",
 )
-@click.option(
+@option(
     "--port",
     envvar="VITALS_WEB_PORT",
-    show_envvar=True,
     default=8000,
-    show_default=True,
     type=click.IntRange(0, 65535),
     help="TCP port to listen on.",
 )
-@click.option(
+@option(
     "--auth",
     "users_file",
     envvar="VITALS_WEB_USERS",
-    show_envvar=True,
     type=click.Path(dir_okay=False),
     help="Users file (NAME:ARGON2-HASH lines, see --hash-password): HTTP Basic login.",
 )
-@click.option(
+@option(
     "--tls-cert",
     envvar="VITALS_WEB_TLS_CERT",
-    show_envvar=True,
     type=click.Path(dir_okay=False),
     help="PEM certificate (chain) to serve HTTPS with; needs --tls-key.",
 )
-@click.option(
+@option(
     "--tls-key",
     envvar="VITALS_WEB_TLS_KEY",
-    show_envvar=True,
     type=click.Path(dir_okay=False),
     help="PEM private key (unencrypted) of --tls-cert.",
 )
-@click.option(
+@option(
     "--insecure-http",
     is_flag=True,
     envvar="VITALS_WEB_INSECURE_HTTP",
-    show_envvar=True,
     help="Allow plain HTTP on a non-loopback address (e.g. behind a TLS-terminating proxy).",
 )
-@click.option(
-    "--stale-after",
-    envvar="VITALS_STALE_AFTER",
-    show_envvar=True,
-    default=30.0,
-    show_default=True,
-    type=click.FloatRange(1, 86_400),
-    help="Seconds without a reading after which a patient's tile shows STALE.",
-)
-@click.option(
+@stale_after_option
+@option(
     "--poll-interval",
     envvar="VITALS_WEB_POLL_INTERVAL",
-    show_envvar=True,
     default=1.0,
-    show_default=True,
     type=click.FloatRange(0.1, 60),
     help="Seconds between the live board's reads of Cassandra.",
 )
-@click.option(
-    "--alerts-topic",
-    envvar="VITALS_ALERTS_TOPIC",
-    show_envvar=True,
-    default=ALERTS_TOPIC,
-    show_default=True,
-    help="Kafka topic where acknowledgements are published.",
-)
-@click.option(
+@alerts_topic_option
+@option(
     "--hash-password",
     "hash_for",
     metavar="NAME",
     help="Print a users-file line for NAME (password from the prompt or stdin) and exit.",
 )
-@click.option(
+@option(
     "--access-log",
     is_flag=True,
     envvar="VITALS_WEB_ACCESS_LOG",
-    show_envvar=True,
     help="Log every request (never credentials).",
 )
 @kafka_options

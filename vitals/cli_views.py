@@ -18,8 +18,10 @@ from vitals.cli_options import (
     cassandra_settings,
     kafka_options,
     kafka_settings,
+    option,
     paint,
     plural,
+    stale_after_option,
     use_colour,
 )
 from vitals.errors import ConfigError
@@ -29,44 +31,30 @@ from vitals.readings import VITALS
 
 
 @click.command()
-@click.option(
+@option(
     "--interval",
     envvar="VITALS_WATCH_INTERVAL",
-    show_envvar=True,
     type=click.FloatRange(0.2, 3600),
     default=2.0,
-    show_default=True,
     help="Seconds between refreshes.",
 )
-@click.option(
+@option(
     "--minutes",
     envvar="VITALS_WATCH_MINUTES",
-    show_envvar=True,
     type=click.FloatRange(0.5, 24 * 60),
     default=10.0,
-    show_default=True,
     help="Trend window of the HR and SpO2 sparklines, ending at each patient's newest reading.",
 )
-@click.option(
-    "--stale-after",
-    envvar="VITALS_WATCH_STALE_AFTER",
-    show_envvar=True,
-    type=click.FloatRange(1, None),
-    default=60.0,
-    show_default=True,
-    help="Seconds without a reading after which a patient is marked STALE.",
-)
-@click.option(
+@stale_after_option
+@option(
     "--prefix",
     envvar="VITALS_WATCH_PREFIX",
-    show_envvar=True,
     default="",
     help="Only patients whose id starts with this (a ward, a bed range).",
 )
-@click.option(
+@option(
     "--once",
     envvar="VITALS_WATCH_ONCE",
-    show_envvar=True,
     is_flag=True,
     help="Print one frame and exit (for scripts and logs).",
 )
@@ -166,57 +154,43 @@ def _time_option(ctx: click.Context, param: click.Parameter, value: str) -> str:
 
 @click.command()
 @click.argument("patient")
-@click.option(
+@option(
     "--since",
     envvar="VITALS_QUERY_SINCE",
-    show_envvar=True,
     default="2h",
-    show_default=True,
     callback=_time_option,
     help="Start: a duration ago (30m, 2h, 1d) or an ISO time (UTC if no zone).",
 )
-@click.option(
+@option(
     "--until",
     envvar="VITALS_QUERY_UNTIL",
-    show_envvar=True,
     default="now",
-    show_default=True,
     callback=_time_option,
     help="End: now, a duration ago, or an ISO time.",
 )
-@click.option(
+@option(
     "--alerts",
     envvar="VITALS_QUERY_ALERTS",
-    show_envvar=True,
     is_flag=True,
     help="Alert events (raised/cleared) instead of readings.",
 )
-@click.option(
+@option(
     "--format",
     "fmt",
     envvar="VITALS_QUERY_FORMAT",
-    show_envvar=True,
     type=click.Choice(["table", "csv", "json", "fhir"]),
     default="table",
-    show_default=True,
     help="Output format (times in UTC; json is one array; fhir is a FHIR R4 Bundle of Observations).",
 )
-@click.option(
+@option(
     "--limit",
     envvar="VITALS_QUERY_LIMIT",
-    show_envvar=True,
     type=click.IntRange(1, 10_000_000),
     default=1000,
-    show_default=True,
     help="Most rows printed (the newest ones).",
 )
-@click.option(
-    "--quiet",
-    "-q",
-    envvar="VITALS_QUIET",
-    show_envvar=True,
-    is_flag=True,
-    help="No summary line on stderr.",
+@option(
+    "--quiet", "-q", envvar="VITALS_QUERY_QUIET", is_flag=True, help="No summary line on stderr."
 )
 @cassandra_options
 def query(
@@ -343,26 +317,22 @@ def _json(rows: list[dict], columns: tuple[str, ...]) -> None:
 
 
 @click.command()
-@click.option(
+@option(
     "--group",
     envvar="VITALS_STATUS_GROUP",
-    show_envvar=True,
     help="Only this consumer group (default: every consumer group).",
 )
-@click.option(
+@option(
     "--timeout",
     envvar="VITALS_STATUS_TIMEOUT",
-    show_envvar=True,
     type=click.FloatRange(0.5, 120),
     default=5.0,
-    show_default=True,
     help="Seconds to wait for each server before calling it down.",
 )
-@click.option(
+@option(
     "--quiet",
     "-q",
-    envvar="VITALS_QUIET",
-    show_envvar=True,
+    envvar="VITALS_STATUS_QUIET",
     is_flag=True,
     help="Print nothing but errors; exit 0 if Kafka and Cassandra answer (and --group exists), 1 if not (for health checks).",
 )
