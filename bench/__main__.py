@@ -14,6 +14,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench import census as cen
 from bench import gateway as gw
 from bench import latency as lat
 from bench import profile, report, runs
@@ -35,7 +36,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     )
     ap.add_argument("--profile", action="store_true", help="quick mode: profile too")
     ap.add_argument(
-        "--skip", default="", help="comma list of: latency,sustained,profile,scaling,storm,gateway"
+        "--skip",
+        default="",
+        help="comma list of: latency,sustained,profile,scaling,storm,gateway,census",
     )
     a = ap.parse_args(argv)
     a.n = a.n or (20_000 if a.quick else 100_000)
@@ -131,6 +134,8 @@ def details(results: dict, d: dict) -> str:
         )
     if results.get("gateway"):
         out.append(gw.render(results["gateway"]))
+    if results.get("census"):
+        out.append(cen.render(results["census"]))
     e2e = results.get("sustained")
     if e2e:
         drain = "not within cap" if e2e["drain_s"] is None else f"{e2e['drain_s']:.1f} s"
@@ -265,6 +270,10 @@ def run_all(a: argparse.Namespace, scratch: Scratch, results: dict, stamp: str) 
     if "gateway" not in a.skip:
         log("gateway: HL7 MLLP saturation (1 and 8 connections), then 100 messages/s")
         results["gateway"] = gw.run(scratch, seconds=8.0 if a.quick else 20.0)
+    if "census" not in a.skip:
+        gone = 5_000 if a.quick else 20_000
+        log(f"census: the live board's per-poll read, 2,000 monitored + {gone:,} gone")
+        results["census"] = cen.run(scratch, census=2_000, gone=gone, polls=3 if a.quick else 5)
 
 
 if __name__ == "__main__":

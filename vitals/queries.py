@@ -2,9 +2,10 @@
 
 Readings and alerts live in one partition per patient per UTC day, so a time
 range is read one day at a time, newest day first, with one prepared statement
-per table, and stops as soon as ``limit`` rows are in hand. The board reads the
-small ``patient_latest`` and ``active_alerts`` tables whole, and the trend of
-every patient with bounded concurrency.
+per table, and stops as soon as ``limit`` rows are in hand. The board is the census
+(``vitals.census``: who is monitored now), then the trend of each patient with bounded
+concurrency. The helpers every read shares (``utc``, ``SEVERITY_RANK``,
+``days_newest_first``, ``as_stored``) live here, once.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from cassandra.concurrent import execute_concurrent_with_args
 
 from vitals.errors import ConfigError, VitalsError
 from vitals.freshness import PARAMETERS
-from vitals.register import Register
 
 SEVERITY_RANK = {"high": 3, "medium": 2, "low": 1}
 
@@ -70,13 +70,6 @@ _SELECT_SERIES = (
 )
 #: When each vital of the newest row was measured: its cell's write time (see vitals.store).
 _MEASURED = ("heart_rate", "spo2", "systolic", "respiratory_rate", "temperature")
-_SELECT_LATEST = (
-    f"SELECT {', '.join(READING_COLUMNS)}, news2_incomplete, "
-    + ", ".join(f"WRITETIME({c})" for c in _MEASURED)
-    + " FROM patient_latest"
-)
-_SELECT_ACTIVE = "SELECT patient_id, rule, severity, message, value, raised_at FROM active_alerts"
-_SELECT_ACKS = "SELECT patient_id, rule, raised_at, acked_by FROM alert_acks"
 
 # --- parsing times -------------------------------------------------------------------------
 
@@ -145,8 +138,11 @@ def days_newest_first(start: datetime, end: datetime) -> list[date]:
 
 
 def utc(ts: datetime | None) -> datetime | None:
-    """The driver returns naive UTC datetimes; make them aware."""
-    return ts.replace(tzinfo=UTC) if ts is not None and ts.tzinfo is None else ts
+    """The driver's naive UTC datetimes made aware; an aware time converted to UTC. The one
+    home of this rule (the web's reads and the census import it)."""
+    if ts is None:
+        return None
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
 # --- one patient's history ------------------------------------------------------------------
@@ -320,41 +316,56 @@ def sickest_first(patients: Iterable[PatientView]) -> list[PatientView]:
 
 
 class Board:
-    """The data behind ``vitals watch``: two whole-table reads plus concurrent trend reads."""
+    """The data behind ``vitals watch``: the census read (``vitals.census``), then the trend
+    of each patient with bounded concurrency. ``census_window``: how long a silent patient
+    stays on the board (default ``vitals.census.CENSUS_WINDOW``)."""
 
-    def __init__(self, session: Session, *, concurrency: int = 32) -> None:
+    def __init__(
+        self,
+        session: Session,
+        *,
+        concurrency: int = 32,
+        census_window: timedelta | None = None,
+    ) -> None:
+        from vitals.census import CENSUS_WINDOW, Census  # the census reads with our helpers
+
         self.session = session
         self.concurrency = concurrency
-        self._latest = session.prepare(_SELECT_LATEST)
-        self._active = session.prepare(_SELECT_ACTIVE)
-        self._acks = session.prepare(_SELECT_ACKS)
-        self._register = Register(session)
+        self.census = Census(session, window=census_window or CENSUS_WINDOW)
         self._series = session.prepare(_SELECT_SERIES)
 
-    def snapshot(self, *, prefix: str = "", minutes: float = 10.0) -> list[PatientView]:
+    def snapshot(
+        self,
+        *,
+        prefix: str = "",
+        minutes: float = 10.0,
+        now: datetime | None = None,
+        include_all: bool = False,
+    ) -> list[PatientView]:
+        """The patients in the census (every patient stored with ``include_all``) whose id
+        starts with ``prefix``, sickest first, with ``minutes`` of trend each."""
+        rows = self.census.read(
+            now=now or datetime.now(UTC), prefix=prefix, include_all=include_all
+        )
         patients: dict[str, PatientView] = {}
-        for row in self.session.execute(self._latest):
-            if not row.patient_id.startswith(prefix):
-                continue
+        for row in rows.latest:
             d = _row_dict(row, READING_COLUMNS)
             patients[row.patient_id] = PatientView(
                 **d,
                 news2_incomplete=row.news2_incomplete or "",
                 measured_at=_measured_at(row),
             )
-        acks = {(a.patient_id, a.rule): a for a in self.session.execute(self._acks)}
-        for row in self.session.execute(self._active):
+        acks = {(a.patient_id, a.rule): a for a in rows.acks}
+        for row in rows.active:
             p = patients.get(row.patient_id)
             if p is None:
-                if not row.patient_id.startswith(prefix):
-                    continue
                 p = patients[row.patient_id] = PatientView(row.patient_id, None)
             ack = acks.get((row.patient_id, row.rule))
             by = ack.acked_by if ack and same_raise(ack.raised_at, row.raised_at) else None
             p.alerts.append(
                 ActiveAlert(row.rule, row.severity or "", row.message or "", utc(row.raised_at), by)
             )
-        for pid, placed in self._register.all().items():
+        for pid, placed in rows.placements.items():
             if pid in patients:
                 patients[pid].place = placed.label()
         for p in patients.values():

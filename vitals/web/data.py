@@ -1,8 +1,8 @@
 """Cassandra reads of the central station, and the acknowledgement write.
 
-Prepared statements only. The ward view is three small whole-table reads
-(``patient_latest``, ``active_alerts``, ``alert_acks``: one row per patient or per
-active alert), cheap enough to repeat every second. A patient's history is read
+Prepared statements only. The ward view is the census read (``vitals.census``): the rows
+of the patients monitored now, found by index and by key, so repeating it every second costs
+in proportion to the census, not to every patient ever stored. A patient's history is read
 partition by partition (one per UTC day), newest first, so a limit keeps the newest
 readings, then returned oldest first.
 """
@@ -12,39 +12,30 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cassandra.cluster import Session
 from cassandra.concurrent import execute_concurrent_with_args
 
+from vitals.census import (
+    ACK_COLUMNS,
+    ACTIVE_COLUMNS,
+    CENSUS_WINDOW,
+    LATEST_COLUMNS,
+    MEASURED,
+    Census,
+)
 from vitals.errors import VitalsError
 from vitals.freshness import DEFAULT_WINDOWS
-from vitals.queries import as_stored, same_raise
+from vitals.queries import SEVERITY_RANK, as_stored, days_newest_first, same_raise, utc
 from vitals.register import Placement, Register
 
 log = logging.getLogger(__name__)
 
 VITALS = ("heart_rate", "spo2", "systolic", "diastolic", "respiratory_rate", "temperature")
-SEVERITY_RANK = {"high": 3, "medium": 2, "low": 1}
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-#: NEWS2 parameters with the ``patient_latest`` column whose write time is when the parameter
-#: was last measured (the consumer writes each vital with its reading's time, see vitals.store).
-MEASURED = {
-    "heart_rate": "heart_rate",
-    "spo2": "spo2",
-    "blood_pressure": "systolic",
-    "respiratory_rate": "respiratory_rate",
-    "temperature": "temperature",
-}
-_LATEST_COLS = (
-    "patient_id, timestamp, heart_rate, spo2, systolic, diastolic, respiratory_rate, "
-    "temperature, consciousness, on_oxygen, news2, news2_incomplete, bp_measured_at, "
-    "WRITETIME(bp_measured_at), " + ", ".join(f"WRITETIME({c})" for c in MEASURED.values())
-)
-_ACTIVE_COLS = "patient_id, rule, severity, message, value, raised_at"
-_ACK_COLS = "patient_id, rule, raised_at, acked_by, acked_at, comment"
+_LATEST_COLS, _ACTIVE_COLS, _ACK_COLS = LATEST_COLUMNS, ACTIVE_COLUMNS, ACK_COLUMNS
 _READING_COLS = (
     "timestamp, heart_rate, spo2, systolic, diastolic, respiratory_rate, temperature, news2"
 )
@@ -65,13 +56,6 @@ def unknown_patient(patient_id: str) -> str:
         f"unknown patient {patient_id!r}: no reading of it is stored; "
         "GET /api/patients lists the patients (ids are case-sensitive)"
     )
-
-
-def utc(ts: datetime | None) -> datetime | None:
-    """The driver's naive UTC datetimes made aware."""
-    if ts is None:
-        return None
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
 def millis(ts: datetime) -> int:
@@ -110,12 +94,6 @@ def incomplete(text: str | None) -> list[str]:
     return [p for p in (text or "").split(",") if p]
 
 
-def days_between(start: datetime, end: datetime) -> list[date]:
-    """UTC days from ``end`` back to ``start``, newest first."""
-    first, last = start.astimezone(UTC).date(), end.astimezone(UTC).date()
-    return [last - timedelta(days=i) for i in range((last - first).days + 1)]
-
-
 @dataclass(frozen=True)
 class History:
     rows: list[dict[str, Any]]  # oldest first
@@ -125,17 +103,16 @@ class History:
 class WardStore:
     """Reads for the pages and the API; ``acknowledge`` is the one write."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, *, census_window: timedelta = CENSUS_WINDOW) -> None:
         self.session = session
+        self.census = Census(session, window=census_window)
+        self.rows_read = 0  # by the last ward read (the live board's per-second cost)
         p = session.prepare
-        self._latest_all = p(f"SELECT {_LATEST_COLS} FROM patient_latest")
         self._latest_one = p(f"SELECT {_LATEST_COLS} FROM patient_latest WHERE patient_id = ?")
-        self._active_all = p(f"SELECT {_ACTIVE_COLS} FROM active_alerts")
         self._active_one = p(f"SELECT {_ACTIVE_COLS} FROM active_alerts WHERE patient_id = ?")
         self._active_rule = p(
             f"SELECT {_ACTIVE_COLS} FROM active_alerts WHERE patient_id = ? AND rule = ?"
         )
-        self._acks_all = p(f"SELECT {_ACK_COLS} FROM alert_acks")
         self._acks_one = p(f"SELECT {_ACK_COLS} FROM alert_acks WHERE patient_id = ?")
         self.register = Register(session)
         self._readings = p(
@@ -159,16 +136,18 @@ class WardStore:
 
     # the ward -------------------------------------------------------------------------------
 
-    def ward(self, *, now: datetime, stale_after: float, prefix: str = "") -> list[dict]:
-        """Every patient's state, sickest first (see ``sort_key``)."""
-        futures = [
-            self.session.execute_async(s)
-            for s in (self._latest_all, self._active_all, self._acks_all)
-        ]
-        latest, active, acks = (list(f.result()) for f in futures)
-        placed = self.register.all()
-        states = build_states(latest, active, acks, now=now, stale_after=stale_after, prefix=prefix)
-        return _placed(states, placed)
+    def ward(
+        self, *, now: datetime, stale_after: float, prefix: str = "", include_all: bool = False
+    ) -> list[dict]:
+        """The state of every patient in the census (``vitals.census``) whose id starts with
+        ``prefix``, sickest first (see ``sort_key``); with ``include_all``, of every patient
+        stored, monitored now or not."""
+        rows = self.census.read(now=now, prefix=prefix, include_all=include_all)
+        self.rows_read = rows.rows_read
+        states = build_states(
+            rows.latest, rows.active, rows.acks, now=now, stale_after=stale_after, prefix=prefix
+        )
+        return _placed(states, rows.placements)
 
     def patient(self, patient_id: str, *, now: datetime, stale_after: float) -> dict:
         futures = [
@@ -222,7 +201,7 @@ class WardStore:
     def _history(self, stmt, patient_id: str, start: datetime, end: datetime, limit: int) -> list:
         """Newest first, at most ``limit + 1`` rows (the extra one tells of truncation)."""
         rows: list = []
-        for day in days_between(start, end):
+        for day in days_newest_first(start, end):
             want = limit + 1 - len(rows)
             if want <= 0:
                 break
@@ -236,7 +215,9 @@ class WardStore:
         start = now - timedelta(minutes=minutes)
         end = now + timedelta(minutes=5)  # a monitor's clock a little ahead still shows
         args = [
-            (pid, day, start, end, 2000) for pid in patient_ids for day in days_between(start, end)
+            (pid, day, start, end, 2000)
+            for pid in patient_ids
+            for day in days_newest_first(start, end)
         ]
         out: dict[str, dict[str, list]] = {}
         results = execute_concurrent_with_args(

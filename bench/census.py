@@ -1,0 +1,101 @@
+"""The live board's once-a-second read at hospital scale: census vs every patient ever seen.
+
+A scratch keyspace is filled straight through the driver (unlogged batches, as the consumer
+would have left the tables): ``census`` patients with a reading in the last minute, then
+``gone`` patients whose newest reading is two days old (discharged long ago without an end
+of monitoring). A tenth of each has an active alert. The server's per-poll work
+(``WardStore.ward``: the reads plus building the states, as ``vitals serve`` does every
+second) is timed with the census read and with the whole-table read it replaced
+(``include_all``), first with only the census in the tables, then with the others added.
+``fill`` is shared with tests/integration/test_web_census.py.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from datetime import UTC, datetime, timedelta
+
+from cassandra.cluster import Session
+from cassandra.concurrent import execute_concurrent
+from cassandra.query import BatchStatement, BatchType
+
+from bench.infra import Scratch, cassandra_settings
+
+BATCH = 100  # rows per unlogged batch (one node: no replica grouping needed)
+
+_LATEST = (
+    "INSERT INTO patient_latest (patient_id, timestamp, heart_rate, spo2, systolic, diastolic, "
+    "respiratory_rate, temperature, consciousness, on_oxygen, news2, news2_incomplete) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'A', false, ?, '') USING TIMESTAMP ?"
+)
+_ACTIVE = (
+    "INSERT INTO active_alerts (patient_id, rule, severity, message, value, raised_at) "
+    "VALUES (?, 'low_spo2', 'medium', 'SpO2 89 % below 90 %', 89, ?)"
+)
+
+
+def fill(session: Session, ids: list[str], *, at: datetime, alerting_every: int = 10) -> None:
+    """One ``patient_latest`` row per id with its reading at ``at`` (UTC, written with that
+    write time, as the consumer does), and an active alert for every ``alerting_every``-th."""
+    latest = session.prepare(_LATEST)
+    active = session.prepare(_ACTIVE)
+    micros = int(at.timestamp() * 1_000_000)
+    batches = []
+    for i in range(0, len(ids), BATCH):
+        b = BatchStatement(batch_type=BatchType.UNLOGGED)
+        for j, pid in enumerate(ids[i : i + BATCH], i):
+            b.add(latest, (pid, at, 72, 97, 120, 80, 16, 36.8, 1, micros))
+            if alerting_every and j % alerting_every == 0:
+                b.add(active, (pid, at))
+        batches.append((b, None))
+    execute_concurrent(session, batches, concurrency=16, raise_on_first_error=True)
+
+
+def _timed(store: object, *, include_all: bool, polls: int) -> dict:
+    seconds, rows, shown = [], 0, 0
+    for _ in range(polls):
+        t = time.perf_counter()
+        states = store.ward(  # type: ignore[attr-defined]
+            now=datetime.now(UTC), stale_after=30.0, include_all=include_all
+        )
+        seconds.append(time.perf_counter() - t)
+        rows, shown = store.rows_read, len(states)  # type: ignore[attr-defined]
+    return {"median_s": statistics.median(seconds), "rows_read": rows, "patients": shown}
+
+
+def run(scratch: Scratch, *, census: int = 2_000, gone: int = 20_000, polls: int = 5) -> dict:
+    """Per-poll time (median of ``polls``) and rows read, census and whole-table reads, with
+    ``census`` patients in the tables, then with ``gone`` more who left the census."""
+    from vitals.store import connect
+    from vitals.web.data import WardStore
+
+    ks = scratch.keyspace("census")
+    cluster, session = connect(cassandra_settings(ks))
+    try:
+        store = WardStore(session)
+        now = datetime.now(UTC)
+        fill(session, [f"NOW{i:05d}" for i in range(census)], at=now - timedelta(seconds=5))
+        out = {"census": census, "gone": gone}
+        out["small_census"] = _timed(store, include_all=False, polls=polls)
+        out["small_all"] = _timed(store, include_all=True, polls=polls)
+        fill(session, [f"OLD{i:05d}" for i in range(gone)], at=now - timedelta(days=2))
+        out["large_census"] = _timed(store, include_all=False, polls=polls)
+        out["large_all"] = _timed(store, include_all=True, polls=polls)
+        return out
+    finally:
+        cluster.shutdown()
+        scratch.drop_keyspace(ks)
+
+
+def render(r: dict) -> str:
+    """The figures as the bench prints them."""
+    lines = [f"  census read per poll ({r['census']:,} patients monitored now):"]
+    for size, label in (("small", f"{r['census']:,}"), ("large", f"{r['census'] + r['gone']:,}")):
+        c, a = r[f"{size}_census"], r[f"{size}_all"]
+        lines.append(
+            f"    {label:>6} patients in patient_latest: census {c['rows_read']:,} rows "
+            f"{c['median_s'] * 1000:.0f} ms ({c['patients']:,} shown) · whole tables "
+            f"{a['rows_read']:,} rows {a['median_s'] * 1000:.0f} ms ({a['patients']:,} shown)"
+        )
+    return "\n".join(lines)
