@@ -1,9 +1,15 @@
 """The audit trail: who saw which patient's data, when, how, from where, with what outcome.
 
 Rows live in ``access_audit`` (cql/009_audit.cql), one partition per patient per UTC day,
-newest first. They hold the user (the authenticated name, ``local`` when auth is off), the
-request method and path (never the query's values, bodies or headers, so never vital values
-or credentials), the client address and the HTTP status.
+newest first, and in ``access_audit_by_hour`` (cql/012_audit_roles.cql), one partition per
+UTC hour, which also holds the rows of no one patient (an alarm-audio pause, a session's first
+ward view). They hold the user (the authenticated name, ``local`` when auth is off) and role,
+the request method and path (never the query's values, bodies or headers, so never vital
+values or credentials), the client address, the HTTP status and its outcome (:func:`outcome`).
+
+Reading (:func:`trail`) walks the partitions of a bounded range newest first: one patient's
+days, or every hour of the range; user (and patient, by hour) are filtered here, never by
+``ALLOW FILTERING``.
 
 Writing never slows a request: :meth:`AuditLog.record` puts the access on a bounded queue
 (microseconds) and one background thread writes what has queued, up to
@@ -18,11 +24,11 @@ import queue
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from cassandra import InvalidRequest
 from cassandra.cluster import Session
-from cassandra.concurrent import execute_concurrent_with_args
+from cassandra.concurrent import execute_concurrent
 from cassandra.query import PreparedStatement
 from cassandra.util import uuid_from_time
 
@@ -36,17 +42,41 @@ QUEUE_SIZE = 10_000  # accesses waiting to be written; beyond that they are logg
 CONCURRENCY = 16
 
 
+OUTCOMES = ("ok", "refused", "not-found", "rejected", "failed")
+MAX_HOURS = 31 * 24  # the longest range read without a patient: 744 hourly partitions
+
+
+def outcome(status: int) -> str:
+    """The outcome of a request from its HTTP status: ``ok`` (< 400), ``refused`` (403: the
+    role may not), ``not-found`` (404), ``rejected`` (other 4xx: bad input, conflict),
+    ``failed`` (5xx)."""
+    if status < 400:
+        return "ok"
+    if status == 403:
+        return "refused"
+    if status == 404:
+        return "not-found"
+    return "rejected" if status < 500 else "failed"
+
+
 @dataclass(frozen=True)
 class Access:
-    """One request for one patient's data. ``at`` is UTC; ``status`` the HTTP status sent."""
+    """One audited request. ``patient_id`` None: no one patient's (a ward view, an audio
+    pause). ``at`` is UTC; ``status`` the HTTP status sent; ``role`` viewer | clinician
+    ('' for rows written before roles)."""
 
-    patient_id: str
+    patient_id: str | None
     at: datetime
     user: str
     method: str
     path: str
     client: str
     status: int
+    role: str = ""
+
+    @property
+    def outcome(self) -> str:
+        return outcome(self.status)
 
 
 def _prepare(session: Session, cql: str) -> PreparedStatement:
@@ -67,10 +97,17 @@ class AuditLog:
         self._session = session
         self._insert = _prepare(
             session,
-            "INSERT INTO access_audit (patient_id, day, at, event_id, username, method, path, "
-            "client, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO access_audit (patient_id, day, at, event_id, username, role, method, "
+            "path, client, status, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
-        self._insert.is_idempotent = True  # same event_id: a retry rewrites the same row
+        self._insert_by_hour = _prepare(
+            session,
+            "INSERT INTO access_audit_by_hour (day, hour, at, event_id, patient_id, username, "
+            "role, method, path, client, status, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            "?, ?)",
+        )
+        for stmt in (self._insert, self._insert_by_hour):
+            stmt.is_idempotent = True  # same event_id: a retry rewrites the same row
         self._queue: queue.Queue[Access | None] = queue.Queue(QUEUE_SIZE)
         self.written = 0
         self.lost = 0
@@ -110,20 +147,30 @@ class AuditLog:
     def _write(self, batch: list[Access]) -> None:
         if not batch:
             return
-        rows = [
-            (a.patient_id, a.at.date(), a.at, uuid_from_time(a.at), a.user, a.method, a.path,
-             a.client, a.status)
-            for a in batch
-        ]  # fmt: skip
+        statements, owners = [], []
+        for a in batch:
+            event = uuid_from_time(a.at)
+            common = (a.user, a.role, a.method, a.path, a.client, a.status, a.outcome)
+            statements.append(
+                (self._insert_by_hour, (a.at.date(), a.at.hour, a.at, event, a.patient_id, *common))
+            )
+            owners.append(a)
+            if a.patient_id is not None:
+                statements.append((self._insert, (a.patient_id, a.at.date(), a.at, event, *common)))
+                owners.append(a)
         try:
-            results = execute_concurrent_with_args(
-                self._session, self._insert, rows, concurrency=CONCURRENCY,
-                raise_on_first_error=False,
-            )  # fmt: skip
+            results = execute_concurrent(
+                self._session, statements, concurrency=CONCURRENCY, raise_on_first_error=False
+            )
         except Exception as e:  # the driver failed as a whole (e.g. shut down)
-            results = [(False, e)] * len(rows)
-        for access, (ok, result) in zip(batch, results, strict=True):
-            if ok:
+            results = [(False, e)] * len(statements)
+        failed: dict[int, BaseException] = {}
+        for access, (ok, result) in zip(owners, results, strict=True):
+            if not ok:
+                failed[id(access)] = result
+        for access in batch:
+            result = failed.get(id(access))
+            if result is None:
                 self.written += 1
             else:
                 self.lost += 1
@@ -136,22 +183,73 @@ class AuditLog:
                 )
 
 
+def _access(row, patient_id: str | None) -> Access:
+    return Access(
+        patient_id,
+        row.at.replace(tzinfo=UTC),
+        row.username,
+        row.method,
+        row.path,
+        row.client,
+        row.status,
+        row.role or "",
+    )
+
+
 def accesses(session: Session, patient_id: str, start: datetime, end: datetime) -> Iterator[Access]:
     """The recorded accesses to ``patient_id`` between ``start`` and ``end`` (UTC), newest
     first, one day's partition at a time."""
     select = _prepare(
         session,
-        "SELECT at, username, method, path, client, status FROM access_audit "
+        "SELECT at, username, role, method, path, client, status FROM access_audit "
         "WHERE patient_id = ? AND day = ? AND at >= ? AND at <= ?",
     )
     for day in days_newest_first(start, end):
         for row in session.execute(select, (patient_id, day, start, end)):
-            yield Access(
-                patient_id,
-                row.at.replace(tzinfo=UTC),
-                row.username,
-                row.method,
-                row.path,
-                row.client,
-                row.status,
-            )
+            yield _access(row, patient_id)
+
+
+def hours_newest_first(start: datetime, end: datetime) -> list[datetime]:
+    """The UTC hours (``access_audit_by_hour`` partitions) a range touches, newest first;
+    ``ConfigError`` beyond :data:`MAX_HOURS` (ask for a patient, or a shorter range)."""
+    first = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    last = end.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    n = int((last - first) / timedelta(hours=1)) + 1
+    if n > MAX_HOURS:
+        raise ConfigError(
+            f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC is {n} hours of the audit "
+            f"trail; without a patient at most {MAX_HOURS // 24} days are read at once: "
+            "give a shorter range (--since/--until) or --patient"
+        )
+    return [last - timedelta(hours=i) for i in range(n)]
+
+
+def trail(
+    session: Session,
+    start: datetime,
+    end: datetime,
+    *,
+    patient_id: str | None = None,
+    user: str | None = None,
+) -> Iterator[Access]:
+    """The audit rows between ``start`` and ``end`` (UTC, inclusive), newest first, of
+    ``patient_id`` (its daily partitions) or of everyone (the hourly partitions, at most
+    :data:`MAX_HOURS`), only ``user``'s when given. Raises ``ConfigError`` for a range too
+    long without a patient, or a keyspace without the audit tables."""
+    if patient_id is not None:
+        rows: Iterator[Access] = accesses(session, patient_id, start, end)
+    else:
+        rows = _by_hour(session, start, end)
+    return (a for a in rows if user is None or a.user == user)
+
+
+def _by_hour(session: Session, start: datetime, end: datetime) -> Iterator[Access]:
+    hours = hours_newest_first(start, end)
+    select = _prepare(
+        session,
+        "SELECT at, patient_id, username, role, method, path, client, status "
+        "FROM access_audit_by_hour WHERE day = ? AND hour = ? AND at >= ? AND at <= ?",
+    )
+    for hour in hours:
+        for row in session.execute(select, (hour.date(), hour.hour, start, end)):
+            yield _access(row, row.patient_id)

@@ -356,7 +356,7 @@ def authed(kafka_settings, cassandra_settings, topics, alice_hash):
     settings = WebSettings(
         cassandra=cassandra_settings, kafka=kafka_settings, alerts_topic=topics.alerts
     )
-    auth = Authenticator(users={"alice": alice_hash}, token=TOKEN)
+    auth = Authenticator(users={"alice": alice_hash}, roles={"alice": "clinician"}, token=TOKEN)
     with (
         BackgroundServer(create_app(settings, auth)) as url,
         httpx.Client(base_url=url, timeout=30) as c,

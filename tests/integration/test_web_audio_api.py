@@ -110,7 +110,9 @@ def test_bad_pauses_get_400_and_store_nothing(web, session, body, says):
 def test_with_auth_the_pause_records_the_authenticated_user(settings, session):
     ward = station()
     with (
-        BackgroundServer(create_app(settings, Authenticator(token=TOKEN))) as url,
+        BackgroundServer(
+            create_app(settings, Authenticator(token=TOKEN, token_role="clinician"))
+        ) as url,
         httpx.Client(base_url=url, timeout=30) as client,
     ):
         assert client.post("/api/audio/pause", json={"station": ward}).status_code == 401

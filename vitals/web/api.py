@@ -151,6 +151,7 @@ def health(request: Request) -> Health:
         status="degraded" if c.board.problem else "ok",
         auth=c.auth.mode,
         user=getattr(request.state, "user", None),
+        role=getattr(request.state, "role", "clinician"),
         stale_after_s=c.settings.stale_after,
         last_poll=c.board.last_poll,
         problem=c.board.problem,

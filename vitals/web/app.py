@@ -27,7 +27,7 @@ from vitals.config import ALERTS_TOPIC, CassandraSettings, KafkaSettings
 from vitals.producer import make_producer
 from vitals.store import connect
 from vitals.web import api, audio, fhir
-from vitals.web.auth import Authenticator
+from vitals.web.auth import CLINICIAN, LOCAL_USER, VIEWER, Authenticator, refusal
 from vitals.web.data import Conflict, NotFound, WardStore
 from vitals.web.live import Board
 from vitals.web.middleware import AuditMiddleware, SecurityHeadersMiddleware
@@ -79,14 +79,19 @@ class WebContext:
 
 
 class AuthMiddleware:
-    """Every path needs credentials when auth is on; the user lands in ``request.state.user``."""
+    """Every path needs credentials when auth is on; the user lands in ``request.state.user``
+    and their role in ``request.state.role`` (with auth off: no user, role clinician)."""
 
     def __init__(self, app: ASGIApp, auth: Authenticator) -> None:
         self.app = app
         self.auth = auth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.auth.enabled:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if not self.auth.enabled:
+            scope.setdefault("state", {})["role"] = CLINICIAN
             await self.app(scope, receive, send)
             return
         header = None
@@ -94,8 +99,8 @@ class AuthMiddleware:
             if k == b"authorization":
                 header = v.decode("latin-1")
                 break
-        user = self.auth.user(header)
-        if user is None:
+        found = self.auth.identify(header)
+        if found is None:
             detail = (
                 "authentication required: log in with your user name and password"
                 if header is None
@@ -108,7 +113,32 @@ class AuthMiddleware:
             )
             await response(scope, receive, send)
             return
-        scope.setdefault("state", {})["user"] = user
+        state = scope.setdefault("state", {})
+        state["user"], state["role"] = found
+        await self.app(scope, receive, send)
+
+
+class RoleMiddleware:
+    """Refuses (403, JSON ``detail`` naming user, role, action and fix) a request the
+    caller's role may not send (``vitals.web.auth.refusal``), before any route runs. Sits
+    inside the audit layer, so every refusal is recorded with outcome ``refused``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            state = scope.get("state", {})
+            detail = refusal(
+                state.get("user") or LOCAL_USER,
+                state.get("role", VIEWER),
+                scope.get("method", ""),
+                scope.get("path", ""),
+            )
+            if detail is not None:
+                log.info("refused: %s", detail)
+                await JSONResponse({"detail": detail}, status_code=403)(scope, receive, send)
+                return
         await self.app(scope, receive, send)
 
 
@@ -140,6 +170,7 @@ def create_app(settings: WebSettings, auth: Authenticator | None = None) -> Fast
     app.include_router(api.router)
     app.include_router(audio.router)
     app.include_router(fhir.router)
+    app.add_middleware(RoleMiddleware)  # inside audit: a refusal is recorded
     app.add_middleware(AuditMiddleware, audit=context.audit)  # inside auth: knows the user
     app.add_middleware(AuthMiddleware, auth=auth)
     app.add_middleware(SecurityHeadersMiddleware)  # outermost: also on 401s

@@ -1,13 +1,22 @@
-"""Who may see patient data: a users file of argon2 hashes and/or a bearer token.
+"""Who may see patient data, and what each may do: a users file of argon2 hashes and roles,
+and/or a bearer token.
 
-- Users file (``--auth FILE``): one ``name:hash`` per line (``#`` comments), the hash
-  made by argon2-cffi (``vitals serve --hash-password NAME`` prints such a line). Browsers
-  log in with HTTP Basic; the user's name is recorded on acknowledgements.
+- Users file (``--auth FILE``): one ``NAME:HASH[:ROLE]`` per line (``#`` comments), the
+  hash made by argon2-cffi (``vitals serve --hash-password NAME --role ROLE`` prints such a
+  line). Browsers log in with HTTP Basic; the user's name is recorded on acknowledgements.
 - Token (``VITALS_API_TOKEN``, at least 16 characters): ``Authorization: Bearer TOKEN``
   (recorded as user ``api-token``), or HTTP Basic with any user name and the token as
   password (recorded as that name: the token is shared, so the name is the caller's word).
-- Neither: only a loopback bind is allowed, and acknowledgements record the name the
-  caller gives (``local`` when none).
+  Its role is ``token_role`` (``vitals serve --token-role``, viewer unless set).
+- Neither: only a loopback bind is allowed, everyone is ``clinician`` (a bench or demo
+  station, as before roles existed), and acknowledgements record the name the caller
+  gives (``local`` when none).
+
+Roles (:data:`ROLES`): ``viewer`` sees the ward and patients (every GET); ``clinician`` may
+also act: acknowledge alarms, pause or resume alarm audio, end monitoring, place a patient.
+A users-file line without a role is a ``viewer``: least privilege, so a file written before
+roles existed gives nobody new rights (add ``:clinician`` to those who act on alarms). What a
+role may not do is refused with 403 by :func:`refusal` (no route is reached).
 
 Secrets never appear in logs, reprs or error messages.
 """
@@ -19,6 +28,7 @@ import binascii
 import hashlib
 import hmac
 import ipaddress
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +38,22 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from vitals.errors import ConfigError
 
+VIEWER = "viewer"
+CLINICIAN = "clinician"
+ROLES = {
+    VIEWER: "sees the ward and patients (read only)",
+    CLINICIAN: "also acknowledges alarms, pauses alarm audio, ends monitoring, places patients",
+}
+DEFAULT_ROLE = VIEWER  # of a users-file line without one, and of the token
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# what a request that changes something does, for the 403's message (longest match first)
+_ACTIONS = (
+    (re.compile(r"^/api/patients/[^/]+/alerts/[^/]+/ack$"), "acknowledging an alarm"),
+    (re.compile(r"^/api/audio/pause$"), "pausing alarm audio"),
+    (re.compile(r"^/api/audio/resume$"), "resuming alarm audio"),
+    (re.compile(r"^/api/patients/[^/]+/end-monitoring$"), "ending monitoring"),
+    (re.compile(r"^/api/patients/[^/]+/register$"), "placing a patient"),
+)
 TOKEN_USER = "api-token"
 LOCAL_USER = "local"
 MIN_TOKEN_LENGTH = 16
@@ -47,27 +73,60 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def may(role: str, method: str) -> bool:
+    """Whether ``role`` may send a request with ``method``: reads for every role, anything
+    that changes data (POST, PUT, DELETE...) only for ``clinician``."""
+    return method.upper() in READ_METHODS or role == CLINICIAN
+
+
+def refusal(user: str, role: str, method: str, path: str) -> str | None:
+    """The 403 message for a request ``role`` may not send (None: allowed). Names the user,
+    the role, what was refused and the fix; never a secret."""
+    if may(role, method):
+        return None
+    what = next((w for rx, w in _ACTIONS if rx.match(path)), f"{method.upper()} {path}")
+    return (
+        f"{user} is a {role}: {what} needs the {CLINICIAN} role (an administrator adds "
+        f"':{CLINICIAN}' to {user}'s line in the users file)"
+    )
+
+
+def parse_role(text: str, where: str) -> str:
+    """``text`` as a role name; ``ConfigError`` naming ``where`` and the roles known."""
+    role = text.strip().lower()
+    if role not in ROLES:
+        raise ConfigError(f"{where}: unknown role {text!r}; roles are {', '.join(ROLES)}")
+    return role
+
+
 def load_users(path: str) -> dict[str, str]:
     """``name -> argon2 hash`` from a users file; ``ConfigError`` naming FILE:LINE."""
+    return {name: hashed for name, (hashed, _role) in load_users_with_roles(path).items()}
+
+
+def load_users_with_roles(path: str) -> dict[str, tuple[str, str]]:
+    """``name -> (argon2 hash, role)`` from a users file of ``NAME:HASH[:ROLE]`` lines (a
+    line without a role: :data:`DEFAULT_ROLE`); ``ConfigError`` naming FILE:LINE."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"cannot read users file {path}: {e.strerror}") from None
-    users: dict[str, str] = {}
+    users: dict[str, tuple[str, str]] = {}
     for n, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        name, sep, hashed = line.partition(":")
+        name, sep, rest = line.partition(":")
+        hashed, has_role, role = rest.partition(":")  # an argon2 hash has no ':'
         name, hashed = name.strip(), hashed.strip()
         if not sep or not name or not hashed.startswith("$argon2"):
             raise ConfigError(
-                f"{path}:{n}: expected NAME:ARGON2-HASH; make a line with "
-                "`vitals serve --hash-password NAME >> " + path + "`"
+                f"{path}:{n}: expected NAME:ARGON2-HASH[:ROLE]; make a line with "
+                "`vitals serve --hash-password NAME --role ROLE >> " + path + "`"
             )
         if name in users:
             raise ConfigError(f"{path}:{n}: user {name!r} is listed twice")
-        users[name] = hashed
+        users[name] = (hashed, parse_role(role, f"{path}:{n}") if has_role else DEFAULT_ROLE)
     if not users:
         raise ConfigError(
             f"users file {path} lists no users; add one with "
@@ -78,14 +137,20 @@ def load_users(path: str) -> dict[str, str]:
 
 @dataclass
 class Authenticator:
-    """Checks an ``Authorization`` header; ``enabled`` is False when no auth is configured."""
+    """Checks an ``Authorization`` header; ``enabled`` is False when no auth is configured.
+
+    ``users``: name -> argon2 hash; ``roles``: name -> role (a user not in it is a
+    :data:`DEFAULT_ROLE`); ``token_role``: the role of whoever presents the token."""
 
     users: dict[str, str] = field(default_factory=dict, repr=False)
     token: str | None = field(default=None, repr=False)
+    roles: dict[str, str] = field(default_factory=dict)
+    token_role: str = DEFAULT_ROLE
     _good: set[bytes] = field(default_factory=set, repr=False)  # digests of verified pairs
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
+        self.token_role = parse_role(self.token_role, "--token-role")
         if self.token is not None and len(self.token) < MIN_TOKEN_LENGTH:
             raise ConfigError(
                 f"VITALS_API_TOKEN is too short (at least {MIN_TOKEN_LENGTH} characters); "
@@ -101,14 +166,33 @@ class Authenticator:
         modes = [m for m, on in (("users", self.users), ("token", self.token)) if on]
         return "+".join(modes) or "off"
 
+    @classmethod
+    def from_file(cls, path: str, *, token: str | None = None, token_role: str = DEFAULT_ROLE):
+        """An authenticator for a users file (see :func:`load_users_with_roles`)."""
+        entries = load_users_with_roles(path)
+        return cls(
+            users={n: h for n, (h, _r) in entries.items()},
+            roles={n: r for n, (_h, r) in entries.items()},
+            token=token,
+            token_role=token_role,
+        )
+
     def user(self, header: str | None) -> str | None:
         """The authenticated user's name, or None if the header does not authenticate."""
+        found = self.identify(header) if self.enabled else None
+        return found[0] if found else None
+
+    def identify(self, header: str | None) -> tuple[str, str] | None:
+        """``(name, role)`` of the authenticated caller, or None if the header does not
+        authenticate. With auth off every caller is a clinician (see the module)."""
+        if not self.enabled:
+            return LOCAL_USER, CLINICIAN
         if not header:
             return None
         scheme, _, value = header.partition(" ")
         scheme, value = scheme.lower(), value.strip()
         if scheme == "bearer":
-            return TOKEN_USER if self._token_ok(value) else None
+            return (TOKEN_USER, self.token_role) if self._token_ok(value) else None
         if scheme != "basic":
             return None
         try:
@@ -117,8 +201,10 @@ class Authenticator:
             return None
         if not sep or not name:
             return None
-        if self._password_ok(name, password) or self._token_ok(password):
-            return name
+        if self._password_ok(name, password):
+            return name, self.roles.get(name, DEFAULT_ROLE)
+        if self._token_ok(password):
+            return name, self.token_role
         return None
 
     def _token_ok(self, given: str) -> bool:

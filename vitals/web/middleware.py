@@ -1,10 +1,13 @@
 """ASGI middleware of the web server: security headers on every response, and the audit
-trail of every request for one patient's data (rows written by :mod:`vitals.audit`)."""
+trail (rows written by :mod:`vitals.audit`) of every request for one patient's data, every
+action (POST/PUT/DELETE under /api/, allowed or refused), and each session's first view of
+the ward."""
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+import threading
+from datetime import UTC, date, datetime
 from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -66,20 +69,66 @@ def patient_of(scope: Scope) -> str | None:
     return None
 
 
+WARD_PATHS = frozenset({"/", "/api/patients", "/api/alerts", "/api/trends", "/api/stream"})
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+MAX_SESSIONS = 100_000  # ward sessions remembered per day; beyond that the set starts again
+
+
+class WardSessions:
+    """Which ward-level viewers were already audited today. A session is one user from one
+    client address (host, not port) on one UTC day: HTTP Basic has no login or logout, so a
+    browser refreshing the ward, or its live stream reconnecting, is the same session. A new
+    server process starts new sessions."""
+
+    def __init__(self) -> None:
+        self._day: date | None = None
+        self._seen: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+
+    def first(self, user: str, host: str, day: date) -> bool:
+        """True the first time ``user`` from ``host`` is seen on ``day``."""
+        with self._lock:
+            if day != self._day or len(self._seen) >= MAX_SESSIONS:
+                self._day, self._seen = day, set()
+            if (user, host) in self._seen:
+                return False
+            self._seen.add((user, host))
+            return True
+
+
 class AuditMiddleware:
-    """Records every request for one patient's data in the audit trail (``vitals.audit``):
-    the user (``local`` when auth is off), method, path, client address and status sent."""
+    """Records in the audit trail (``vitals.audit``) every request for one patient's data,
+    every action (a POST/PUT/PATCH/DELETE under ``/api/``, refused ones included), and the
+    first ward-level view of each session (:class:`WardSessions`): the user (``local`` when
+    auth is off) and role, method, path, client address and status sent."""
 
     def __init__(self, app: ASGIApp, audit: AuditLog) -> None:
         self.app = app
         self.audit = audit
+        self.sessions = WardSessions()
+
+    def _audited(self, scope: Scope, at: datetime) -> tuple[bool, str | None]:
+        """(record this request?, its patient or None)."""
+        if scope["type"] != "http":
+            return False, None
+        patient = patient_of(scope)
+        if patient is not None:
+            return True, patient
+        method, path = scope.get("method", ""), scope.get("path", "")
+        if method in WRITE_METHODS and path.startswith("/api/"):
+            return True, None
+        if path in WARD_PATHS or path.startswith("/api/fhir/"):
+            user = scope.get("state", {}).get("user") or LOCAL_USER
+            client = scope.get("client")
+            return self.sessions.first(user, client[0] if client else "", at.date()), None
+        return False, None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        patient = patient_of(scope) if scope["type"] == "http" else None
-        if patient is None:
+        at = datetime.now(UTC)
+        audited, patient = self._audited(scope, at)
+        if not audited:
             await self.app(scope, receive, send)
             return
-        at = datetime.now(UTC)
         status = 500  # if the app fails before answering
 
         async def send_and_note(message: Message) -> None:
@@ -92,14 +141,16 @@ class AuditMiddleware:
             await self.app(scope, receive, send_and_note)
         finally:
             client = scope.get("client")
+            state = scope.get("state", {})
             self.audit.record(
                 Access(
-                    patient_id=patient[:200],
+                    patient_id=patient[:200] if patient is not None else None,
                     at=at,
-                    user=scope.get("state", {}).get("user") or LOCAL_USER,
+                    user=state.get("user") or LOCAL_USER,
                     method=scope.get("method", ""),
                     path=scope.get("path", "")[:500],
                     client=f"{client[0]}:{client[1]}" if client else "",
                     status=status,
+                    role=state.get("role", ""),
                 )
             )

@@ -212,6 +212,9 @@ class Health(BaseModel):
     status: Literal["ok", "degraded"]
     auth: str = Field(description="off | users | token | users+token")
     user: str | None = Field(description="Who you are authenticated as (None: auth off).")
+    role: str = Field(
+        "clinician", description="viewer (read only) | clinician (may also act on alarms)."
+    )
     stale_after_s: float
     last_poll: datetime | None = Field(description="When the live board last read Cassandra.")
     problem: str | None = None

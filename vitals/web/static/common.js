@@ -74,12 +74,15 @@ function alertItem(patientId, a, onAck) {
     el("span", { class: "msg" }, a.message || a.rule),
     acked
       ? el("span", { class: "ackinfo" }, `ACK ${acked.by} ${timeOf(acked.at)}`)
-      : el("button", { type: "button", class: "ack", onclick: () => onAck(patientId, a) }, "Acknowledge"),
+      : ROLE === "viewer"
+        ? null
+        : el("button", { type: "button", class: "ack", onclick: () => onAck(patientId, a) }, "Acknowledge"),
   );
 }
 
 // --- acknowledgement dialog -----------------------------------------------------------------
 let AUTH = "off";
+let ROLE = "clinician"; // viewer: read only, no acknowledge or audio-pause controls
 let CLOCK_SKEW_MS = 0; // server time minus browser time
 let STALE_AFTER_S = 30;
 
@@ -87,6 +90,8 @@ async function loadHealth() {
   try {
     const h = await api("/api/health");
     AUTH = h.auth;
+    ROLE = h.role || "clinician";
+    document.body.dataset.role = ROLE; // app.css hides the audio-pause control for a viewer
     STALE_AFTER_S = h.stale_after_s;
   } catch (e) {
     console.warn(e);
@@ -120,6 +125,7 @@ function ackDialog() {
 }
 
 function acknowledge(patientId, alert) {
+  if (ROLE === "viewer") return; // the server would refuse it (403)
   const d = ackDialog();
   d.querySelector("#ack-title").textContent = `${patientId}: ${alert.message || alert.rule}`;
   d.querySelector("#ack-name-label").style.display = AUTH === "off" ? "" : "none";

@@ -1,0 +1,100 @@
+"""Roles in the users file and what each may do (pure logic: no server). The 403s and their
+audit rows against the real servers are in tests/integration/test_web_roles.py."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+
+import pytest
+
+from vitals.audit import outcome
+from vitals.errors import ConfigError
+from vitals.web.auth import Authenticator, hash_password, load_users_with_roles, refusal
+from vitals.web.middleware import WardSessions
+
+HASH = hash_password("s3cret-pass")
+
+
+def basic(name: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{name}:{password}".encode()).decode()
+
+
+def test_a_line_without_a_role_is_a_viewer_and_a_role_is_read(tmp_path):
+    users = tmp_path / "users.txt"
+    users.write_text(f"# staff\nold:{HASH}\nkim:{HASH}:clinician\nlee:{HASH}:Viewer\n")
+    assert {n: r for n, (_h, r) in load_users_with_roles(str(users)).items()} == {
+        "old": "viewer",
+        "kim": "clinician",
+        "lee": "viewer",
+    }
+
+
+def test_an_unknown_role_is_named_with_its_line(tmp_path):
+    users = tmp_path / "users.txt"
+    users.write_text(f"kim:{HASH}:admin\n")
+    with pytest.raises(ConfigError) as e:
+        load_users_with_roles(str(users))
+    assert str(e.value) == f"{users}:1: unknown role 'admin'; roles are viewer, clinician"
+
+
+def test_from_file_gives_each_user_their_role(tmp_path):
+    users = tmp_path / "users.txt"
+    users.write_text(f"old:{HASH}\nkim:{HASH}:clinician\n")
+    auth = Authenticator.from_file(str(users))
+    assert auth.identify(basic("old", "s3cret-pass")) == ("old", "viewer")
+    assert auth.identify(basic("kim", "s3cret-pass")) == ("kim", "clinician")
+    assert auth.identify(basic("kim", "wrong")) is None
+
+
+def test_without_auth_everyone_is_a_clinician_as_before_roles():
+    assert Authenticator().identify(None) == ("local", "clinician")
+
+
+def test_a_bad_token_role_is_refused():
+    with pytest.raises(ConfigError, match="--token-role: unknown role 'nurse'"):
+        Authenticator(token="x" * 20, token_role="nurse")
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "OPTIONS", "get"])
+def test_every_role_may_read(method):
+    assert refusal("vera", "viewer", method, "/api/patients") is None
+    assert refusal("carol", "clinician", method, "/api/patients") is None
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "what"),
+    [
+        ("POST", "/api/patients/P1/alerts/low_spo2/ack", "acknowledging an alarm"),
+        ("POST", "/api/audio/pause", "pausing alarm audio"),
+        ("POST", "/api/audio/resume", "resuming alarm audio"),
+        ("POST", "/api/patients/P1/end-monitoring", "ending monitoring"),
+        ("PUT", "/api/patients/P1/register", "placing a patient"),
+        ("DELETE", "/api/anything/new", "DELETE /api/anything/new"),  # unknown: refused too
+    ],
+)
+def test_a_viewer_may_not_change_anything_a_clinician_may(method, path, what):
+    assert refusal("vera", "viewer", method, path) == (
+        f"vera is a viewer: {what} needs the clinician role (an administrator adds "
+        "':clinician' to vera's line in the users file)"
+    )
+    assert refusal("carol", "clinician", method, path) is None
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [(200, "ok"), (304, "ok"), (403, "refused"), (404, "not-found"), (400, "rejected"),
+     (409, "rejected"), (500, "failed"), (503, "failed")],
+)  # fmt: skip
+def test_the_outcome_of_a_status(status, expected):
+    assert outcome(status) == expected
+
+
+def test_a_ward_session_is_one_user_from_one_address_per_day():
+    s = WardSessions()
+    day = datetime(2026, 11, 29, tzinfo=UTC).date()
+    assert s.first("vera", "10.0.0.5", day)
+    assert not s.first("vera", "10.0.0.5", day)  # a refresh
+    assert s.first("vera", "10.0.0.6", day)  # another workstation
+    assert s.first("carol", "10.0.0.5", day)  # another user
+    assert s.first("vera", "10.0.0.5", day.replace(day=30))  # the next day
