@@ -81,8 +81,24 @@ def cli(ctx: click.Context, debug: bool) -> None:
     "--retention-days",
     envvar="VITALS_RETENTION_DAYS",
     type=click.FloatRange(0, 7300),
-    help="Delete readings and alert history this many days after they are written "
-    "(0: keep forever). Default: leave as set (a new keyspace keeps forever).",
+    help="Delete readings this many days after they are written (0: keep forever). "
+    "Default: leave as set (a new keyspace keeps readings forever).",
+)
+@option(
+    "--alert-retention-days",
+    envvar="VITALS_ALERT_RETENTION_DAYS",
+    type=click.FloatRange(0, 7300),
+    help="Delete alert history (raised, cleared, acknowledged; audio pauses) this many days "
+    "after it is written (0: keep forever). Default: leave as set; a new keyspace keeps it "
+    "2922 days (8 years: adult health records, NHS Records Management Code of Practice 2021).",
+)
+@option(
+    "--audit-retention-days",
+    envvar="VITALS_AUDIT_RETENTION_DAYS",
+    type=click.FloatRange(0, 7300),
+    help="Delete the audit trail (who saw which patient) this many days after it is written "
+    "(0: keep forever). Default: leave as set; a new keyspace keeps it 2192 days (6 years: "
+    "HIPAA security documentation, 45 CFR 164.316(b)(2)(i)).",
 )
 @topic_options
 @kafka_options
@@ -91,6 +107,8 @@ def init(
     partitions: int,
     replication_factor: int,
     retention_days: float | None,
+    alert_retention_days: float | None,
+    audit_retention_days: float | None,
     topic: str,
     alerts_topic: str,
     dlq_topic: str,
@@ -101,9 +119,13 @@ def init(
     The topics are the ones `vitals produce` and `vitals consume` use (same options and
     VITALS_* variables): readings and alerts with --partitions partitions, dead letters 1.
 
+    Retention: each kind of data expires on its own clock (the tables' default TTL, for rows
+    written from then on); alert history and the audit trail outlive the readings.
+
     \b
     Examples:
       vitals init --partitions 12
+      vitals init --retention-days 30 --alert-retention-days 2922 --audit-retention-days 2192
       vitals init --topic ward7.vitals --alerts-topic ward7.alerts --dlq-topic ward7.dlq
     """
     from vitals.admin import TopicSpec
@@ -115,19 +137,23 @@ def init(
         TopicSpec(alerts_topic, partitions),
         TopicSpec(dlq_topic, 1),
     ]
-    statements, created = do_init(
+    done = do_init(
         kafka=kafka,
         cassandra=cassandra,
         topics=topics,
         replication_factor=replication_factor,
         retention_days=retention_days,
+        alert_retention_days=alert_retention_days,
+        audit_retention_days=audit_retention_days,
     )
-    click.echo(f"Cassandra: applied {len(statements)} statements to keyspace {cassandra.keyspace}")
-    if retention_days is not None:
-        kept = f"{retention_days:g} days" if retention_days else "forever"
-        click.echo(f"Cassandra: readings and alert history are kept {kept} (from now on)")
+    click.echo(
+        f"Cassandra: applied {len(done.statements)} statements to keyspace {cassandra.keyspace}"
+    )
+    for kind, days in done.retention.items():
+        kept = f"{days:g} days" if days else "forever"
+        click.echo(f"Cassandra: {kind} kept {kept} (rows written from now on)")
     for t in topics:
-        state = "created" if t.name in created else "exists"
+        state = "created" if t.name in done.created else "exists"
         click.echo(f"Kafka: topic {t.name} ({state})")
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from vitals.cli_options import cassandra_options, cassandra_settings, option, plural
+from vitals.cli_options import cassandra_options, option, plural
+from vitals.config import CassandraSettings
 
 
 @click.command()
@@ -16,7 +17,7 @@ from vitals.cli_options import cassandra_options, cassandra_settings, option, pl
 )
 @option("--until", default="now", help="Until when (same forms as --since).")
 @cassandra_options
-def audit(patient: str, since: str, until: str, **kw: object) -> None:
+def audit(patient: str, since: str, until: str, cassandra: CassandraSettings) -> None:
     """List who accessed PATIENT's data (pages, API, FHIR), newest first.
 
     One line per request: time (UTC), user ('local' when the server ran without
@@ -31,7 +32,7 @@ def audit(patient: str, since: str, until: str, **kw: object) -> None:
     from vitals.store import connect
 
     start, end = time_range(since, until)
-    cluster, session = connect(cassandra_settings(kw))
+    cluster, session = connect(cassandra)
     try:
         rows = list(accesses(session, patient, start, end))
     finally:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -16,18 +16,17 @@ from vitals.cli_options import (
     SEVERITY_COLOUR,
     RateLine,
     cassandra_options,
-    cassandra_settings,
     install_signals,
     kafka_options,
-    kafka_settings,
     option,
     paint,
     plural,
     quiet_option,
     rules_option,
+    settings_from,
     topic_options,
 )
-from vitals.config import GROUP, ConsumerSettings
+from vitals.config import CassandraSettings, ConsumerSettings, KafkaSettings, WriterSettings
 
 if TYPE_CHECKING:
     from vitals.metrics import GroupLag, MemberHealth
@@ -219,11 +218,28 @@ class RulesFile:
         return ruleset
 
 
+def _consumer_settings(kw: dict[str, Any]) -> ConsumerSettings:
+    """The group member's flags (taken out of ``kw``) as one frozen ``ConsumerSettings``."""
+    return ConsumerSettings(
+        topic=kw.pop("topic"),
+        group=kw.pop("group"),
+        alerts_topic=kw.pop("alerts_topic"),
+        dlq_topic=kw.pop("dlq_topic"),
+        max_poll_records=kw.pop("max_poll_records"),
+        telemetry_timeout_s=kw.pop("telemetry_timeout"),
+    )
+
+
+def _writer_settings(kw: dict[str, Any]) -> WriterSettings:
+    """--batch-rows and --concurrency (taken out of ``kw``) as one ``WriterSettings``."""
+    return WriterSettings(batch_rows=kw.pop("batch_rows"), concurrency=kw.pop("concurrency"))
+
+
 @click.command()
 @option(
     "--group",
     envvar="VITALS_GROUP",
-    default=GROUP,
+    default=ConsumerSettings.group,
     help="Kafka consumer group; consumers of one group share the partitions.",
 )
 @topic_options
@@ -232,21 +248,21 @@ class RulesFile:
     "--max-poll-records",
     envvar="VITALS_MAX_POLL_RECORDS",
     type=click.IntRange(1, 100_000),
-    default=5000,
+    default=ConsumerSettings.max_poll_records,
     help="Most records handled per poll (one write+commit cycle).",
 )
 @option(
     "--batch-rows",
     envvar="VITALS_BATCH_ROWS",
     type=click.IntRange(1, 500),
-    default=30,
+    default=WriterSettings.batch_rows,
     help="Rows per unlogged batch (rows sharing replicas only).",
 )
 @option(
     "--concurrency",
     envvar="VITALS_CONCURRENCY",
     type=click.IntRange(1, 1024),
-    default=48,
+    default=WriterSettings.concurrency,
     help="Cassandra requests in flight.",
 )
 @option(
@@ -254,7 +270,7 @@ class RulesFile:
     "telemetry_timeout",
     envvar="VITALS_TELEMETRY_TIMEOUT",
     type=click.FloatRange(0, 86_400),
-    default=30.0,
+    default=ConsumerSettings.telemetry_timeout_s,
     help="Seconds without a record from a patient before the technical alarm "
     "'telemetry lost' (medium priority); 0 turns it off.",
 )
@@ -273,20 +289,17 @@ class RulesFile:
 @quiet_option
 @kafka_options
 @cassandra_options
+@settings_from(_consumer_settings, "settings")
+@settings_from(_writer_settings, "writes")
 def consume(
-    group: str,
-    topic: str,
-    alerts_topic: str,
-    dlq_topic: str,
     rules_file: str | None,
-    max_poll_records: int,
-    telemetry_timeout: float,
-    batch_rows: int,
-    concurrency: int,
     metrics_port: int | None,
     metrics_host: str,
     quiet: bool,
-    **kw: object,
+    kafka: KafkaSettings,
+    cassandra: CassandraSettings,
+    settings: ConsumerSettings,
+    writes: WriterSettings,
 ) -> None:
     """Store readings in Cassandra and raise alerts; run one per terminal to share the work.
 
@@ -305,22 +318,11 @@ def consume(
     rules_source = RulesFile(rules_file)
     rules = rules_source.load()  # an invalid file refuses to start (exit 2)
     click.echo(f"rules: {rules_source.summary}", err=True)
-    kafka, cassandra = kafka_settings(kw), cassandra_settings(kw)
-    settings = ConsumerSettings(
-        topic=topic,
-        group=group,
-        alerts_topic=alerts_topic,
-        dlq_topic=dlq_topic,
-        max_poll_records=max_poll_records,
-        telemetry_timeout_s=telemetry_timeout,
-        batch_rows=batch_rows,
-        concurrency=concurrency,
-    )
     metrics = health = lag = None
     if metrics_port:
         from vitals.metrics import GroupLag, MemberHealth, Metrics
 
-        health, lag = MemberHealth(), GroupLag(kafka, group)
+        health, lag = MemberHealth(), GroupLag(kafka, settings.group)
         metrics = Metrics.serve(metrics_port, metrics_host, lag=lag, health=health)
         shown = f"[{metrics_host}]" if ":" in metrics_host else metrics_host
         click.echo(f"metrics on http://{shown}:{metrics_port}/metrics, health on /health", err=True)
@@ -335,7 +337,12 @@ def consume(
     consumer = VitalsConsumer(
         kafka=kafka,
         settings=settings,
-        writer=Writer(session, batch_rows=batch_rows, concurrency=concurrency),
+        writer=Writer(
+            session,
+            batch_rows=writes.batch_rows,
+            concurrency=writes.concurrency,
+            retry_max_s=writes.retry_max_s,
+        ),
         rules=rules,  # type: ignore[arg-type]
         reporter=reporter,
         rules_loader=rules_source.load if rules_file else None,  # type: ignore[arg-type]
@@ -346,7 +353,7 @@ def consume(
     try:
         consumer.open()
         click.echo(
-            f"Consumer of {topic!r} in group {group!r} started (Ctrl+C stops, SIGHUP reloads rules)",
+            f"Consumer of {settings.topic!r} in group {settings.group!r} started (Ctrl+C stops, SIGHUP reloads rules)",
             err=True,
         )
         stats = consumer.run()

@@ -7,7 +7,8 @@ import signal
 
 import click
 
-from vitals.cli_options import dlq_topic_option, kafka_options, kafka_settings, option, topic_option
+from vitals.cli_options import dlq_topic_option, kafka_options, option, topic_option
+from vitals.config import KafkaSettings
 
 
 @click.command()
@@ -97,7 +98,7 @@ def gateway(
     ack_timeout: float,
     topic: str,
     dlq_topic: str,
-    **kw: object,
+    kafka: KafkaSettings,
 ) -> None:
     """Receive HL7 v2 ORU^R01 (IHE PCD-01) over MLLP and publish readings to Kafka.
 
@@ -115,7 +116,6 @@ def gateway(
     from vitals.gateway import Gateway, GatewaySettings, parse_networks
     from vitals.hl7_mapping import MappingOptions, load_table, timezone
 
-    kafka = kafka_settings(kw)
     mapping = MappingOptions(
         table=load_table(codes),
         patient_component=patient_component,

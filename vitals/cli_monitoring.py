@@ -9,11 +9,10 @@ import click
 from vitals.cli_options import (
     alerts_topic_option,
     cassandra_options,
-    cassandra_settings,
     kafka_options,
-    kafka_settings,
     option,
 )
+from vitals.config import CassandraSettings, KafkaSettings
 
 
 @click.group()
@@ -33,7 +32,14 @@ def monitoring() -> None:
 @alerts_topic_option
 @kafka_options
 @cassandra_options
-def end(patient: str, by: str, reason: str, alerts_topic: str, **kw: object) -> None:
+def end(
+    patient: str,
+    by: str,
+    reason: str,
+    alerts_topic: str,
+    kafka: KafkaSettings,
+    cassandra: CassandraSettings,
+) -> None:
     """End monitoring of PATIENT: no 'telemetry lost' alarm once its readings stop.
 
     The consumer that owns the patient closes its active alerts (reason
@@ -48,12 +54,11 @@ def end(patient: str, by: str, reason: str, alerts_topic: str, **kw: object) -> 
     from vitals.producer import make_producer
     from vitals.store import connect
 
-    cluster, session = connect(cassandra_settings(kw))
+    cluster, session = connect(cassandra)
     try:
         event = end_monitoring(session, patient, by=by, reason=reason)
     finally:
         cluster.shutdown()
-    kafka = kafka_settings(kw)
     producer = make_producer(kafka, client_id="vitals-monitoring")
     try:
         producer.send(alerts_topic, key=patient.encode(), value=event_json(event)).get(

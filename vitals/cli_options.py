@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
@@ -16,7 +17,6 @@ from vitals.config import (
     ALERTS_TOPIC,
     CONSISTENCY_LEVELS,
     DLQ_TOPIC,
-    KEYSPACE,
     VITALS_TOPIC,
     CassandraSettings,
     KafkaSettings,
@@ -166,18 +166,61 @@ stale_after_option = option(
     "(VITALS_WATCH_STALE_AFTER: deprecated name).",
 )
 
-kafka_options = options(
+
+def _kafka(kw: dict[str, Any]) -> KafkaSettings:
+    """The Kafka flags of ``kw`` (taken out of it) as one frozen ``KafkaSettings``."""
+    return KafkaSettings(
+        bootstrap_servers=split_hosts(kw.pop("bootstrap_servers")),
+        security_protocol=kw.pop("kafka_security_protocol"),
+        sasl_mechanism=kw.pop("kafka_sasl_mechanism"),
+        sasl_username=kw.pop("kafka_username"),
+        sasl_password=_secret("VITALS_KAFKA_PASSWORD", kw.pop("kafka_password_file")),
+        ssl_cafile=kw.pop("kafka_ca_file"),
+    )
+
+
+def _cassandra(kw: dict[str, Any]) -> CassandraSettings:
+    """The Cassandra flags of ``kw`` (taken out of it) as one ``CassandraSettings``."""
+    return CassandraSettings(
+        hosts=split_hosts(kw.pop("cassandra_hosts")),
+        port=kw.pop("cassandra_port"),
+        keyspace=kw.pop("keyspace"),
+        username=kw.pop("cassandra_username"),
+        password=_secret("VITALS_CASSANDRA_PASSWORD", kw.pop("cassandra_password_file")),
+        ssl_cafile=kw.pop("cassandra_ca_file"),
+        local_dc=kw.pop("local_dc"),
+        consistency=kw.pop("consistency").upper(),
+    )
+
+
+def settings_from(build: Callable[[dict[str, Any]], object], name: str) -> Callable[[F], F]:
+    """Hand the command one settings object ``name`` built by ``build`` from its flags,
+    instead of the flags themselves: flags/variables -> frozen settings -> objects."""
+
+    def decorate(f: F) -> F:
+        @functools.wraps(f)
+        def command(*args: Any, **kw: Any) -> Any:
+            kw[name] = build(kw)
+            return f(*args, **kw)
+
+        return command  # type: ignore[return-value]
+
+    return decorate
+
+
+#: The Kafka connection flags; the command receives them as ``kafka: KafkaSettings``.
+_kafka_flags = options(
     option(
         "--bootstrap-servers",
         envvar="VITALS_BOOTSTRAP_SERVERS",
-        default="127.0.0.1:9092",
+        default=",".join(KafkaSettings.bootstrap_servers),
         help="Kafka brokers, comma-separated host:port.",
     ),
     option(
         "--kafka-security-protocol",
         envvar="VITALS_KAFKA_SECURITY_PROTOCOL",
         type=click.Choice(["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]),
-        default="PLAINTEXT",
+        default=KafkaSettings.security_protocol,
         help="How to talk to Kafka.",
     ),
     option(
@@ -205,21 +248,27 @@ kafka_options = options(
     ),
 )
 
-cassandra_options = options(
+#: The Cassandra connection flags; the command receives them as ``cassandra: CassandraSettings``.
+_cassandra_flags = options(
     option(
         "--cassandra-hosts",
         envvar="VITALS_CASSANDRA_HOSTS",
-        default="127.0.0.1",
+        default=",".join(CassandraSettings.hosts),
         help="Cassandra contact points, comma-separated.",
     ),
     option(
         "--cassandra-port",
         envvar="VITALS_CASSANDRA_PORT",
-        default=9042,
+        default=CassandraSettings.port,
         type=click.IntRange(1, 65535),
         help="Cassandra native protocol port.",
     ),
-    option("--keyspace", envvar="VITALS_KEYSPACE", default=KEYSPACE, help="Cassandra keyspace."),
+    option(
+        "--keyspace",
+        envvar="VITALS_KEYSPACE",
+        default=CassandraSettings.keyspace,
+        help="Cassandra keyspace.",
+    ),
     option(
         "--cassandra-username",
         envvar="VITALS_CASSANDRA_USERNAME",
@@ -246,34 +295,13 @@ cassandra_options = options(
         "--consistency",
         envvar="VITALS_CONSISTENCY",
         type=UpperChoice(CONSISTENCY_LEVELS),
-        default="LOCAL_QUORUM",
+        default=CassandraSettings.consistency,
         help="Write/read consistency level.",
     ),
 )
 
-
-def kafka_settings(kw: dict) -> KafkaSettings:
-    return KafkaSettings(
-        bootstrap_servers=split_hosts(kw.pop("bootstrap_servers")),
-        security_protocol=kw.pop("kafka_security_protocol"),
-        sasl_mechanism=kw.pop("kafka_sasl_mechanism"),
-        sasl_username=kw.pop("kafka_username"),
-        sasl_password=_secret("VITALS_KAFKA_PASSWORD", kw.pop("kafka_password_file")),
-        ssl_cafile=kw.pop("kafka_ca_file"),
-    )
-
-
-def cassandra_settings(kw: dict) -> CassandraSettings:
-    return CassandraSettings(
-        hosts=split_hosts(kw.pop("cassandra_hosts")),
-        port=kw.pop("cassandra_port"),
-        keyspace=kw.pop("keyspace"),
-        username=kw.pop("cassandra_username"),
-        password=_secret("VITALS_CASSANDRA_PASSWORD", kw.pop("cassandra_password_file")),
-        ssl_cafile=kw.pop("cassandra_ca_file"),
-        local_dc=kw.pop("local_dc"),
-        consistency=kw.pop("consistency").upper(),
-    )
+kafka_options = options(_kafka_flags, settings_from(_kafka, "kafka"))
+cassandra_options = options(_cassandra_flags, settings_from(_cassandra, "cassandra"))
 
 
 def install_signals(

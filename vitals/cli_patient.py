@@ -6,7 +6,8 @@ import getpass
 
 import click
 
-from vitals.cli_options import cassandra_options, cassandra_settings, option
+from vitals.cli_options import cassandra_options, option
+from vitals.config import CassandraSettings
 
 
 @click.group()
@@ -29,7 +30,7 @@ def set_(
     bed: str | None,
     name: str | None,
     by: str | None,
-    **kw: object,
+    cassandra: CassandraSettings,
 ) -> None:
     """Register or move PATIENT_ID: only the fields given change.
 
@@ -41,7 +42,7 @@ def set_(
     from vitals.register import Register
     from vitals.store import connect
 
-    cluster, session = connect(cassandra_settings(kw))
+    cluster, session = connect(cassandra)
     try:
         placed = Register(session).set(
             patient_id, ward=ward, bed=bed, name=name, by=by or getpass.getuser()
@@ -54,7 +55,7 @@ def set_(
 @patient.command("show")
 @click.argument("patient_id", required=False)
 @cassandra_options
-def show(patient_id: str | None, **kw: object) -> None:
+def show(patient_id: str | None, cassandra: CassandraSettings) -> None:
     """The register: every patient (or PATIENT_ID) with ward, bed and name.
 
     Example: vitals patient show
@@ -62,7 +63,7 @@ def show(patient_id: str | None, **kw: object) -> None:
     from vitals.register import Register
     from vitals.store import connect
 
-    cluster, session = connect(cassandra_settings(kw))
+    cluster, session = connect(cassandra)
     try:
         register = Register(session)
         if patient_id is not None:

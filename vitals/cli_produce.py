@@ -14,12 +14,12 @@ from vitals.cli_options import (
     UserError,
     install_signals,
     kafka_options,
-    kafka_settings,
     labels_option,
     option,
     quiet_option,
     topic_option,
 )
+from vitals.config import KafkaSettings
 
 
 @click.command()
@@ -153,7 +153,7 @@ def produce(
     artifacts: bool,
     topic: str,
     quiet: bool,
-    **kw: object,
+    kafka: KafkaSettings,
 ) -> None:
     """Send vital-sign readings to Kafka, keyed by patient_id.
 
@@ -224,7 +224,6 @@ def produce(
         plan = plan_csv(csv_file, skip_bad_rows=skip_bad_rows)  # fails before anything is sent
         for err in plan.skipped:
             click.echo(f"skipped {err}", err=True)
-    kafka = kafka_settings(kw)
     stop = threading.Event()
     install_signals(stop.set)
     line = RateLine()

@@ -10,12 +10,11 @@ import click
 from vitals.cli_options import (
     alerts_topic_option,
     cassandra_options,
-    cassandra_settings,
     kafka_options,
-    kafka_settings,
     option,
     stale_after_option,
 )
+from vitals.config import CassandraSettings, KafkaSettings
 
 
 def _hash_password_line(name: str) -> None:
@@ -107,7 +106,8 @@ def serve(
     tls_cert: str | None,
     tls_key: str | None,
     insecure_http: bool,
-    **kw: object,
+    kafka: KafkaSettings,
+    cassandra: CassandraSettings,
 ) -> None:
     """Serve the ward's central station (/), patient pages and the JSON API (/api/).
 
@@ -151,8 +151,8 @@ def serve(
     if tls is not None:
         tls.check()  # a bad file is one clear error before connecting to anything
     settings = WebSettings(
-        cassandra=cassandra_settings(kw),
-        kafka=kafka_settings(kw),
+        cassandra=cassandra,
+        kafka=kafka,
         alerts_topic=alerts_topic,
         stale_after=stale_after,
         poll_interval=poll_interval,

@@ -15,15 +15,14 @@ import click
 
 from vitals.cli_options import (
     cassandra_options,
-    cassandra_settings,
     kafka_options,
-    kafka_settings,
     option,
     paint,
     plural,
     stale_after_option,
     use_colour,
 )
+from vitals.config import CassandraSettings, KafkaSettings
 from vitals.errors import ConfigError
 from vitals.readings import VITALS
 
@@ -60,7 +59,12 @@ from vitals.readings import VITALS
 )
 @cassandra_options
 def watch(
-    interval: float, minutes: float, stale_after: float, prefix: str, once: bool, **kw: object
+    interval: float,
+    minutes: float,
+    stale_after: float,
+    prefix: str,
+    once: bool,
+    cassandra: CassandraSettings,
 ) -> None:
     """A live board of every patient, sickest first; Ctrl+C quits.
 
@@ -85,7 +89,7 @@ def watch(
     from vitals.queries import Board
     from vitals.store import connect
 
-    cluster, session = connect(cassandra_settings(kw))
+    cluster, session = connect(cassandra)
     board = Board(session)
     colour = use_colour()
 
@@ -201,7 +205,7 @@ def query(
     fmt: str,
     limit: int,
     quiet: bool,
-    **kw: object,
+    cassandra: CassandraSettings,
 ) -> None:
     """A patient's readings (or alerts) in a time range, newest first, across days.
 
@@ -217,7 +221,7 @@ def query(
     from vitals.store import connect
 
     start, end = time_range(since, until)
-    cluster, session = connect(cassandra_settings(kw))
+    cluster, session = connect(cassandra)
     try:
         history = History(session)
         read = history.alerts if alerts else history.readings
@@ -338,7 +342,13 @@ def _json(rows: list[dict], columns: tuple[str, ...]) -> None:
 )
 @kafka_options
 @cassandra_options
-def status(group: str | None, timeout: float, quiet: bool, **kw: object) -> None:
+def status(
+    group: str | None,
+    timeout: float,
+    quiet: bool,
+    kafka: KafkaSettings,
+    cassandra: CassandraSettings,
+) -> None:
     """Do Kafka and Cassandra answer, and how far behind is each consumer group.
 
     Per group: members (client id, host, partitions) and, per partition, the
@@ -352,8 +362,7 @@ def status(group: str | None, timeout: float, quiet: bool, **kw: object) -> None
     """
     from vitals.status import collect
 
-    kafka = kafka_settings(kw)
-    report = collect(kafka=kafka, cassandra=cassandra_settings(kw), group=group, timeout=timeout)
+    report = collect(kafka=kafka, cassandra=cassandra, group=group, timeout=timeout)
     if not quiet:
         for p in (report.kafka, report.cassandra):
             state = paint("up  ", "green") if p.ok else paint("DOWN", "red", bold=True)

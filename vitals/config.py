@@ -97,14 +97,23 @@ class CassandraSettings:
 
 
 @dataclass(frozen=True)
+class WriterSettings:
+    """How the consumer writes to Cassandra (``vitals.store.Writer``; its defaults are these)."""
+
+    batch_rows: int = 30  # rows per unlogged batch (stays under Cassandra's 5 KiB warning)
+    concurrency: int = 48  # Cassandra requests in flight
+    retry_max_s: float = 2.0  # longest back-off between write retries, seconds
+
+
+@dataclass(frozen=True)
 class ConsumerSettings:
+    """What one consumer-group member reads, where it publishes, and how it polls
+    (``vitals.consumer.VitalsConsumer``). How it writes: ``WriterSettings``."""
+
     topic: str = VITALS_TOPIC
     group: str = GROUP
     alerts_topic: str = ALERTS_TOPIC
     dlq_topic: str = DLQ_TOPIC
-    max_poll_records: int = 5000
-    batch_rows: int = 30  # rows per unlogged batch (stays under Cassandra's 5 KiB warning)
-    concurrency: int = 48  # Cassandra requests in flight
-    retry_max_s: float = 2.0  # longest back-off between write retries
+    max_poll_records: int = 5000  # records per poll: one write + commit cycle
     # no record from a patient for this long (s, wall clock) -> telemetry lost; 0 = off
     telemetry_timeout_s: float = 30.0

@@ -40,7 +40,7 @@ from cassandra.query import (
 )
 
 from vitals.binding import RowEncoder, batch_of
-from vitals.config import CassandraSettings
+from vitals.config import CassandraSettings, WriterSettings
 from vitals.errors import CassandraUnavailable, ConfigError
 from vitals.freshness import Basis
 from vitals.readings import Reading
@@ -252,9 +252,9 @@ class Writer:
         self,
         session: Session,
         *,
-        batch_rows: int = 30,
-        concurrency: int = 48,
-        retry_max_s: float = 2.0,
+        batch_rows: int = WriterSettings.batch_rows,
+        concurrency: int = WriterSettings.concurrency,
+        retry_max_s: float = WriterSettings.retry_max_s,
     ) -> None:
         self.session = session
         self.batch_rows = batch_rows
