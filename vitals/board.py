@@ -1,6 +1,7 @@
 """The ``vitals watch`` board as text: a pure function of the data, easy to test.
 
-One row per patient, sickest first: newest value of each vital and its age,
+One row per patient of the census (who is monitored now: ``vitals.census``), sickest first,
+as many as fit the terminal and a last line ``… N more · M alerting`` for the rest: newest value of each vital and its age,
 NEWS2, a sparkline of heart rate and SpO2 over the trend window (ending at the
 patient's newest reading), and the active alerts; an acknowledged alert says by
 whom (``(ack alice)``, dimmed) and ranks below unacknowledged ones. Once any patient is in
@@ -163,16 +164,26 @@ def render(
     )
     lines.append(columns[:width])
     window = timedelta(minutes=minutes)
-    body_room = None if height is None else max(1, height - len(lines))
-    shown = rows if body_room is None or len(rows) <= body_room else rows[: body_room - 1]
+    shown, rest = fit(rows, None if height is None else height - len(lines))
     for p in shown:
         widths = (pid_w, place_w, age_w)
         lines.append(_row(p, now, window, widths, colour, width, stale_after))
-    if len(shown) < len(rows):
-        lines.append(
-            f"… {len(rows) - len(shown)} more patients below (sickest shown first)"[:width]
-        )
+    if rest:
+        lines.append(rest[:width])
     return lines
+
+
+def fit(rows: Sequence[PatientView], room: int | None) -> tuple[list[PatientView], str]:
+    """The first of ``rows`` (sickest first) that fit ``room`` lines, and the line that
+    stands for the others: ``… 7 more · 2 alerting`` (``alerting``: of those not shown, the
+    patients with an active alert), or "" when all fit (``room`` None: no limit). At least one
+    patient is shown, so a terminal of a few lines still shows the sickest."""
+    if room is None or len(rows) <= room:
+        return list(rows), ""
+    shown = list(rows[: max(1, room - 1)])
+    hidden = rows[len(shown) :]
+    alerting = sum(1 for p in hidden if p.alerts)
+    return shown, f"… {len(hidden)} more · {alerting} alerting"
 
 
 def _row(

@@ -26,6 +26,7 @@ The shared reading of rows (``utc``, ``SEVERITY_RANK``) lives in ``vitals.querie
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -193,3 +194,35 @@ class Census:
 
 def _placements(rows: Iterable) -> dict[str, Placement]:
     return {r.patient_id: Placement(r.patient_id, r.ward, r.bed, r.name) for r in rows}
+
+
+UNASSIGNED = "unassigned"
+_ID_PREFIX = re.compile(r"\D+")
+
+
+def group_of(patient_id: str, ward: str | None) -> str:
+    """The ward a patient is listed under on the boards: its ward in the register (``vitals
+    patient set``); else its id's characters before the first digit (``ICU-`` of ``ICU-07``,
+    ``P`` of ``P0012``); else ``unassigned`` (no placement, no digits to cut at)."""
+    if ward:
+        return ward
+    m = _ID_PREFIX.match(patient_id)
+    return m.group(0) if m and m.end() < len(patient_id) else UNASSIGNED
+
+
+def ward_list(states: Iterable[dict]) -> list[dict]:
+    """Per ward (``group`` of each patient state, see ``group_of``): ``{ward, patients,
+    alerting, unacknowledged, stale}`` where ``alerting`` counts patients with an active alert
+    and ``unacknowledged`` those with one nobody acknowledged yet. Wards with unacknowledged
+    alerts first (most first), then by name."""
+    wards: dict[str, dict] = {}
+    for s in states:
+        name = s.get("group") or group_of(s["patient_id"], s.get("ward"))
+        w = wards.setdefault(
+            name, {"ward": name, "patients": 0, "alerting": 0, "unacknowledged": 0, "stale": 0}
+        )
+        w["patients"] += 1
+        w["alerting"] += bool(s["alerts"])
+        w["unacknowledged"] += bool(s["unacknowledged"])
+        w["stale"] += bool(s["stale"])
+    return sorted(wards.values(), key=lambda w: (-w["unacknowledged"], w["ward"]))

@@ -14,11 +14,12 @@ from vitals.board import (
     CLEAR_SCREEN,
     HOME,
     age_text,
+    fit,
     frame,
     render,
     sparkline,
 )
-from vitals.queries import ActiveAlert, PatientView
+from vitals.queries import ActiveAlert, PatientView, sickest_first
 
 NOW = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -159,7 +160,34 @@ def test_more_patients_than_lines_keeps_the_sickest_and_says_how_many_are_hidden
     lines = render(patients, now=NOW, height=6)
     assert len(lines) == 6
     assert [ln.split()[0] for ln in lines[2:5]] == ["P09", "P08", "P07"]
-    assert lines[5] == "… 7 more patients below (sickest shown first)"
+    assert lines[5] == "… 7 more · 0 alerting"
+
+
+def test_the_line_for_the_hidden_counts_the_alerting_among_them() -> None:
+    calm = [patient(f"C{i}") for i in range(5)]
+    alerting = [patient(f"A{i}", alerts=(("low", "SpO2 93 %"),)) for i in range(3)]
+    shown, rest = fit(sickest_first(calm + alerting), 4)
+    assert [p.patient_id for p in shown] == ["A0", "A1", "A2"]
+    assert rest == "… 5 more · 0 alerting"
+    shown, rest = fit(sickest_first(calm + alerting), 2)
+    assert [p.patient_id for p in shown] == ["A0"]
+    assert rest == "… 7 more · 2 alerting"
+
+
+@pytest.mark.parametrize(("room", "shown"), [(None, 8), (8, 8), (20, 8), (1, 1), (0, 1), (-3, 1)])
+def test_all_fit_or_at_least_the_sickest_is_shown(room: int | None, shown: int) -> None:
+    rows, rest = fit([patient(f"P{i}") for i in range(8)], room)
+    assert len(rows) == shown
+    assert (rest == "") == (shown == 8)
+
+
+def test_a_board_of_two_thousand_fits_a_24_line_terminal() -> None:
+    patients = [patient(f"P{i:04d}", news2=i % 7) for i in range(2000)]
+    lines = render(patients, now=NOW, height=24, width=100)
+    assert len(lines) == 24
+    assert lines[0].startswith("vitals watch · 2000 patients · 0 alerting")
+    assert lines[-1] == "… 1979 more · 0 alerting"
+    assert all(len(ANSI.sub("", ln)) <= 100 for ln in lines)
 
 
 def test_an_empty_ward_says_what_to_start() -> None:

@@ -7,9 +7,10 @@ import json
 import logging
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Literal
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from fastapi.routing import APIRoute
 from kafka.errors import KafkaError
@@ -35,6 +36,7 @@ from vitals.web.models import (
     Readings,
     RegisterRequest,
     Trends,
+    WardSummary,
 )
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,20 @@ PatientId = Annotated[
 ]
 Prefix = Annotated[
     str, Query(max_length=64, description="Only patients whose id starts with this (a ward).")
+]
+WardName = Annotated[
+    str,
+    Query(
+        max_length=64,
+        description="Only the patients listed under this ward (GET /api/wards names them).",
+    ),
+]
+Include = Annotated[
+    Literal["census", "all"],
+    Query(
+        description="census: the patients monitored now (README, section 'Census'); all: "
+        "also those whose monitoring ended or who fell silent for the census window."
+    ),
 ]
 TIME_FORMS = (
     "an ISO 8601 time with a time zone, such as 2026-11-25T23:30:00Z or "
@@ -158,10 +174,57 @@ def health(request: Request) -> Health:
     )
 
 
-@router.get("/patients", response_model=list[PatientState], summary="Every patient, sickest first")
-def patients(request: Request, prefix: Prefix = "") -> list[dict]:
+@router.get(
+    "/patients",
+    response_model=list[PatientState],
+    summary="The patients monitored now (the census), sickest first, a page at a time",
+)
+def patients(
+    request: Request,
+    response: Response,
+    prefix: Prefix = "",
+    ward: WardName = "",
+    include: Include = "census",
+    limit: Annotated[int, Query(ge=1, le=5000, description="Patients per page.")] = 500,
+    offset: Annotated[
+        int, Query(ge=0, description="Patients to skip: the previous page's offset + limit.")
+    ] = 0,
+) -> list[dict]:
+    """A page of the sickest-first list as it stands at the request (it reorders as patients
+    change). ``X-Total-Count``: patients in the whole list; ``Link: <…>; rel="next"``: the
+    next page, while there is one."""
+    states = _states(request, prefix, ward, include)
+    response.headers["X-Total-Count"] = str(len(states))
+    if offset + limit < len(states):
+        q = {"prefix": prefix, "ward": ward, "include": include}
+        q = {k: v for k, v in q.items() if v and v != "census"}
+        q.update(limit=str(limit), offset=str(offset + limit))
+        response.headers["Link"] = f'<{request.url.path}?{urlencode(q)}>; rel="next"'
+    return states[offset : offset + limit]
+
+
+@router.get(
+    "/wards",
+    response_model=list[WardSummary],
+    summary="The census by ward: patients, alerting, unacknowledged, stale",
+)
+def wards(request: Request, prefix: Prefix = "", include: Include = "census") -> list[dict]:
+    """Wards from the patient register; a patient not placed is counted under its id's
+    prefix before the digits, or ``unassigned`` (see README, section 'Census')."""
+    from vitals.census import ward_list
+
+    return ward_list(_states(request, prefix, "", include))
+
+
+def _states(request: Request, prefix: str, ward: str, include: str) -> list[dict]:
     c = ctx(request)
-    return c.store.ward(now=datetime.now(UTC), stale_after=c.settings.stale_after, prefix=prefix)
+    states = c.store.ward(
+        now=datetime.now(UTC),
+        stale_after=c.settings.stale_after,
+        prefix=prefix,
+        include_all=include == "all",
+    )
+    return [s for s in states if s["group"] == ward] if ward else states
 
 
 @router.get("/patients/{patient_id}", response_model=PatientState, summary="One patient's state")
@@ -225,9 +288,8 @@ def alert_history(
 
 
 @router.get("/alerts", response_model=ActiveAlerts, summary="Alerts active now, sickest first")
-def active_alerts(request: Request, prefix: Prefix = "") -> dict:
-    c = ctx(request)
-    states = c.store.ward(now=datetime.now(UTC), stale_after=c.settings.stale_after, prefix=prefix)
+def active_alerts(request: Request, prefix: Prefix = "", ward: WardName = "") -> dict:
+    states = _states(request, prefix, ward, "census")
     alerts = [PatientAlert(patient_id=s["patient_id"], **a) for s in states for a in s["alerts"]]
     return {"alerts": alerts}
 
@@ -238,13 +300,17 @@ def trends(
     prefix: Prefix = "",
     minutes: Annotated[int, Query(ge=1, le=240)] = 15,
     points: Annotated[int, Query(ge=2, le=600)] = 120,
+    patient: Annotated[
+        list[str] | None,
+        Query(description="Only these patients (repeat: ?patient=A&patient=B; at most 500)."),
+    ] = None,
 ) -> dict:
     c = ctx(request)
     now = datetime.now(UTC)
-    ids = [
-        s["patient_id"]
-        for s in c.store.ward(now=now, stale_after=c.settings.stale_after, prefix=prefix)
-    ]
+    if patient:
+        ids = [p for p in patient[:500] if p.startswith(prefix)]
+    else:
+        ids = [s["patient_id"] for s in _states(request, prefix, "", "census")]
     return {
         "minutes": minutes,
         "patients": c.store.trends(ids, now=now, minutes=minutes, points=points),
@@ -352,10 +418,12 @@ def register(request: Request, patient_id: PatientId, body: RegisterRequest) -> 
 
 
 @router.get("/stream", include_in_schema=False)
-async def stream(request: Request, prefix: str = "") -> StreamingResponse:
-    """Server-Sent Events: ``snapshot`` then ``update`` events (see ``vitals.web.live``)."""
+async def stream(request: Request, prefix: str = "", ward: str = "") -> StreamingResponse:
+    """Server-Sent Events of the census: ``snapshot`` then ``update`` events (see
+    ``vitals.web.live``), of the patients whose id starts with ``prefix`` and who are listed
+    under ``ward``, if given."""
     return StreamingResponse(
-        ctx(request).board.events(prefix[:64]),
+        ctx(request).board.events(prefix[:64], ward[:64]),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

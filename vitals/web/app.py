@@ -8,6 +8,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from cassandra import OperationTimedOut, ReadTimeout, Unavailable, WriteTimeout
@@ -23,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vitals import __version__
 from vitals.audit import AuditLog
+from vitals.census import CENSUS_WINDOW
 from vitals.config import ALERTS_TOPIC, CassandraSettings, KafkaSettings
 from vitals.producer import make_producer
 from vitals.store import connect
@@ -45,6 +47,7 @@ class WebSettings:
     alerts_topic: str = ALERTS_TOPIC
     stale_after: float = 30.0  # seconds without a reading before a tile shows stale
     poll_interval: float = 1.0  # seconds between reads of the live board
+    census_window: timedelta = CENSUS_WINDOW  # silent this long: off the boards (vitals.census)
 
 
 class WebContext:
@@ -54,7 +57,7 @@ class WebContext:
         self.settings = settings
         self.auth = auth
         self.cluster, session = connect(settings.cassandra)
-        self.store = WardStore(session)
+        self.store = WardStore(session, census_window=settings.census_window)
         self.audit = AuditLog(session)
         self.board = Board(
             self.store, interval=settings.poll_interval, stale_after=settings.stale_after

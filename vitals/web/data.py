@@ -25,6 +25,7 @@ from vitals.census import (
     LATEST_COLUMNS,
     MEASURED,
     Census,
+    group_of,
 )
 from vitals.errors import VitalsError
 from vitals.freshness import DEFAULT_WINDOWS
@@ -364,10 +365,11 @@ def build_states(
 
 
 def _placed(states: list[dict], register: dict[str, Placement]) -> list[dict]:
-    """Each state with its ``ward``, ``bed`` and ``name`` from the patient register."""
+    """Each state with its ``ward``, ``bed`` and ``name`` from the patient register, and the
+    ``group`` the ward list counts it under (``vitals.census.group_of``)."""
     for s in states:
         r = register.get(s["patient_id"]) or Placement(s["patient_id"])
-        s.update(ward=r.ward, bed=r.bed, name=r.name)
+        s.update(ward=r.ward, bed=r.bed, name=r.name, group=group_of(s["patient_id"], r.ward))
     return states
 
 

@@ -1,6 +1,7 @@
 """The live board: one poller per server, fanned out to every open page as Server-Sent Events.
 
-A thread reads the ward (three small tables, see ``data.WardStore.ward``) every
+A thread reads the census (the patients monitored now: ``vitals.census``, through
+``data.WardStore.ward``; its cost follows the census, not every patient ever seen) every
 ``interval`` seconds, or at once after an acknowledgement, and sends each subscriber
 the patients whose state changed. Every open page costs one queue, not one query:
 50 boards poll Cassandra as often as one.
@@ -118,13 +119,15 @@ class Board:
 
     # subscribers ----------------------------------------------------------------------------
 
-    async def events(self, prefix: str = "") -> AsyncIterator[str]:
-        """The event stream of one page: a snapshot, then updates (filtered by prefix)."""
+    async def events(self, prefix: str = "", ward: str = "") -> AsyncIterator[str]:
+        """The event stream of one page: a snapshot, then updates, of the patients whose id
+        starts with ``prefix`` and, if ``ward`` is given, who are listed under it (the
+        state's ``group``, see ``vitals.census.group_of``)."""
         loop = asyncio.get_running_loop()
         q: asyncio.Queue = asyncio.Queue(QUEUE_MAX)
         with self._lock:
             self._subscribers.add((loop, q))
-            snapshot = [self.states[p] for p in self.order if p.startswith(prefix)]
+            snapshot = [self.states[p] for p in self.order if _wanted(self.states[p], prefix, ward)]
             now = (self.last_poll or self.clock()).isoformat()
         try:
             yield "retry: 2000\n\n"
@@ -137,7 +140,11 @@ class Board:
                     continue
                 if event is None:  # server stopping, or this client fell too far behind
                     return
-                yield _filtered(event, prefix) if prefix else event
+                if prefix or ward:
+                    with self._lock:
+                        states = self.states
+                    event = _filtered(event, prefix, ward, states)
+                yield event
         finally:
             with self._lock:
                 self._subscribers.discard((loop, q))
@@ -160,10 +167,17 @@ def _event(name: str, data: dict) -> str:
     return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-def _filtered(event: str, prefix: str) -> str:
+def _wanted(state: dict, prefix: str, ward: str) -> bool:
+    return state["patient_id"].startswith(prefix) and (not ward or state.get("group") == ward)
+
+
+def _filtered(event: str, prefix: str, ward: str, states: dict[str, dict]) -> str:
+    """An update for one page's filter. ``order`` is cut to the ids of the prefix and, for a
+    ward, to those listed under it in ``states`` (the board's newest); a removed id outside
+    the filter is harmless (the page has no tile for it)."""
     name = event.split("\n", 1)[0].removeprefix("event: ")
     data = json.loads(event.split("data: ", 1)[1])
-    data["patients"] = [p for p in data["patients"] if p["patient_id"].startswith(prefix)]
+    data["patients"] = [p for p in data["patients"] if _wanted(p, prefix, ward)]
     data["removed"] = [p for p in data["removed"] if p.startswith(prefix)]
-    data["order"] = [p for p in data["order"] if p.startswith(prefix)]
+    data["order"] = [p for p in data["order"] if p in states and _wanted(states[p], prefix, ward)]
     return _event(name, data)

@@ -77,6 +77,22 @@ class PatientState(BaseModel):
     ward: str | None = Field(None, description="From the patient register, if placed.")
     bed: str | None = Field(None, description="From the patient register, if placed.")
     name: str | None = Field(None, description="Display name from the patient register.")
+    group: str = Field(
+        "",
+        description="The ward it is listed under: its ward, else its id's prefix, else unassigned.",
+    )
+
+
+class WardSummary(BaseModel):
+    """One ward of the census (GET /api/wards)."""
+
+    ward: str = Field(
+        description="Register ward, else the id prefix before the digits, else unassigned."
+    )
+    patients: int
+    alerting: int = Field(description="Patients with an active alert.")
+    unacknowledged: int = Field(description="Patients with an active alert nobody acknowledged.")
+    stale: int = Field(description="Patients without a reading for longer than --stale-after.")
 
 
 class RegisterRequest(BaseModel):
