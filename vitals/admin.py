@@ -1,5 +1,5 @@
 """`vitals init`: schema into Cassandra, topics into Kafka (idempotent); topic checks;
-the retention of readings and alert history (tables' ``default_time_to_live``).
+the retention of readings, alert history and the audit trail (tables' ``default_time_to_live``).
 
 Nothing in vitals relies on the broker's automatic topic creation (which picks its own
 partition count and replication): a missing topic is refused with a pointer to
@@ -96,28 +96,71 @@ def create_topics(
     return created
 
 
-RETENTION_TABLES = ("patient_vitals", "patient_alerts")  # the time series that grow
+@dataclass(frozen=True)
+class Retention:
+    """How long one kind of data is kept: the tables holding it, the ``vitals init`` option
+    setting it, and the retention a table gets when ``init`` creates it (None: forever)."""
+
+    kind: str
+    tables: tuple[str, ...]
+    option: str
+    default_days: int | None
 
 
-def set_retention(session: Session, keyspace: str, days: float) -> list[str]:
-    """Rows of the readings and alert history tables expire ``days`` after they are written
-    (their ``default_time_to_live``, in seconds; 0 keeps them forever). Returns the
-    statements run. Applies to rows written from now on: Cassandra fixes a row's TTL when
-    it is written. Raises ``ConfigError`` for a negative or too long retention."""
+# Readings: no default (a new keyspace keeps them until --retention-days says otherwise; how
+# long raw vitals are needed is the hospital's decision). Alert history (raised, cleared,
+# acknowledged; who paused the alarm sound) is part of the patient's record: 8 years, the
+# retention of adult health records in the NHS Records Management Code of Practice 2021.
+# The audit trail: 6 years, as HIPAA asks of security documentation (45 CFR 164.316(b)(2)(i)).
+READINGS = Retention("readings", ("patient_vitals",), "--retention-days", None)
+ALERTS = Retention(
+    "alert history", ("patient_alerts", "alarm_audio_pauses"), "--alert-retention-days", 2922
+)
+AUDIT = Retention(
+    "audit trail", ("access_audit", "access_audit_by_hour"), "--audit-retention-days", 2192
+)
+RETENTIONS = (READINGS, ALERTS, AUDIT)
+
+
+def set_retention(
+    session: Session, keyspace: str, days: float, kind: Retention = READINGS
+) -> list[str]:
+    """Rows of ``kind``'s tables expire ``days`` after they are written (their
+    ``default_time_to_live``, in seconds; 0 keeps them forever). Returns the statements run.
+    Applies to rows written from now on: Cassandra fixes a row's TTL when it is written.
+    Raises ``ConfigError`` for a negative or too long retention."""
     seconds = round(days * 86_400)
     if not 0 <= seconds <= MAX_TTL_S:
         raise ConfigError(
-            f"--retention-days {days:g} is out of range: 0 (keep forever) to "
+            f"{kind.option} {days:g} is out of range: 0 (keep forever) to "
             f"{MAX_TTL_S // 86_400:,} days (Cassandra's longest time to live, 20 years)"
         )
     statements = [
         f"ALTER TABLE {keyspace}.{table} WITH default_time_to_live = {seconds}"
-        for table in RETENTION_TABLES
+        for table in kind.tables
     ]
     for stmt in statements:
         session.execute(stmt, timeout=60)
     session.cluster.control_connection.wait_for_schema_agreement()
     return statements
+
+
+def _tables(session: Session, keyspace: str) -> set[str]:
+    rows = session.execute(
+        "SELECT table_name FROM system_schema.tables WHERE keyspace_name = %s", (keyspace,)
+    )
+    return {r.table_name for r in rows}
+
+
+@dataclass(frozen=True)
+class InitResult:
+    """What ``init`` did: CQL statements run, topics created, and the retention (days, 0 =
+    forever) set for each kind of data, by :attr:`Retention.kind` (a kind left as it was
+    is absent)."""
+
+    statements: list[str]
+    created: list[str]
+    retention: dict[str, float]
 
 
 def init(
@@ -127,25 +170,36 @@ def init(
     topics: list[TopicSpec],
     replication_factor: int = 1,
     retention_days: float | None = None,
-) -> tuple[list[str], list[str]]:
-    """Apply the schema, set the retention when ``retention_days`` is given (None leaves it
-    as it is: forever on a new keyspace), create missing topics. Returns (CQL statements
-    run, topics created). Raises ``ConfigError``, ``CassandraUnavailable``, ``KafkaUnavailable``."""
+    alert_retention_days: float | None = None,
+    audit_retention_days: float | None = None,
+) -> InitResult:
+    """Apply the schema, set each retention given (None leaves it as it is; a table this
+    call creates gets its kind's ``default_days``), create missing topics. Raises
+    ``ConfigError``, ``CassandraUnavailable``, ``KafkaUnavailable``."""
     if replication_factor < 1:
         raise ConfigError("--replication-factor must be at least 1")
     from vitals.store import apply_schema, connect  # Cassandra's driver only when needed
 
+    days_given = (retention_days, alert_retention_days, audit_retention_days)
+    given = dict(zip(RETENTIONS, days_given, strict=True))
     cluster, session = connect(cassandra, keyspace=None)
+    retention: dict[str, float] = {}
     try:
+        before = _tables(session, cassandra.keyspace)
         statements = apply_schema(
             session,
             cassandra.keyspace,
             replication_factor=replication_factor if replication_factor > 1 else None,
             datacenter=cassandra.local_dc,
         )
-        if retention_days is not None:
-            statements += set_retention(session, cassandra.keyspace, retention_days)
+        for kind, days in given.items():
+            new = not before.intersection(kind.tables)
+            if days is None and new and kind.default_days is not None:
+                days = kind.default_days
+            if days is not None:
+                statements += set_retention(session, cassandra.keyspace, days, kind)
+                retention[kind.kind] = days
     finally:
         cluster.shutdown()
     created = create_topics(kafka, topics, replication_factor=replication_factor)
-    return statements, created
+    return InitResult(statements, created, retention)
