@@ -7,6 +7,7 @@ naming file, line and key for the first mistake.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import string
 from dataclasses import replace
@@ -47,8 +48,8 @@ _ALIASES = dict(
 _TOP_KEYS = ("rules", "overrides", "news2")
 _CONDITIONS = ("above", "below", "outside")
 _SOONER_KEYS = ("area", "extreme", "min_for", "grace")
-_RULE_KEYS = ("name", "vital", *_CONDITIONS, "severity", "message", "for", "clear", "enabled")
-_RULE_KEYS += _SOONER_KEYS
+_RULE_KEYS: tuple[str, ...] = ("name", "vital", *_CONDITIONS, "severity", "message", "for")
+_RULE_KEYS += ("clear", "enabled", *_SOONER_KEYS)
 _PATCH_KEYS = (*_CONDITIONS, "clear", "for", "enabled", *_SOONER_KEYS)
 _OVERRIDE_KEYS = ("patients", "patient", "spo2_scale", "rules")
 _NEWS2_KEYS = ("alerts", "message", "window")
@@ -250,6 +251,7 @@ class _Loader:
         for key in ("name", "vital", "severity", "message"):
             if key not in f:
                 self.fail(node, key, f"missing in {where}; expected {_EXPECTED[key]}")
+        assert name is not None  # "name" is in f: checked above
         if not _NAME.fullmatch(name):
             self.fail(f["name"][1], "name", f"expected {_EXPECTED['name']}, got {name!r}")
         if name == NEWS2_RULE:
@@ -283,6 +285,8 @@ class _Loader:
     def patch(self, rule: Rule, f: _Fields, what: str) -> Rule:
         """``rule`` with the condition, clear, for and enabled keys of ``f`` applied."""
         cond = [k for k in _CONDITIONS if k in f]
+        low: float | None
+        high: float | None
         if len(cond) > 1:
             why = f"{what} already has {cond[0]}:; give only one of above:, below:, outside:"
             self.fail(f[cond[1]][0], cond[1], why)
@@ -323,9 +327,10 @@ class _Loader:
                 x = self.number(node, "extreme")
                 low, high = (x, None) if rule.condition == "below" else (None, x)
             rule = replace(rule, extreme_low=low, extreme_high=high)
-        for key in ("min_for", "grace"):
-            if key in f:
-                rule = replace(rule, **{key: self.duration(f[key][1], key)})
+        if "min_for" in f:
+            rule = replace(rule, min_for=self.duration(f["min_for"][1], "min_for"))
+        if "grace" in f:
+            rule = replace(rule, grace=self.duration(f["grace"][1], "grace"))
         return rule
 
     def checked(self, r: Rule, at: Node, clear_at: Node, hint: str = "") -> Rule:
@@ -335,25 +340,24 @@ class _Loader:
             if x is not None and not low <= x <= high:
                 why = f"{x} is outside the possible {r.vital} range {low:g}..{high:g}"
                 self.fail(at, r.condition, why)
-        if (r.condition != "below" and r.high >= high) and (
-            r.condition != "above" and r.low <= low
-        ):
+        lo, hi = _limits(r)
+        if (r.condition != "below" and hi >= high) and (r.condition != "above" and lo <= low):
             never = f"{r.vital} is never outside {low:g}..{high:g}"
-        elif r.condition == "above" and r.high >= high:
+        elif r.condition == "above" and hi >= high:
             never = f"{r.vital} is never above {high:g}; give a limit below {high:g}"
-        elif r.condition == "below" and r.low <= low:
+        elif r.condition == "below" and lo <= low:
             never = f"{r.vital} is never below {low:g}; give a limit above {low:g}"
         else:
             never = None
         if never:
             self.fail(at, r.condition, f"can never fire: {never} (rule {r.name!r})")
         r = self.sooner(r, at)
-        c, lo, hi, clo, chi = r.condition, r.low, r.high, r.clear_low, r.clear_high
+        c, clo, chi = r.condition, r.clear_low, r.clear_high
         if c == "above" and chi is not None and chi > hi:
             why = f"below: {chi} is above the limit above: {hi}; it must not be above it"
         elif c == "below" and clo is not None and clo < lo:
             why = f"above: {clo} is below the limit below: {lo}; it must not be below it"
-        elif c == "outside" and clo is not None and not lo <= clo < chi <= hi:
+        elif c == "outside" and clo is not None and chi is not None and not lo <= clo < chi <= hi:
             why = f"inside: [{clo}, {chi}] is not within the limits outside: [{lo}, {hi}]"
         else:
             return r
@@ -370,7 +374,8 @@ class _Loader:
             why = f"min_for: only applies with area: or extreme: (rule {r.name!r})"
             self.fail(at, "min_for", why)
         elo, ehi = r.extreme_low, r.extreme_high
-        if (elo is not None and elo >= r.low) or (ehi is not None and ehi <= r.high):
+        lo, hi = _limits(r)
+        if (elo is not None and elo >= lo) or (ehi is not None and ehi <= hi):
             want = {"below": f"below {r.low}", "above": f"above {r.high}"}.get(
                 r.condition, f"outside [{r.low}, {r.high}]"
             )
@@ -405,9 +410,9 @@ class _Loader:
         self.no_clock(node, "for")
         v = self.value(node) if isinstance(node, ScalarNode) else None
         if isinstance(v, str) and _CLOCK.fullmatch(v.strip()):  # "1:30" quoted: a clock time
-            m, _, sec = v.strip().rpartition(":")
-            if m.isdigit() and sec.isdigit() and int(m) * 60 + int(sec) > 0:
-                return 1, timedelta(minutes=int(m), seconds=int(sec))
+            mins, _, sec = v.strip().rpartition(":")
+            if mins.isdigit() and sec.isdigit() and int(mins) * 60 + int(sec) > 0:
+                return 1, timedelta(minutes=int(mins), seconds=int(sec))
         if isinstance(v, int) and not isinstance(v, bool) and v >= 1:
             return v, None
         m = _DURATION.fullmatch(v.replace(" ", "")) if isinstance(v, str) else None
@@ -494,7 +499,7 @@ def _scale2(r: Rule, given: bool, notes: list[str]) -> Rule:
     """A ``below:`` SpO2 rule for a patient on NEWS2 SpO2 scale 2: no limit inside the
     target range 88-92 % (readings NEWS2 scores 0 there); its clear and extreme move down
     with it. A limit the override gives itself is kept, with a note saying why it fires."""
-    if r.vital != "spo2" or r.condition != "below" or r.low <= SCALE2_SPO2_LOW:
+    if r.vital != "spo2" or r.condition != "below" or r.low is None or r.low <= SCALE2_SPO2_LOW:
         return r
     if given:
         notes.append(
@@ -513,6 +518,12 @@ def _scale2(r: Rule, given: bool, notes: list[str]) -> Rule:
         clear_low=None if r.clear_low is None else r.clear_low - shift,
         extreme_low=None if r.extreme_low is None else r.extreme_low - shift,
     )
+
+
+def _limits(r: Rule) -> tuple[float, float]:
+    """``r``'s (low, high) with an unset side unbounded (-inf/inf): ``above:`` sets high
+    only, ``below:`` low only, ``outside:`` both."""
+    return (-math.inf if r.low is None else r.low, math.inf if r.high is None else r.high)
 
 
 def _line(node: Node) -> int:
