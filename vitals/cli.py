@@ -19,9 +19,7 @@ from vitals.cli_monitoring import monitoring
 from vitals.cli_options import (
     VitalsGroup,
     cassandra_options,
-    cassandra_settings,
     kafka_options,
-    kafka_settings,
     option,
     topic_options,
     warn_deprecated_envvars,
@@ -31,6 +29,7 @@ from vitals.cli_produce import produce
 from vitals.cli_rules import rules
 from vitals.cli_serve import serve
 from vitals.cli_views import query, status, watch
+from vitals.config import CassandraSettings, KafkaSettings
 
 # --- the group ---------------------------------------------------------------------------
 
@@ -112,7 +111,8 @@ def init(
     topic: str,
     alerts_topic: str,
     dlq_topic: str,
-    **kw: object,
+    kafka: KafkaSettings,
+    cassandra: CassandraSettings,
 ) -> None:
     """Create the Cassandra schema (cql/*.cql) and the Kafka topics. Safe to run again.
 
@@ -131,7 +131,6 @@ def init(
     from vitals.admin import TopicSpec
     from vitals.admin import init as do_init
 
-    kafka, cassandra = kafka_settings(kw), cassandra_settings(kw)
     topics = [
         TopicSpec(topic, partitions),
         TopicSpec(alerts_topic, partitions),
