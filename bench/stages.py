@@ -48,6 +48,7 @@ STAGES = {
     "publish (alerts to Kafka)": [("consumer.py", "_publish")],
     "driver I/O (execute)": [("store.py", "execute")],
     "telemetry watch arrivals": [("consumer.py", "_arrivals")],
+    "rule state of new patients": [("consumer.py", "_restore")],
 }
 
 

@@ -143,6 +143,8 @@ class VitalsConsumer:
         # telemetry state of the partitions just revoked, kept if they come straight back
         self._stash: dict[TopicPartition, dict[str, tuple]] = {}
         self._registered: set[tuple[TopicPartition, str]] = set()
+        # restored in this poll with no end of monitoring stored: no resume to write
+        self._no_end: set[str] = set()
         self._next_watch = 0.0
         self._next_ended_check = 0.0
         self._consumer: KafkaConsumer | None = None
@@ -391,7 +393,9 @@ class VitalsConsumer:
                 # after an end of its monitoring start monitoring again (last write wins)
                 self._registered.add((tp, pid))
                 statements.append(self.writer.register(tp.topic, tp.partition, pid, now))
-                statements.append(self.writer.resume(pid, at))
+                if pid not in self._no_end:  # an end of monitoring read, or not read: undo it
+                    statements.append(self.writer.resume(pid, at))
+        self._no_end.clear()
         return events, statements
 
     def _caught_up(self, patient_id: str) -> bool:
@@ -500,6 +504,7 @@ class VitalsConsumer:
         new = {pid for pids in found.values() for pid in pids} - self._known
         if new and not self._restore(new):
             return False
+        self._no_end.clear()  # they are registered already
         self._to_adopt.difference_update(tps)
         return True
 
@@ -530,12 +535,14 @@ class VitalsConsumer:
                 self.reporter.waiting("Cassandra", len(patient_ids), delay, e)
                 if self._stop.wait(delay):
                     return False
-        for pid, (rows, last_seen, freshest) in state.items():
+        now = utcnow()
+        for pid, (rows, last_seen, freshest, ended_at) in state.items():
+            if ended_at is None:
+                self._no_end.add(pid)  # its registration needs no resume (see _arrivals)
             if freshest:
                 self.engine.freshest.seed(pid, freshest)
             lost = next((row for row in rows if row[0] == TELEMETRY_LOST), None)
             rows = [row for row in rows if row[0] != TELEMETRY_LOST]
-            now = utcnow()
             if lost or (last_seen is not None and now - last_seen <= RETIRED_AFTER):
                 self.telemetry.adopt(pid, now, _restored(pid, lost) if lost else None)
             # else: silent for longer than the census window: no longer watched (a new

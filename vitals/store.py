@@ -13,9 +13,10 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 from cassandra import ConsistencyLevel, InvalidRequest
 from cassandra.auth import PlainTextAuthProvider
@@ -81,6 +82,18 @@ _SELECT_LATEST_TS = (
 _SELECT_ACTIVE = (
     "SELECT rule, severity, message, value, raised_at FROM active_alerts WHERE patient_id = ?"
 )
+# a new owner's rule state: one read per group of patients that share replicas, not per patient
+_SELECT_ACTIVE_IN = (
+    "SELECT patient_id, rule, severity, message, value, raised_at FROM active_alerts "
+    "WHERE patient_id IN ?"
+)
+_SELECT_LATEST_IN = _SELECT_LATEST_TS.replace("SELECT ", "SELECT patient_id, ", 1).replace(
+    "patient_id = ?", "patient_id IN ?"
+)
+#: patients per multi-partition read (``IN``) of a new owner's rule state; reads of one group
+#: in flight at once, so a cold start over 10,000 patients is a few hundred requests, bounded
+RESTORE_GROUP = 100
+RESTORE_IN_FLIGHT = 16
 
 
 _REGISTER = (
@@ -88,7 +101,7 @@ _REGISTER = (
 )
 _UNREGISTER = "DELETE FROM monitored_patients WHERE topic = ? AND partition = ? AND patient_id = ?"
 _SELECT_MONITORED = "SELECT patient_id FROM monitored_patients WHERE topic = ? AND partition = ?"
-_SELECT_ENDED = "SELECT ended_at FROM monitoring_ended WHERE patient_id = ?"
+_SELECT_ENDED_IN = "SELECT patient_id, ended_at FROM monitoring_ended WHERE patient_id IN ?"
 _RESUME = "DELETE FROM monitoring_ended USING TIMESTAMP ? WHERE patient_id = ?"
 
 
@@ -242,6 +255,19 @@ def _local_dc(session: Session) -> str:
     return row.data_center
 
 
+class RuleState(NamedTuple):
+    """A patient's state as stored, for its new owner (``Writer.rule_state``)."""
+
+    #: active alerts as ``(rule, severity, message, value, raised_at)``
+    active: list[tuple]
+    #: time (UTC) of the newest stored reading, None if none
+    last_seen: datetime | None
+    #: ``{parameter: (measured at, values)}`` for ``vitals.freshness.Freshest.seed``
+    freshest: dict[str, tuple[datetime, tuple]]
+    #: when its monitoring was ended on purpose (UTC), None if never or resumed since
+    ended_at: datetime | None
+
+
 # --- writes ------------------------------------------------------------------------------
 
 
@@ -268,11 +294,12 @@ class Writer:
             self._set_active = session.prepare(_SET_ACTIVE)
             self._clear_active = session.prepare(_CLEAR_ACTIVE)
             self._select_active = session.prepare(_SELECT_ACTIVE)
-            self._select_latest_ts = session.prepare(_SELECT_LATEST_TS)
+            self._select_active_in = session.prepare(_SELECT_ACTIVE_IN)
+            self._select_latest_in = session.prepare(_SELECT_LATEST_IN)
             self._register = session.prepare(_REGISTER)
             self._unregister = session.prepare(_UNREGISTER)
             self._select_monitored = session.prepare(_SELECT_MONITORED)
-            self._select_ended = session.prepare(_SELECT_ENDED)
+            self._select_ended_in = session.prepare(_SELECT_ENDED_IN)
             self._resume = session.prepare(_RESUME)
         except InvalidRequest as e:
             raise ConfigError(
@@ -464,24 +491,13 @@ class Writer:
         )
         return [r[0] for r in rows]
 
-    def monitoring_ended(self, patient_ids: Sequence[str]) -> dict[str, datetime]:
-        """``{patient: ended_at (UTC)}`` for those whose monitoring was ended on purpose."""
+    def monitoring_ended(self, patient_ids: Iterable[str]) -> dict[str, datetime]:
+        """``{patient: ended_at (UTC)}`` for those whose monitoring was ended on purpose
+        (read like ``read_by_patient``)."""
         out: dict[str, datetime] = {}
-        for i in range(0, len(patient_ids), 128):
-            chunk = patient_ids[i : i + 128]
-            futures = [
-                (
-                    p,
-                    self.session.execute_async(
-                        self._select_ended, (p,), execution_profile=FAST_READS
-                    ),
-                )
-                for p in chunk
-            ]
-            for p, f in futures:
-                row = f.result().one()
-                if row is not None and row[0] is not None:
-                    out[p] = _utc(row[0])  # type: ignore[assignment]
+        for _, (p, ended_at) in self.read_by_patient(list(patient_ids), self._select_ended_in):
+            if ended_at is not None:
+                out[p] = _utc(ended_at)  # type: ignore[assignment]
         return out
 
     # execution ----------------------------------------------------------------------------
@@ -559,30 +575,57 @@ class Writer:
 
     # reads --------------------------------------------------------------------------------
 
-    def rule_state(
-        self, patient_ids: Iterable[str]
-    ) -> dict[str, tuple[list[tuple], datetime | None, dict[str, tuple[datetime, tuple]]]]:
-        """What a new owner of these patients needs: ``{patient: (active alerts, newest
-        stored reading time, freshest values)}``; active alerts as ``(rule, severity,
-        message, value, raised_at)``; freshest values as ``{parameter: (measured at, values)}``
-        for ``vitals.freshness.Freshest.seed``."""
-        ids = list(patient_ids)
-        out: dict[str, tuple[list[tuple], datetime | None, dict]] = {}
-        for i in range(0, len(ids), 128):  # bounded: a cold start may see 10,000 patients
-            chunk = ids[i : i + 128]
-            run = self.session.execute_async
-            active = [
-                (p, run(self._select_active, (p,), execution_profile=FAST_READS)) for p in chunk
-            ]
-            latest = [
-                run(self._select_latest_ts, (p,), execution_profile=FAST_READS) for p in chunk
-            ]
-            for (p, fa), fl in zip(active, latest, strict=True):
-                # SELECT rule, severity, message, value, raised_at
-                rows = [(r[0], r[1], r[2], r[3], _utc(r[4])) for r in fa.result()]
-                row = fl.result().one()
-                out[p] = (rows, _utc(row[0]) if row else None, _freshest(row))
+    def rule_state(self, patient_ids: Iterable[str]) -> dict[str, RuleState]:
+        """What a new owner of these patients needs, read like ``read_by_patient`` (three
+        reads per group of patients sharing replicas, not two per patient)."""
+        ids = list(dict.fromkeys(patient_ids))
+        active: dict[str, list[tuple]] = defaultdict(list)
+        latest: dict[str, tuple] = {}
+        ended: dict[str, datetime] = {}
+        stmts = (self._select_active_in, self._select_latest_in, self._select_ended_in)
+        for table, r in self.read_by_patient(ids, *stmts):
+            if table == 0:  # SELECT patient_id, rule, severity, message, value, raised_at
+                active[r[0]].append((r[1], r[2], r[3], r[4], _utc(r[5])))
+            elif table == 1:
+                latest[r[0]] = r[1:]
+            elif r[1] is not None:
+                ended[r[0]] = _utc(r[1])  # type: ignore[assignment]
+        out: dict[str, RuleState] = {}
+        for p in ids:
+            row = latest.get(p)
+            last_seen = _utc(row[0]) if row else None
+            out[p] = RuleState(active.get(p, []), last_seen, _freshest(row), ended.get(p))
         return out
+
+    def read_by_patient(
+        self, patient_ids: Sequence[str], *statements: PreparedStatement
+    ) -> Iterator[tuple[int, tuple]]:
+        """``(index of the statement, row)`` for every row that ``statements`` (each ``...
+        WHERE patient_id IN ?``, first column ``patient_id``) find for these patients.
+
+        Patients whose partitions share replicas are read together, ``RESTORE_GROUP`` per
+        read, at most ``RESTORE_IN_FLIGHT`` reads in flight: a new owner's cold start over
+        10,000 patients is some 200 requests instead of 20,000 single-partition reads (1 ms
+        of the consumer's CPU per patient). Raises the driver's error if a read fails."""
+        groups: dict[object, list[str]] = defaultdict(list)
+        for p in patient_ids:
+            groups[self._replica_key(self._select_active, (p,))].append(p)
+        chunks = [
+            group[i : i + RESTORE_GROUP]
+            for group in groups.values()
+            for i in range(0, len(group), RESTORE_GROUP)
+        ]
+        run = self.session.execute_async
+        per_wave = max(1, RESTORE_IN_FLIGHT // len(statements))
+        for w in range(0, len(chunks), per_wave):
+            wave = [
+                [run(stmt, (chunk,), execution_profile=FAST_READS) for stmt in statements]
+                for chunk in chunks[w : w + per_wave]
+            ]
+            for futures in wave:
+                for k, f in enumerate(futures):
+                    for row in f.result():
+                        yield k, row
 
 
 def reading_row(r: Reading, news2: int | None, basis: Basis | None = None) -> tuple:
