@@ -43,7 +43,7 @@ CONCURRENCY = 16
 
 
 OUTCOMES = ("ok", "refused", "not-found", "rejected", "failed")
-MAX_HOURS = 31 * 24  # the longest range read without a patient: 744 hourly partitions
+MAX_HOURS = 31 * 24 + 1  # the longest range without a patient: 31 days (745 hourly partitions)
 
 
 def outcome(status: int) -> str:

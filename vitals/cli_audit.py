@@ -1,4 +1,5 @@
-"""``vitals audit PATIENT``: who saw a patient's data through the web server (see ``vitals.audit``)."""
+"""``vitals audit [PATIENT]``: who saw which patient's data, or did what, through the web
+server (see ``vitals.audit``)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,23 @@ import click
 from vitals.cli_options import cassandra_options, option, plural
 from vitals.config import CassandraSettings
 
+OUTCOMES = ("ok", "refused", "not-found", "rejected", "failed")  # vitals.audit.OUTCOMES
+
 
 @click.command()
-@click.argument("patient")
+@click.argument("patient", required=False)
+@option(
+    "--patient",
+    "patient_option",
+    metavar="ID",
+    help="Only this patient's rows (the same as the PATIENT argument).",
+)
+@option("--user", metavar="NAME", help="Only this user's rows (as they logged in).")
+@option(
+    "--outcome",
+    type=click.Choice(OUTCOMES),
+    help="Only rows with this outcome, e.g. refused: what a role was not allowed to do.",
+)
 @option(
     "--since",
     default="7d",
@@ -17,32 +32,70 @@ from vitals.config import CassandraSettings
 )
 @option("--until", default="now", help="Until when (same forms as --since).")
 @cassandra_options
-def audit(patient: str, since: str, until: str, cassandra: CassandraSettings) -> None:
-    """List who accessed PATIENT's data (pages, API, FHIR), newest first.
+def audit(
+    patient: str | None,
+    patient_option: str | None,
+    user: str | None,
+    outcome: str | None,
+    since: str,
+    until: str,
+    cassandra: CassandraSettings,
+) -> None:
+    """List the audit trail of the web server, newest first: who read which patient's data
+    (pages, readings/alerts/FHIR API), who acknowledged, paused alarm audio or ended
+    monitoring, and who was refused; with PATIENT (or --patient) only that patient's rows.
 
-    One line per request: time (UTC), user ('local' when the server ran without
-    auth), client address, HTTP status, method and path.
+    One line per request: time (UTC), user ('local' when the server ran without auth),
+    role (viewer | clinician), client address, HTTP status, outcome (ok, refused,
+    not-found, rejected, failed), method and path. Ward-level views (the ward page, the
+    patient list, the live stream) are one row per user, client address and day, not one
+    per refresh. The trail never holds vital values, request bodies or credentials.
+
+    Without a patient the trail is read one UTC hour at a time: at most 31 days per call.
+    A count goes to stderr, the rows to stdout (pipe them to grep or a file).
 
     \b
-    Example:
-      vitals audit P001 --since 1d
+    Examples:
+      vitals audit P001 --since 1d              # who saw P001 in the last day
+      vitals audit --user alice --since 8h      # what alice did this shift
+      vitals audit --outcome refused --since 7d # what roles were refused
+      vitals audit --since 2026-11-01 --until 2026-11-02 > trail.txt
     """
-    from vitals.audit import accesses
+    from vitals.audit import trail
     from vitals.queries import time_range
     from vitals.store import connect
 
+    if patient and patient_option and patient != patient_option:
+        raise click.UsageError(
+            f"PATIENT {patient} and --patient {patient_option} disagree; give one of them"
+        )
+    patient = patient or patient_option
     start, end = time_range(since, until)
     cluster, session = connect(cassandra)
     try:
-        rows = list(accesses(session, patient, start, end))
+        rows = [
+            a
+            for a in trail(session, start, end, patient_id=patient, user=user)
+            if outcome is None or a.outcome == outcome
+        ]
     finally:
         cluster.shutdown()
     for a in rows:
         click.echo(
-            f"{a.at:%Y-%m-%d %H:%M:%S}  {a.user:<16} {a.client:<22} {a.status}  {a.method} {a.path}"
+            f"{a.at:%Y-%m-%d %H:%M:%S}  {a.user:<16} {a.role or '-':<9} {a.client:<22} "
+            f"{a.status} {a.outcome:<9} {a.method} {a.path}"
         )
+    of = " and ".join(
+        part
+        for part in (
+            f"to {patient}" if patient else "",
+            f"by {user}" if user else "",
+            f"{outcome}" if outcome else "",
+        )
+        if part
+    )
+    noun = plural(len(rows), "access", "accesses") if patient else plural(len(rows), "audit row")
     click.echo(
-        f"{plural(len(rows), 'access', 'accesses')} to {patient} from {start:%Y-%m-%d %H:%M} "
-        f"to {end:%Y-%m-%d %H:%M} UTC",
+        f"{noun}{' ' + of if of else ''} from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC",
         err=True,
     )

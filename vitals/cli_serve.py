@@ -17,7 +17,7 @@ from vitals.cli_options import (
 from vitals.config import CassandraSettings, KafkaSettings
 
 
-def _hash_password_line(name: str) -> None:
+def _hash_password_line(name: str, role: str | None) -> None:
     from vitals.web.auth import hash_password
 
     if ":" in name or not name.strip():
@@ -28,7 +28,7 @@ def _hash_password_line(name: str) -> None:
         password = sys.stdin.readline().rstrip("\r\n")
     if len(password) < 8:
         raise click.UsageError("a password needs at least 8 characters")
-    click.echo(f"{name}:{hash_password(password)}")
+    click.echo(f"{name}:{hash_password(password)}" + (f":{role}" if role else ""))
 
 
 @click.command()
@@ -51,7 +51,16 @@ def _hash_password_line(name: str) -> None:
     "users_file",
     envvar="VITALS_WEB_USERS",
     type=click.Path(dir_okay=False),
-    help="Users file (NAME:ARGON2-HASH lines, see --hash-password): HTTP Basic login.",
+    help="Users file (NAME:ARGON2-HASH[:ROLE] lines, see --hash-password): HTTP Basic login. "
+    "Roles: viewer (reads), clinician (also acknowledges, pauses audio, ends monitoring); "
+    "a line without a role is a viewer.",
+)
+@option(
+    "--token-role",
+    envvar="VITALS_API_TOKEN_ROLE",
+    type=click.Choice(["viewer", "clinician"]),
+    default="viewer",
+    help="Role of whoever presents VITALS_API_TOKEN.",
 )
 @option(
     "--tls-cert",
@@ -87,6 +96,11 @@ def _hash_password_line(name: str) -> None:
     help="Print a users-file line for NAME (password from the prompt or stdin) and exit.",
 )
 @option(
+    "--role",
+    type=click.Choice(["viewer", "clinician"]),
+    help="With --hash-password: the role on the line (none: viewer).",
+)
+@option(
     "--access-log",
     is_flag=True,
     envvar="VITALS_WEB_ACCESS_LOG",
@@ -98,6 +112,8 @@ def serve(
     host: str,
     port: int,
     users_file: str | None,
+    token_role: str,
+    role: str | None,
     stale_after: float,
     poll_interval: float,
     alerts_topic: str,
@@ -119,20 +135,31 @@ def serve(
     \b
     Example:
       vitals serve                                  # http://127.0.0.1:8000/
-      vitals serve --hash-password alice >> users.txt
+      vitals serve --hash-password alice --role clinician >> users.txt
       vitals serve --host 0.0.0.0 --auth users.txt --tls-cert cert.pem --tls-key key.pem
     """
+    if role is not None and hash_for is None:
+        raise click.UsageError("--role goes with --hash-password NAME (it makes a users-file line)")
     if hash_for is not None:
-        _hash_password_line(hash_for)
+        _hash_password_line(hash_for, role)
         return
 
     from vitals.web import server
     from vitals.web.app import WebSettings, create_app
-    from vitals.web.auth import Authenticator, is_loopback, load_users
+    from vitals.web.auth import Authenticator, is_loopback
 
     token = os.environ.get("VITALS_API_TOKEN") or None
-    users = load_users(users_file) if users_file else {}
-    auth = Authenticator(users=users, token=token)
+    if users_file:
+        auth = Authenticator.from_file(users_file, token=token, token_role=token_role)
+        roles = sorted(auth.roles.values())
+        click.echo(
+            f"vitals serve: {users_file}: "
+            + ", ".join(f"{roles.count(r)} {r}" for r in dict.fromkeys(roles))
+            + " (a line without a role is a viewer)",
+            err=True,
+        )
+    else:
+        auth = Authenticator(token=token, token_role=token_role)
     if not auth.enabled and not is_loopback(host):
         raise click.UsageError(
             f"refusing to serve patient data on {host} without authentication. Either bind "

@@ -12,11 +12,14 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from kafka.admin import KafkaAdminClient
 
-from tests.conftest import KAFKA, wait_until
+from tests.conftest import CASSANDRA_HOST, CASSANDRA_PORT, KAFKA, wait_until
+from tests.integration.browser import SHOTS, browser  # noqa: F401 (fixture)
 from vitals.admin import TopicSpec, create_topics
 from vitals.audit import Access, trail
+from vitals.cli import cli
 from vitals.web.app import WebSettings, create_app
 from vitals.web.auth import Authenticator, hash_password
 from vitals.web.server import BackgroundServer
@@ -26,7 +29,7 @@ pytestmark = pytest.mark.services
 PASSWORD = "correct-horse-battery"
 TOKEN = "t0ken-for-role-tests-0123456789"
 HEART_RATE = 173  # a value that must never reach the trail
-VIEWERS = ("vera", "wendy", "xavier", "yara")  # one per test that needs a session of its own
+VIEWERS = ("vera", "wendy", "xavier", "yara", "zoe")  # one per test that needs a session of its own
 CLINICIANS = ("carol",)
 
 
@@ -241,3 +244,72 @@ def test_the_trail_holds_no_vital_value_and_no_secret(server, session, alarm):
         for secret in (PASSWORD, TOKEN, comment, "2026-01-01"):
             assert secret not in text, a
         assert str(HEART_RATE) not in " ".join((a.path.replace(pid, ""), a.method, a.user)), a
+
+
+def audit_cli(keyspace: str, *args: str):
+    env = {
+        "VITALS_CASSANDRA_HOSTS": CASSANDRA_HOST,
+        "VITALS_CASSANDRA_PORT": str(CASSANDRA_PORT),
+        "VITALS_KEYSPACE": keyspace,
+    }
+    result = CliRunner().invoke(cli, ["audit", *args, "--since", "1h"], env=env)
+    assert result.exit_code == 0, result.output
+    return [ln for ln in result.stdout.splitlines() if ln.strip()], result.stderr
+
+
+def test_vitals_audit_reads_by_user_outcome_and_patient(server, session, alarm, keyspace):
+    pid, _ = alarm
+    with client(server, "zoe") as c:
+        assert c.get(f"/api/patients/{pid}/readings").status_code == 200
+        assert c.post(f"/api/patients/{pid}/alerts/low_spo2/ack").status_code == 403
+        assert c.get("/api/patients").status_code == 200  # the session's ward view
+    settle(server, session, "carol")  # the marker is not zoe's
+
+    lines, summary = audit_cli(keyspace, "--user", "zoe")
+    assert len(lines) == 3 and all(" zoe " in f" {ln} " and " viewer " in ln for ln in lines)
+    assert "3 audit rows by zoe from " in summary
+    lines, summary = audit_cli(keyspace, "--user", "zoe", "--outcome", "refused")
+    (line,) = lines
+    assert f" 403 refused   POST /api/patients/{pid}/alerts/low_spo2/ack" in line
+    assert "1 audit row by zoe and refused from " in summary
+    lines, summary = audit_cli(keyspace, pid, "--user", "zoe")  # the patient's own partitions
+    assert [ln.split()[-1] for ln in lines] == [
+        f"/api/patients/{pid}/alerts/low_spo2/ack",
+        f"/api/patients/{pid}/readings",
+    ]
+    assert f"2 accesses to {pid} and by zoe from " in summary
+    assert audit_cli(keyspace, "--patient", pid, "--user", "zoe")[0] == lines
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+@pytest.mark.parametrize(("user", "controls"), [("vera", False), ("carol", True)])
+def test_the_pages_show_alarm_controls_to_a_clinician_only(
+    server,
+    browser,  # noqa: F811 (the fixture)
+    alarm,
+    width,
+    user,
+    controls,
+):
+    """A viewer sees the alarm but no Acknowledge button and no audio-pause control, on a
+    phone (390 px) and a laptop (1280 px); a clinician sees both (headless Chromium)."""
+    pid, _ = alarm
+    context = browser.new_context(
+        viewport={"width": width, "height": 900},
+        http_credentials={"username": user, "password": PASSWORD},
+    )
+    page = context.new_page()
+    SHOTS.mkdir(exist_ok=True)
+    try:
+        page.goto(f"{server}/?prefix={pid}")
+        page.wait_for_selector("section.tile li.alert[data-rule='low_spo2']", timeout=30_000)
+        page.wait_for_function("() => document.body.dataset.role !== undefined")
+        page.screenshot(path=str(SHOTS / f"roles-ward-{user}-{width}.png"), full_page=True)
+        assert page.locator("section.tile button.ack").count() == (1 if controls else 0)
+        assert page.locator("#audio-pause").is_visible() == controls
+        page.goto(f"{server}/patients/{pid}")
+        page.wait_for_selector("#now li.alert[data-rule='low_spo2']", timeout=30_000)
+        page.screenshot(path=str(SHOTS / f"roles-patient-{user}-{width}.png"), full_page=True)
+        assert page.locator("#now button.ack").count() == (1 if controls else 0)
+    finally:
+        context.close()

@@ -98,3 +98,39 @@ def test_a_ward_session_is_one_user_from_one_address_per_day():
     assert s.first("vera", "10.0.0.6", day)  # another workstation
     assert s.first("carol", "10.0.0.5", day)  # another user
     assert s.first("vera", "10.0.0.5", day.replace(day=30))  # the next day
+
+
+def test_the_cli_offers_the_outcomes_the_trail_records():
+    from vitals.audit import OUTCOMES
+    from vitals.cli_audit import OUTCOMES as OFFERED
+
+    assert OFFERED == OUTCOMES
+
+
+def test_hash_password_with_a_role_makes_a_line_with_that_role(tmp_path):
+    from click.testing import CliRunner
+
+    from vitals.cli import cli
+
+    result = CliRunner().invoke(
+        cli, ["serve", "--hash-password", "kim", "--role", "clinician"], input="s3cret-pass\n"
+    )
+    assert result.exit_code == 0, result.output
+    line = result.output.strip().splitlines()[-1]
+    assert line.startswith("kim:$argon2id$") and line.endswith(":clinician")
+    users = tmp_path / "users.txt"
+    users.write_text(line + "\n")
+    assert Authenticator.from_file(str(users)).identify(basic("kim", "s3cret-pass")) == (
+        "kim",
+        "clinician",
+    )
+
+
+def test_role_without_hash_password_is_refused():
+    from click.testing import CliRunner
+
+    from vitals.cli import cli
+
+    result = CliRunner().invoke(cli, ["serve", "--role", "clinician"])
+    assert result.exit_code == 2
+    assert "Error: --role goes with --hash-password NAME" in result.output
