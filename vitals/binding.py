@@ -30,6 +30,7 @@ _bigint = struct.Struct(">q").pack
 _float = struct.Struct(">f").pack
 _double = struct.Struct(">d").pack
 _uint = struct.Struct(">I").pack
+_ushort = struct.Struct(">H").pack
 
 
 def _timestamp(v: datetime) -> bytes:
@@ -92,6 +93,18 @@ class RowEncoder:
     def encode(self, row: Sequence[object]) -> list[object]:
         """Value bytes; ``None`` (a vital not measured) is bound unset: no cell, no tombstone."""
         return [UNSET_VALUE if v is None else f(v) for f, v in zip(self.fns, row, strict=True)]
+
+    def routing_key(self, row: Sequence[object]) -> bytes:
+        """The routing key the driver would compute for ``row`` bound (its partition key
+        values serialised; several as the composite ``length, bytes, 0`` of each), without
+        binding it: only the partition key's values must be given, the rest may be absent.
+        Raises ``IndexError`` if the row is shorter than its partition key's positions."""
+        indexes = self.prepared.routing_key_indexes
+        fns = self.fns
+        if len(indexes) == 1:
+            return fns[indexes[0]](row[indexes[0]])  # type: ignore[return-value]
+        parts = [fns[i](row[i]) for i in indexes]
+        return b"".join(_ushort(len(p)) + p + b"\x00" for p in parts)  # type: ignore[arg-type]
 
     def bind(self, row: Sequence[object]) -> BoundStatement:
         """One row as a bound statement, ``None`` unset like ``encode``."""

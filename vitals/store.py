@@ -147,7 +147,10 @@ def connect(settings: CassandraSettings, *, keyspace: str | None = "") -> tuple[
         reconnection_policy=ExponentialReconnectionPolicy(0.5, 4.0),
         connect_timeout=settings.connect_timeout_s,
         control_connection_timeout=settings.connect_timeout_s,
-        protocol_version=5,
+        # v4, not v5: v5 wraps every frame in checksummed segments that this driver builds
+        # in pure Python (15 % of the consumer's CPU per stored row, bench/); every
+        # statement here names its columns, so v5's result-metadata ids are not needed
+        protocol_version=4,
     )
     where = ", ".join(f"{h}:{settings.port}" for h in settings.hosts)
     try:
@@ -311,6 +314,7 @@ class Writer:
         for p in (self._reading, self._latest, self._alert, self._set_active, self._clear_active):
             p.is_idempotent = True
         self._replicas: dict[tuple, object] = {}
+        self._routers: dict[bytes, RowEncoder] = {}  # by prepared statement: routing keys
         self._reading_codec = RowEncoder(self._reading)
         self._latest_codec = RowEncoder(self._latest)
         self._alert_codec = RowEncoder(self._alert)
@@ -356,15 +360,19 @@ class Writer:
         return out
 
     def _replica_key(self, prepared: PreparedStatement, key: tuple) -> object:
-        """The replica set of a partition (cached), or the key itself without a token map."""
+        """The replica set of a partition (cached), or the key itself without a token map.
+
+        ``key``: the statement's leading values, up to its partition key's last column."""
         found = self._replicas.get(key)
         if found is None:
             tm = self.session.cluster.metadata.token_map
             found = key
             if tm is not None:
-                n = len(prepared.column_metadata)
-                routing = prepared.bind((*key, *([None] * (n - len(key))))).routing_key
-                replicas = tm.get_replicas(self.keyspace, tm.token_class.from_key(routing))
+                router = self._routers.get(prepared.query_id)
+                if router is None:
+                    router = self._routers[prepared.query_id] = RowEncoder(prepared)
+                token = tm.token_class.from_key(router.routing_key(key))
+                replicas = tm.get_replicas(self.keyspace, token)
                 if replicas:
                     found = frozenset(replicas)
             if len(self._replicas) > 200_000:

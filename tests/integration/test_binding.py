@@ -211,3 +211,24 @@ def test_registrations_of_new_patients_are_batched_and_all_stored(session):
     assert len(batched) <= 10  # 2 on the partition's replicas + ≤ 4 for the resumes, 1 node
     assert w.execute(batched)
     assert sorted(w.monitored(topic, 3)) == sorted(f"NEW{i}" for i in range(50))
+
+
+def test_routing_keys_are_the_drivers_without_binding(session):
+    """Composite (patient, day), single text keys, and a key that is not the first column."""
+    w = Writer(session)
+    at = datetime(2025, 10, 26, 10, 30, 15, 123000, tzinfo=UTC)
+    history = ("P001-é", at.date(), at, "spo2_low", "cleared", "high", "SpO2 88 %", 88.0, None)
+    latest = ROWS[0][:1] + (at,) + (None,) * 13 + (1,)
+    clear = (1_761_474_615_123_000, "P001", "spo2_low")
+    for prepared, row in [
+        (w._reading, ROWS[0]),
+        (w._alert, history),
+        (w._latest, latest),
+        (w._clear_active, clear),
+    ]:
+        expected = prepared.bind(unset(row)).routing_key
+        assert RowEncoder(prepared).routing_key(row) == expected
+    assert (
+        RowEncoder(w._reading).routing_key(ROWS[0][:2])
+        == w._reading.bind(unset(ROWS[0])).routing_key
+    )
