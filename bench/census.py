@@ -7,7 +7,7 @@ of monitoring). A tenth of each has an active alert. The server's per-poll work
 (``WardStore.ward``: the reads plus building the states, as ``vitals serve`` does every
 second) is timed with the census read and with the whole-table read it replaced
 (``include_all``), first with only the census in the tables, then with the others added.
-``fill`` is shared with tests/integration/test_web_census.py.
+``fill`` is shared with tests/integration/test_web_census.py. Alone: ``python -m bench.census``.
 """
 
 from __future__ import annotations
@@ -99,3 +99,12 @@ def render(r: dict) -> str:
             f"{a['rows_read']:,} rows {a['median_s'] * 1000:.0f} ms ({a['patients']:,} shown)"
         )
     return "\n".join(lines)
+
+
+if __name__ == "__main__":  # python -m bench.census: this section alone
+    scratch = Scratch.open()
+    try:
+        print(render(run(scratch)))
+    finally:
+        for problem in scratch.cleanup():
+            print(f"cleanup: {problem}")

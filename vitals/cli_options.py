@@ -8,6 +8,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -164,6 +165,25 @@ stale_after_option = option(
     default=30.0,
     help="Seconds without a reading after which a patient is marked STALE "
     "(VITALS_WATCH_STALE_AFTER: deprecated name).",
+)
+
+
+def _census_window(ctx: click.Context, param: click.Parameter, value: str) -> timedelta:
+    from vitals.census import window_from
+
+    try:
+        return window_from(value)
+    except VitalsError as e:
+        raise click.BadParameter(str(e)) from None
+
+
+census_window_option = option(
+    "--census-window",
+    envvar="VITALS_CENSUS_WINDOW",
+    default="12h",  # vitals.census.CENSUS_WINDOW (not imported here: the CLI starts light)
+    callback=_census_window,
+    help="A patient without a reading for this long leaves the boards (30m, 12h, 2d): the "
+    "census is who is monitored now; ending monitoring takes a patient off at once.",
 )
 
 

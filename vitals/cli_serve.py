@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import timedelta
 
 import click
 
 from vitals.cli_options import (
     alerts_topic_option,
     cassandra_options,
+    census_window_option,
     kafka_options,
     option,
     stale_after_option,
@@ -81,6 +83,7 @@ def _hash_password_line(name: str, role: str | None) -> None:
     help="Allow plain HTTP on a non-loopback address (e.g. behind a TLS-terminating proxy).",
 )
 @stale_after_option
+@census_window_option
 @option(
     "--poll-interval",
     envvar="VITALS_WEB_POLL_INTERVAL",
@@ -115,6 +118,7 @@ def serve(
     token_role: str,
     role: str | None,
     stale_after: float,
+    census_window: timedelta,
     poll_interval: float,
     alerts_topic: str,
     hash_for: str | None,
@@ -182,6 +186,7 @@ def serve(
         kafka=kafka,
         alerts_topic=alerts_topic,
         stale_after=stale_after,
+        census_window=census_window,
         poll_interval=poll_interval,
     )
     app = create_app(settings, auth)

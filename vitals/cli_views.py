@@ -9,12 +9,13 @@ import os
 import shutil
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import click
 
 from vitals.cli_options import (
     cassandra_options,
+    census_window_option,
     kafka_options,
     option,
     paint,
@@ -57,6 +58,15 @@ from vitals.readings import VITALS
     is_flag=True,
     help="Print one frame and exit (for scripts and logs).",
 )
+@census_window_option
+@option(
+    "--all",
+    "include_all",
+    envvar="VITALS_WATCH_ALL",
+    is_flag=True,
+    help="Every patient stored, also those whose monitoring ended or who were silent for "
+    "--census-window (default: the census, the patients monitored now).",
+)
 @cassandra_options
 def watch(
     interval: float,
@@ -64,19 +74,24 @@ def watch(
     stale_after: float,
     prefix: str,
     once: bool,
+    census_window: timedelta,
+    include_all: bool,
     cassandra: CassandraSettings,
 ) -> None:
-    """A live board of every patient, sickest first; Ctrl+C quits.
+    """A live board of the patients monitored now, sickest first; Ctrl+C quits.
 
-    One row per patient: newest vitals and their age, NEWS2, HR and SpO2
-    sparklines, active alerts (coloured by severity on a terminal). Works over
-    a plain SSH session; nothing but ANSI escape codes.
+    One row per patient of the census (from its first reading until its
+    monitoring is ended or it is silent for --census-window): newest vitals and
+    their age, NEWS2, HR and SpO2 sparklines, active alerts (coloured by
+    severity on a terminal). As many rows as fit the terminal, then a line
+    "… N more · M alerting". Works over a plain SSH session; nothing but ANSI
+    escape codes.
 
     \b
     Examples:
       vitals watch
       vitals watch --prefix ICU- --minutes 30
-      vitals watch --once > board.txt
+      vitals watch --once --all > everyone.txt
     """
     from vitals.board import (
         ALT_SCREEN_OFF,
@@ -90,7 +105,7 @@ def watch(
     from vitals.store import connect
 
     cluster, session = connect(cassandra)
-    board = Board(session)
+    board = Board(session, census_window=census_window)
     colour = use_colour()
 
     def size() -> os.terminal_size:
@@ -103,7 +118,7 @@ def watch(
     def lines(height: int | None) -> list[str]:
         notice = None
         try:
-            patients = board.snapshot(prefix=prefix, minutes=minutes)
+            patients = board.snapshot(prefix=prefix, minutes=minutes, include_all=include_all)
         except Exception as e:  # Cassandra away: say so on the board, keep trying
             patients, notice = [], f"Cassandra did not answer ({str(e)[:120]}); retrying"
         return render(

@@ -18,8 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from tests.conftest import ROOT, wait_until
-from tests.helpers import VitalsProcess
+from tests.helpers import ROOT, VitalsProcess, wait_until
 from tools import services as svc
 from vitals.config import CassandraSettings, KafkaSettings
 

@@ -18,7 +18,7 @@ from collections import Counter
 import pytest
 
 from tests.cluster.cluster_stream import Scenario, Stream, report
-from tests.conftest import wait_until
+from tests.helpers import wait_until
 from tools import services as svc
 
 pytestmark = [

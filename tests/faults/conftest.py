@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.conftest import ROOT, Topics, vitals_env
+from tests.helpers import ROOT, Topics, vitals_env
 
 PORTS = {
     "KAFKA_PORT": "19292",

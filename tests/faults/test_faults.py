@@ -18,9 +18,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from kafka import KafkaProducer
 
-from tests.conftest import wait_until
 from tests.faults.conftest import KAFKA, check_stored, services, stream
-from tests.helpers import committed_and_end, read_topic, start_consumer
+from tests.helpers import committed_and_end, read_topic, start_consumer, wait_until
 
 pytestmark = pytest.mark.faults
 pause = (

@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 from kafka.admin import KafkaAdminClient
 
-from tests.conftest import KAFKA, ROOT, Topics, wait_until
-from tests.helpers import RUNNING, VitalsProcess, start_consumer
+from tests.helpers import KAFKA, ROOT, RUNNING, Topics, VitalsProcess, start_consumer, wait_until
 from vitals.admin import TopicSpec, create_topics
 from vitals.producer import VitalsProducer
 from vitals.readings import Reading

@@ -14,8 +14,14 @@ from pathlib import Path
 import pytest
 from kafka import KafkaProducer
 
-from tests.conftest import KAFKA, vitals_env, wait_until
-from tests.helpers import committed_and_end, read_topic, start_consumer
+from tests.helpers import (
+    KAFKA,
+    committed_and_end,
+    read_topic,
+    start_consumer,
+    vitals_env,
+    wait_until,
+)
 
 pytestmark = pytest.mark.services
 

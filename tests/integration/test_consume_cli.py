@@ -17,8 +17,7 @@ from kafka.admin import KafkaAdminClient
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import KAFKA, vitals_env, wait_until
-from tests.helpers import VitalsProcess, committed_and_end
+from tests.helpers import KAFKA, VitalsProcess, committed_and_end, vitals_env, wait_until
 from vitals.metrics import GroupLag, Metrics
 from vitals.producer import VitalsProducer
 from vitals.readings import Reading

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.conftest import ROOT, vitals_env, wait_until
+from tests.helpers import ROOT, vitals_env, wait_until
 from tests.integration.browser import SHOTS, browser  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.services

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 from fhir.resources.R4B.bundle import Bundle
 
-from tests.conftest import CASSANDRA_HOST, CASSANDRA_PORT
+from tests.helpers import CASSANDRA_HOST, CASSANDRA_PORT
 from vitals.cli import cli
 from vitals.web.app import WebSettings, create_app
 from vitals.web.auth import Authenticator, hash_password

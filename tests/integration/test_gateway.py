@@ -18,8 +18,16 @@ import hl7
 import pytest
 from hl7.client import MLLPClient
 
-from tests.conftest import KAFKA, vitals_env, wait_until
-from tests.helpers import VitalsProcess, committed_and_end, read_topic, start_consumer, stored_rows
+from tests.helpers import (
+    KAFKA,
+    VitalsProcess,
+    committed_and_end,
+    read_topic,
+    start_consumer,
+    stored_rows,
+    vitals_env,
+    wait_until,
+)
 
 pytestmark = pytest.mark.services
 

@@ -19,8 +19,15 @@ import pytest
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from tests.conftest import KAFKA, Topics, wait_until
-from tests.helpers import committed_and_end, read_topic, start_consumer, stored_rows
+from tests.helpers import (
+    KAFKA,
+    Topics,
+    committed_and_end,
+    read_topic,
+    start_consumer,
+    stored_rows,
+    wait_until,
+)
 
 pytestmark = pytest.mark.services
 

@@ -14,12 +14,16 @@ from pathlib import Path
 import pytest
 from kafka import KafkaProducer
 
-from tests.conftest import CASSANDRA_PORT, KAFKA, ROOT, vitals_env, wait_until
 from tests.helpers import (
+    CASSANDRA_PORT,
+    KAFKA,
+    ROOT,
     committed_and_end,
     read_topic,
     start_consumer,
     stored_rows,
+    vitals_env,
+    wait_until,
 )
 from vitals.producer import VitalsProducer
 from vitals.sources import Ward

@@ -8,8 +8,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import vitals_env, wait_until
-from tests.helpers import start_consumer, stored_rows
+from tests.helpers import start_consumer, stored_rows, vitals_env, wait_until
 
 pytestmark = pytest.mark.services
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from tests.conftest import vitals_env
+from tests.helpers import vitals_env
 from vitals.errors import ConfigError
 from vitals.readings import Reading
 from vitals.register import Register

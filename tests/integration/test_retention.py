@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.conftest import ROOT, vitals_env, wait_until
+from tests.helpers import ROOT, vitals_env, wait_until
 
 pytestmark = pytest.mark.services
 

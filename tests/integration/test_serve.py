@@ -7,8 +7,7 @@ import re
 import httpx
 import pytest
 
-from tests.conftest import vitals_env, wait_until
-from tests.helpers import VitalsProcess
+from tests.helpers import VitalsProcess, vitals_env, wait_until
 
 pytestmark = pytest.mark.services
 

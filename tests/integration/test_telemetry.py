@@ -17,8 +17,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
-from tests.conftest import KAFKA, vitals_env, wait_until
-from tests.helpers import committed_and_end, start_consumer, stored_rows
+from tests.helpers import (
+    KAFKA,
+    committed_and_end,
+    start_consumer,
+    stored_rows,
+    vitals_env,
+    wait_until,
+)
 
 pytestmark = pytest.mark.services
 

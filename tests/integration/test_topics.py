@@ -10,8 +10,7 @@ import uuid
 import pytest
 from kafka.admin import KafkaAdminClient
 
-from tests.conftest import KAFKA, vitals_env
-from tests.helpers import committed_and_end
+from tests.helpers import KAFKA, committed_and_end, vitals_env
 
 pytestmark = pytest.mark.services
 

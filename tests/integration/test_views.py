@@ -24,8 +24,15 @@ from kafka.admin import KafkaAdminClient
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import KAFKA, ROOT, vitals_env, wait_until
-from tests.helpers import committed_and_end, start_consumer, stored_rows
+from tests.helpers import (
+    KAFKA,
+    ROOT,
+    committed_and_end,
+    start_consumer,
+    stored_rows,
+    vitals_env,
+    wait_until,
+)
 from vitals.producer import VitalsProducer
 from vitals.readings import Reading
 from vitals.store import Writer

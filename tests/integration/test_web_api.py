@@ -12,8 +12,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import wait_until
-from tests.helpers import read_topic, start_consumer
+from tests.helpers import read_topic, start_consumer, wait_until
 from vitals.cli import cli
 from vitals.producer import VitalsProducer
 from vitals.readings import Reading

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import CASSANDRA_HOST, CASSANDRA_PORT, wait_until
+from tests.helpers import CASSANDRA_HOST, CASSANDRA_PORT, wait_until
 from vitals.audit import Access, AuditLog, accesses
 from vitals.cli import cli
 from vitals.web.app import WebSettings, create_app

@@ -12,8 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.conftest import wait_until
-from tests.helpers import start_consumer
+from tests.helpers import start_consumer, wait_until
 from tests.integration.browser import SHOTS, browser  # noqa: F401 (fixture)
 from vitals.producer import VitalsProducer
 from vitals.readings import Reading

@@ -17,8 +17,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import vitals_env
-from tests.helpers import VitalsProcess
+from tests.helpers import VitalsProcess, vitals_env
 from tests.integration.browser import browser  # noqa: F401 (fixture)
 from vitals.cli import cli
 from vitals.web.app import WebSettings, create_app

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.conftest import wait_until
+from tests.helpers import wait_until
 from tests.integration.browser import (  # noqa: F401 (fixtures)
     GEOMETRY_JS,
     SHOTS,

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 from kafka.admin import KafkaAdminClient
 
-from tests.conftest import CASSANDRA_HOST, CASSANDRA_PORT, KAFKA, wait_until
+from tests.helpers import CASSANDRA_HOST, CASSANDRA_PORT, KAFKA, wait_until
 from tests.integration.browser import SHOTS, browser  # noqa: F401 (fixture)
 from vitals.admin import TopicSpec, create_topics
 from vitals.audit import Access, trail

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from tests.conftest import wait_until
+from tests.helpers import wait_until
 from tests.integration.browser import SHOTS, browser, ward  # noqa: F401 (fixtures)
 from vitals.readings import Reading
 

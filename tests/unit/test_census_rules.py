@@ -88,3 +88,22 @@ def test_the_ward_list_counts_patients_alerting_unacknowledged_and_stale_per_war
         {"ward": "Ward A", "patients": 2, "alerting": 1, "unacknowledged": 0, "stale": 0},
         {"ward": "unassigned", "patients": 1, "alerting": 0, "unacknowledged": 0, "stale": 0},
     ]
+
+
+def test_the_census_window_option_defaults_to_the_census_window():
+    from vitals.cli import cli
+
+    params = {p.name: p for p in cli.commands["watch"].params}
+    assert window_from(params["census_window"].default) == CENSUS_WINDOW
+
+
+@pytest.mark.parametrize("command", ["watch", "serve"])
+def test_a_bad_census_window_is_refused_before_connecting(command):
+    from click.testing import CliRunner
+
+    from vitals.cli import cli
+
+    result = CliRunner().invoke(cli, [command, "--census-window", "soon"])
+    assert result.exit_code == 2
+    assert "Invalid value for '--census-window'" in result.output
+    assert "'soon' is not a duration; write a number and a unit" in result.output

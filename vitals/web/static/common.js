@@ -152,9 +152,12 @@ function acknowledge(patientId, alert) {
 }
 
 // --- the live stream --------------------------------------------------------------------------
-function liveStream(prefix, handlers) {
+function liveStream(prefix, handlers, ward = "") {
   const conn = document.getElementById("conn");
-  const url = "/api/stream" + (prefix ? `?prefix=${encodeURIComponent(prefix)}` : "");
+  const q = new URLSearchParams();
+  if (prefix) q.set("prefix", prefix);
+  if (ward) q.set("ward", ward);
+  const url = "/api/stream" + (q.toString() ? `?${q}` : "");
   const es = new EventSource(url);
   const mark = (ok, text) => {
     if (!conn) return;

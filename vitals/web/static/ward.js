@@ -1,9 +1,19 @@
-// The ward page: one tile per patient, sickest first, kept live by /api/stream.
+// The ward page: one tile per patient of the census (who is monitored now), sickest first,
+// kept live by /api/stream. At hospital scale it stays fast: every patient's state is kept
+// (data only), but tiles exist only for the sickest that are on screen (more are made as the
+// page is scrolled), and an update touches only the tiles of patients whose state changed.
+// Opened without a ward or prefix, a census larger than one screen shows the ward list.
 "use strict";
 
 const TREND_MINUTES = 15;
-const tiles = new Map(); // patient_id -> { state, el, parts, plot, trend }
+const TILE_PX = [320, 250]; // about one tile's width and height: how many fit one screen
+const MIN_TILES = 24; // tiles made at once, at least (cheap; a small ward shows whole)
+const states = new Map(); // patient_id -> PatientState: the whole census of this filter
+const tiles = new Map(); // patient_id -> { state, el, parts, plot, trend }: shown tiles only
 let order = [];
+let limit = 0; // tiles shown: a screenful, then a screenful more at each scroll to the end
+let filter = { prefix: "", ward: "", all: false };
+let wardsShown = ""; // the ward list as last drawn (redrawn only when a count changes)
 let stream = null;
 let announced = null; // keys of the alarms already announced (null: before the first snapshot)
 
@@ -147,33 +157,159 @@ function upsert(state) {
   return t;
 }
 
+function screenful() {
+  const cols = Math.max(1, Math.floor(window.innerWidth / TILE_PX[0]));
+  const rows = Math.max(1, Math.ceil(window.innerHeight / TILE_PX[1]));
+  return cols * rows;
+}
+
+// The ward list instead of tiles: no ward or prefix chosen and more patients than one screen.
+function wardListWanted() {
+  return !filter.prefix && !filter.ward && !filter.all && states.size > screenful();
+}
+
 function layout() {
   const box = document.getElementById("tiles");
-  const wanted = order.filter((p) => tiles.has(p)).map((p) => tiles.get(p).el);
-  if (!wanted.length) {
-    box.replaceChildren(el("div", { class: "empty" }, "No patients (yet) for this filter."));
-    return;
+  let alerting = 0, stale = 0;
+  for (const s of states.values()) {
+    if (s.unacknowledged) alerting += 1;
+    if (s.stale) stale += 1;
   }
+  const counts = document.getElementById("counts");
+  counts.textContent = `${states.size} patients · ${alerting} alerting · ${stale} stale`;
+  counts.dataset.patients = String(states.size);
+  if (!states.size) {
+    dropTiles();
+    box.className = "";
+    box.replaceChildren(el("div", { class: "empty" }, "No patients (yet) for this filter."));
+  } else if (wardListWanted()) {
+    showWards(box);
+  } else {
+    showTiles(box);
+  }
+  const alarms = boardAlarms();
+  vitalsAlarm.setAlerts(alarms);
+  announce(alarms);
+}
+
+// Per ward (the state's group: register ward, else id prefix, else unassigned).
+function wardRows() {
+  const wards = new Map();
+  for (const s of states.values()) {
+    const name = s.group || "unassigned";
+    const w = wards.get(name) || { ward: name, patients: 0, alerting: 0, unacknowledged: 0, stale: 0 };
+    w.patients += 1;
+    if (s.alerts.length) w.alerting += 1;
+    if (s.unacknowledged) w.unacknowledged += 1;
+    if (s.stale) w.stale += 1;
+    wards.set(name, w);
+  }
+  return [...wards.values()].sort((a, b) => b.unacknowledged - a.unacknowledged || a.ward.localeCompare(b.ward));
+}
+
+function showWards(box) {
+  dropTiles();
+  const rows = wardRows();
+  const key = JSON.stringify(rows);
+  if (box.className === "wardlist" && key === wardsShown) return;
+  wardsShown = key;
+  box.className = "wardlist";
+  const link = (params, text) => {
+    const url = new URL(location.href);
+    for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
+    return el("a", { href: url.pathname + url.search }, text);
+  };
+  const num = (n, cls) => el("td", { class: n ? cls : "" }, String(n));
+  box.replaceChildren(
+    el("h2", {}, `${states.size} patients monitored: choose a ward`),
+    el(
+      "table",
+      { class: "wards" },
+      el(
+        "thead",
+        {},
+        el(
+          "tr",
+          {},
+          el("th", {}, "Ward"),
+          el("th", { title: "patients monitored now" }, "Patients"),
+          el("th", { title: "patients with an active alert" }, "Alerting"),
+          el("th", { title: "patients with an alert nobody acknowledged" }, "Unack."),
+          el("th", { title: "patients without a recent reading" }, "Stale"),
+        ),
+      ),
+      el(
+        "tbody",
+        {},
+        ...rows.map((w) =>
+          el(
+            "tr",
+            { "data-ward": w.ward },
+            el("td", {}, link({ ward: w.ward }, w.ward)),
+            num(w.patients, ""),
+            num(w.alerting, "alerting"),
+            num(w.unacknowledged, "unacked"),
+            num(w.stale, "stale"),
+          ),
+        ),
+      ),
+    ),
+    el("p", {}, link({ all: "1" }, `Show all ${states.size} patients, sickest first`)),
+  );
+}
+
+let moreObserver = null;
+function showTiles(box) {
+  if (box.className !== "") {
+    box.className = "";
+    box.replaceChildren();
+    wardsShown = "";
+  }
+  limit = Math.max(limit, MIN_TILES, 2 * screenful()); // a screen and the next, at least
+  const visible = order.slice(0, limit).filter((p) => states.has(p));
+  const keep = new Set(visible);
+  dropTiles([...tiles.keys()].filter((p) => !keep.has(p)));
+  const made = [];
+  for (const pid of visible) {
+    if (!tiles.has(pid)) {
+      upsert(states.get(pid));
+      made.push(pid);
+    }
+  }
+  const wanted = visible.map((p) => tiles.get(p).el);
+  if (order.length > visible.length) wanted.push(moreMarker(order.length - visible.length));
   const current = Array.from(box.children);
   if (current.length !== wanted.length || current.some((c, i) => c !== wanted[i])) box.replaceChildren(...wanted);
   for (const t of tiles.values()) {
     if (!t.plot && t.spark.isConnected) t.plot = sparkline(t.spark, t.trend);
   }
-  const alerting = Array.from(tiles.values()).filter((t) => t.state.unacknowledged).length;
-  const stale = Array.from(tiles.values()).filter((t) => t.state.stale).length;
-  document.getElementById("counts").textContent = `${tiles.size} patients · ${alerting} alerting · ${stale} stale`;
-  const alarms = boardAlarms();
-  vitalsAlarm.setAlerts(alarms);
-  announce(alarms);
+  if (made.length) loadTrends(made);
+}
+
+// The last cell while more patients than tiles: scrolled into view, a screenful more is shown.
+let marker = null;
+function moreMarker(rest) {
+  if (!marker) {
+    marker = el("div", { class: "more", id: "more" });
+    moreObserver = new IntersectionObserver((entries) => {
+      if (entries.some((e) => e.isIntersecting)) {
+        limit += screenful();
+        layout();
+      }
+    });
+    moreObserver.observe(marker);
+  }
+  marker.textContent = `${rest} more patients below (sickest shown first)`;
+  return marker;
 }
 
 // Every unacknowledged active alert on the board, sickest patient first.
 function boardAlarms() {
   const list = [];
   for (const pid of order) {
-    const t = tiles.get(pid);
-    if (!t) continue;
-    for (const a of t.state.alerts) {
+    const st = states.get(pid);
+    if (!st) continue;
+    for (const a of st.alerts) {
       if (a.acknowledged) continue;
       list.push({
         key: `${pid}|${a.rule}|${a.raised_at}|${a.severity}`, // an escalation is a new alarm
@@ -263,9 +399,11 @@ function onKey(ev) {
   }
 }
 
-async function loadTrends(prefix) {
+// The trends of tiles just made (a page asks only for what it shows).
+async function loadTrends(ids) {
   try {
-    const q = new URLSearchParams({ prefix, minutes: TREND_MINUTES, points: 120 });
+    const q = new URLSearchParams({ minutes: TREND_MINUTES, points: 120 });
+    for (const pid of ids) q.append("patient", pid);
     const data = await api(`/api/trends?${q}`);
     for (const [pid, tr] of Object.entries(data.patients)) {
       const t = tiles.get(pid);
@@ -299,34 +437,46 @@ function dropTiles(ids = [...tiles.keys()]) {
   }
 }
 
-function connect(prefix) {
+function connect() {
   if (stream) stream.close();
   dropTiles();
+  states.clear();
   order = [];
+  limit = 0;
   announced = null;
   document.getElementById("tiles").replaceChildren(el("div", { class: "empty" }, "Loading…"));
-  stream = liveStream(prefix, {
+  stream = liveStream(filter.prefix, {
     snapshot(data) {
       dropTiles();
+      states.clear();
       document.getElementById("tiles").replaceChildren();
-      for (const s of data.patients) upsert(s);
+      for (const s of data.patients) states.set(s.patient_id, s);
       order = data.patients.map((s) => s.patient_id);
       layout();
-      loadTrends(prefix);
     },
     update(data) {
+      for (const pid of data.removed) states.delete(pid);
       dropTiles(data.removed);
-      for (const s of data.patients) upsert(s);
+      for (const s of data.patients) {
+        states.set(s.patient_id, s);
+        if (tiles.has(s.patient_id)) upsert(s); // only the tiles of patients that changed
+      }
       order = data.order;
       layout();
     },
-  });
+  }, filter.ward);
 }
 
 function main() {
   const params = new URLSearchParams(location.search);
   const input = document.getElementById("prefix");
   input.value = params.get("prefix") || "";
+  filter = { prefix: input.value.trim(), ward: params.get("ward") || "", all: params.has("all") };
+  const scope = document.getElementById("scope");
+  if (filter.ward || filter.all) {
+    scope.hidden = false;
+    scope.querySelector("b").textContent = filter.ward || "all patients";
+  }
   input.addEventListener("change", () => {
     const p = input.value.trim();
     vitalsAlarm.setStation(p);
@@ -334,8 +484,10 @@ function main() {
     if (p) url.searchParams.set("prefix", p);
     else url.searchParams.delete("prefix");
     history.replaceState(null, "", url);
-    connect(p);
+    filter.prefix = p;
+    connect();
   });
+  window.addEventListener("resize", () => states.size && layout());
   setInterval(() => tiles.forEach(updateWhen), 1000);
   // sound: browsers allow it only after a gesture, so the first click or key enables it
   vitalsAlarm.onChange(showSound);
@@ -346,7 +498,7 @@ function main() {
   document.getElementById("sound-enable").addEventListener("click", gesture);
   document.getElementById("audio-pause").addEventListener("click", togglePause);
   document.addEventListener("keydown", onKey);
-  loadHealth().then(() => connect(input.value.trim()));
+  loadHealth().then(connect);
 }
 
 main();
