@@ -7,49 +7,41 @@ registered in a ``Scratch`` so it is removed at the end even after a failure.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import platform
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from cassandra.cluster import Cluster, Session
 from cassandra.concurrent import execute_concurrent_with_args
-from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import UnknownTopicOrPartitionError
 
-from vitals.config import CassandraSettings
+import harness
+from harness import KAFKA, ROOT, Offsets, Topics, cassandra_settings, vitals_argv, vitals_env
 from vitals.store import apply_schema, connect
 
-ROOT = Path(__file__).resolve().parent.parent
-KAFKA = os.environ.get(
-    "VITALS_BOOTSTRAP_SERVERS", f"127.0.0.1:{os.environ.get('KAFKA_PORT', '9092')}"
-)
-CASSANDRA_HOST = os.environ.get("VITALS_CASSANDRA_HOSTS", "127.0.0.1")
-CASSANDRA_PORT = int(os.environ.get("CASSANDRA_PORT", "9042"))
+__all__ = [  # the harness's names bench modules import from here
+    "KAFKA",
+    "ROOT",
+    "Offsets",
+    "Topics",
+    "cassandra_settings",
+    "vitals_env",
+]
+
 PARTITIONS = 6
 
-
-def wait_until(
-    predicate: Callable[[], object], timeout: float, what: str, every: float = 0.05
-) -> object:
-    """Poll ``predicate`` until truthy; ``TimeoutError`` naming ``what`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(every)
-    raise TimeoutError(f"after {timeout:.0f} s: {what} (last value: {last!r})")
+#: ``harness.wait_until`` polling every 50 ms: a benchmark's clock stops within that.
+wait_until = functools.partial(harness.wait_until, every=0.05)
 
 
 # --- machine -------------------------------------------------------------------------------
@@ -193,57 +185,6 @@ class Scratch:
         return problems
 
 
-def cassandra_settings(keyspace: str = "hospital") -> CassandraSettings:
-    return CassandraSettings(hosts=(CASSANDRA_HOST,), port=CASSANDRA_PORT, keyspace=keyspace)
-
-
-# --- Kafka offsets -------------------------------------------------------------------------
-
-
-class Offsets:
-    """End offsets of a topic and committed offsets of groups, by a side consumer."""
-
-    def __init__(self, topic: str) -> None:
-        self.topic = topic
-        self.tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-        self._ends = KafkaConsumer(bootstrap_servers=[KAFKA], client_id="vitals-bench-ends")
-        self._committed: dict[str, KafkaConsumer] = {}
-        self._admin: KafkaAdminClient | None = None
-
-    def ends(self) -> dict[int, int]:
-        return {tp.partition: off for tp, off in self._ends.end_offsets(self.tps).items()}
-
-    def committed(self, group: str) -> dict[int, int]:
-        c = self._committed.get(group)
-        if c is None:
-            c = KafkaConsumer(
-                bootstrap_servers=[KAFKA], group_id=group, client_id="vitals-bench-committed"
-            )
-            self._committed[group] = c
-        return {tp.partition: c.committed(tp) or 0 for tp in self.tps}
-
-    def committed_all(self, group: str) -> dict[int, int]:
-        """Committed offsets of every partition in one OffsetFetch (for frequent sampling)."""
-        if self._admin is None:
-            self._admin = KafkaAdminClient(bootstrap_servers=[KAFKA], client_id="vitals-bench-lag")
-        got = self._admin.list_group_offsets({group: self.tps}).get(group, {})
-        return {
-            tp.partition: (got[tp].offset if tp in got and got[tp].offset >= 0 else 0)
-            for tp in self.tps
-        }
-
-    def caught_up(self, group: str, ends: dict[int, int]) -> bool:
-        got = self.committed(group)
-        return all(got[p] >= e for p, e in ends.items())
-
-    def close(self) -> None:
-        self._ends.close()
-        for c in self._committed.values():
-            c.close()
-        if self._admin is not None:
-            self._admin.close()
-
-
 # --- rows in Cassandra ---------------------------------------------------------------------
 
 
@@ -273,27 +214,13 @@ def count_rows(session: Session, keyspace: str, patients: Iterable[str], days: l
 # --- `vitals` subprocesses -----------------------------------------------------------------
 
 
-def vitals_env(**overrides: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        VITALS_BOOTSTRAP_SERVERS=KAFKA,
-        VITALS_CASSANDRA_HOSTS=CASSANDRA_HOST,
-        VITALS_CASSANDRA_PORT=str(CASSANDRA_PORT),
-        VITALS_TELEMETRY_TIMEOUT="0",  # pre-filled topics end on purpose: no telemetry-lost storm
-        PYTHONUNBUFFERED="1",
-        NO_COLOR="1",
-    )
-    env.update(overrides)
-    return env
-
-
 class VitalsProc:
     """``python -m vitals ARGS`` with timestamped stderr lines and its peak RSS at exit."""
 
     def __init__(self, args: Sequence[str], env: dict[str, str], prefix: Sequence[str] = ()):
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
-            [*prefix, sys.executable, "-m", "vitals", *args],
+            [*prefix, *vitals_argv(*args)],
             env=env,
             cwd=ROOT,
             stdout=subprocess.DEVNULL,

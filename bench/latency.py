@@ -26,6 +26,7 @@ from bench.infra import (
     PARTITIONS,
     Offsets,
     Scratch,
+    Topics,
     VitalsProc,
     days_between,
     vitals_env,
@@ -49,13 +50,7 @@ def latency(scratch: Scratch, *, rate: float, seconds: float, patients: int = 10
     dlq = scratch.topic("lat-dlq", 1)
     ks = scratch.keyspace("lat")
     group = scratch.group("lat")
-    env = vitals_env(
-        VITALS_TOPIC=topic,
-        VITALS_GROUP=group,
-        VITALS_KEYSPACE=ks,
-        VITALS_ALERTS_TOPIC=alerts,
-        VITALS_DLQ_TOPIC=dlq,
-    )
+    env = vitals_env(Topics(topic, alerts, dlq, group), ks)
     consumer = VitalsProc(["consume", "--quiet"], env)
     offsets = Offsets(topic)
     watch_offsets = Offsets(topic)  # its own clients: the watcher runs in a thread
@@ -186,13 +181,7 @@ def sustained(
     dlq = scratch.topic("e2e-dlq", 1)
     ks = scratch.keyspace("e2e")
     group = scratch.group("e2e")
-    env = vitals_env(
-        VITALS_TOPIC=topic,
-        VITALS_GROUP=group,
-        VITALS_KEYSPACE=ks,
-        VITALS_ALERTS_TOPIC=alerts,
-        VITALS_DLQ_TOPIC=dlq,
-    )
+    env = vitals_env(Topics(topic, alerts, dlq, group), ks)
     procs = [VitalsProc(["consume", "--quiet"], env) for _ in range(members)]
     offsets = Offsets(topic)
     samples: list[tuple[float, int, int]] = []  # (s since start, produced, committed)

@@ -21,6 +21,7 @@ from bench.infra import (
     KAFKA,
     Offsets,
     Scratch,
+    Topics,
     VitalsProc,
     count_rows,
     cpu_seconds,
@@ -135,13 +136,7 @@ def ingest(
     """
     ks = scratch.keyspace("ingest")
     group = scratch.group("ingest")
-    env = vitals_env(
-        VITALS_TOPIC=topic,
-        VITALS_GROUP=group,
-        VITALS_KEYSPACE=ks,
-        VITALS_ALERTS_TOPIC=alerts,
-        VITALS_DLQ_TOPIC=dlq,
-    )
+    env = vitals_env(Topics(topic, alerts, dlq, group), ks)
     offsets = Offsets(topic)
     ends = offsets.ends()
     if sum(ends.values()) != n:

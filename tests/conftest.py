@@ -1,4 +1,5 @@
 """Fixtures shared by every test: the real local services, isolated per test.
+Fixtures only: the helpers tests import are in tests/helpers.py (on top of harness/).
 
 Each test gets fresh Kafka topics and its own consumer group (uuid names); each
 module gets its own Cassandra keyspace, dropped at teardown. No sleeps: waits are
@@ -7,45 +8,17 @@ bounded polls that fail with a message saying what never happened.
 
 from __future__ import annotations
 
-import os
-import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-KAFKA = os.environ.get(
-    "VITALS_BOOTSTRAP_SERVERS", f"127.0.0.1:{os.environ.get('KAFKA_PORT', '9092')}"
-)
-CASSANDRA_HOST = os.environ.get("VITALS_CASSANDRA_HOSTS", "127.0.0.1")
-CASSANDRA_PORT = int(os.environ.get("CASSANDRA_PORT", "9042"))
-
-
-def wait_until(
-    predicate: Callable[[], object], timeout: float, what: str, every: float = 0.1
-) -> object:
-    """Poll ``predicate`` until truthy; fail with ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(every)
-    raise TimeoutError(f"after {timeout} s: {what} (last value: {last!r})")
+from tests.helpers import CASSANDRA_HOST, CASSANDRA_PORT, KAFKA, Topics, kill_leftovers
 
 
 @pytest.fixture(autouse=True)
 def _no_leftover_processes() -> Iterator[None]:
     yield
-    from tests.helpers import kill_leftovers
-
     kill_leftovers()
 
 
@@ -101,14 +74,6 @@ def session(cassandra_settings):
     cluster.shutdown()
 
 
-@dataclass(frozen=True)
-class Topics:
-    vitals: str
-    alerts: str
-    dlq: str
-    group: str
-
-
 @pytest.fixture
 def topics(kafka_settings) -> Iterator[Topics]:
     """Fresh readings/alerts/DLQ topics (3 partitions) and a fresh group name."""
@@ -130,26 +95,3 @@ def topics(kafka_settings) -> Iterator[Topics]:
         pass
     finally:
         admin.close()
-
-
-def vitals_env(
-    topics: Topics, keyspace: str, *, kafka: str = KAFKA, cassandra_port: int = CASSANDRA_PORT
-) -> dict[str, str]:
-    """Environment for a `vitals` subprocess pointed at this test's topics and keyspace."""
-    env = dict(os.environ)
-    env.update(
-        VITALS_BOOTSTRAP_SERVERS=kafka,
-        VITALS_CASSANDRA_HOSTS=CASSANDRA_HOST,
-        VITALS_CASSANDRA_PORT=str(cassandra_port),
-        VITALS_KEYSPACE=keyspace,
-        VITALS_TOPIC=topics.vitals,
-        VITALS_ALERTS_TOPIC=topics.alerts,
-        VITALS_DLQ_TOPIC=topics.dlq,
-        VITALS_GROUP=topics.group,
-        # streams in tests end on purpose; tests of telemetry-lost set their own timeout
-        VITALS_TELEMETRY_TIMEOUT="0",
-        PYTHONUNBUFFERED="1",
-        NO_COLOR="1",
-        VITALS_RULES=str(ROOT / "tests" / "rules_immediate.yaml"),  # one reading raises
-    )
-    return env

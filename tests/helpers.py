@@ -1,17 +1,53 @@
-"""Test helpers: consumer subprocesses, reading rows back, Kafka offsets."""
+"""What tests import (never conftest.py): the shared harness (harness/, also used by bench/),
+plus what only tests need: consumer subprocesses, rows read back, whole topics read."""
 
 from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Sequence
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer
 
-from tests.conftest import KAFKA, Topics, vitals_env, wait_until
+from harness import (
+    CASSANDRA_HOST,
+    CASSANDRA_PORT,
+    KAFKA,
+    ROOT,
+    Topics,
+    committed_and_end,
+    run_vitals,
+    vitals_argv,
+    wait_until,
+)
+from harness import vitals_env as harness_env
+
+__all__ = [  # the harness's names, for tests to import from here
+    "CASSANDRA_HOST",
+    "CASSANDRA_PORT",
+    "KAFKA",
+    "ROOT",
+    "Topics",
+    "committed_and_end",
+    "run_vitals",
+    "wait_until",
+]
+
+#: One reading raises (tests/rules_immediate.yaml): what a `vitals` under test runs with.
+IMMEDIATE_RULES = str(ROOT / "tests" / "rules_immediate.yaml")
+
+
+def vitals_env(
+    topics: Topics, keyspace: str, *, kafka: str = KAFKA, cassandra_port: int = CASSANDRA_PORT
+) -> dict[str, str]:
+    """Environment for a `vitals` subprocess pointed at this test's topics and keyspace,
+    with the rules where one reading raises (tests of telemetry-lost set their own timeout)."""
+    return harness_env(
+        topics, keyspace, kafka=kafka, cassandra_port=cassandra_port, VITALS_RULES=IMMEDIATE_RULES
+    )
+
 
 RUNNING: list[VitalsProcess] = []
 
@@ -34,7 +70,7 @@ class VitalsProcess:
     def __init__(self, args: Sequence[str], env: dict[str, str]) -> None:
         RUNNING.append(self)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "vitals", *args],
+            vitals_argv(*args),
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -103,18 +139,6 @@ def stored_rows(session, keyspace: str, patient_ids: Sequence[str]) -> list:
             )
         )
     return rows
-
-
-def committed_and_end(topic: str, group: str, kafka: str = KAFKA) -> tuple[int, int]:
-    """(sum of the group's committed offsets, sum of the end offsets) over the topic."""
-    c = KafkaConsumer(bootstrap_servers=kafka, group_id=group, enable_auto_commit=False)
-    try:
-        parts = [TopicPartition(topic, p) for p in c.partitions_for_topic(topic) or ()]
-        ends = c.end_offsets(parts)
-        committed = sum((c.committed(tp) or 0) for tp in parts)
-        return committed, sum(ends.values())
-    finally:
-        c.close()
 
 
 def read_topic(topic: str, expected: int, timeout: float = 30, kafka: str = KAFKA) -> list:

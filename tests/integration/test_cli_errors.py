@@ -4,26 +4,18 @@ hang). Argument-only mistakes are checked in-process: tests/unit/test_cli_contra
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 
 import pytest
 
-from tests.conftest import CASSANDRA_PORT, KAFKA, vitals_env
+from tests.helpers import CASSANDRA_PORT, KAFKA, run_vitals, vitals_env
 
 pytestmark = pytest.mark.services
 
 
 def vitals(env: dict[str, str], *args: str, timeout: float = 60) -> tuple[int, str, float]:
     t = time.monotonic()
-    out = subprocess.run(
-        [sys.executable, "-m", "vitals", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    out = run_vitals(env, *args, timeout=timeout)
     return out.returncode, out.stderr.strip(), time.monotonic() - t
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 PORTS = {
     "KAFKA_PORT": "19792",

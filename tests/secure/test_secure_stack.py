@@ -21,8 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import wait_until
-from tests.helpers import VitalsProcess
+from tests.helpers import VitalsProcess, wait_until
 
 # 100-200 s (a secured Kafka and Cassandra start for them): `make test-secure` runs them
 pytestmark = pytest.mark.skipif(
