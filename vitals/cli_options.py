@@ -228,6 +228,31 @@ def settings_from(build: Callable[[dict[str, Any]], object], name: str) -> Calla
     return decorate
 
 
+def _login_options(flag: str, server: str, *, user: str) -> Callable[[F], F]:
+    """--FLAG-username, --FLAG-password-file, --FLAG-ca-file (``VITALS_FLAG_*``): how to log
+    in to ``server``. The password itself only from ``VITALS_FLAG_PASSWORD`` or the file."""
+    var = f"VITALS_{flag.upper()}"
+    return options(
+        option(
+            f"--{flag}-username",
+            envvar=f"{var}_USERNAME",
+            help=f"{user} user; the password comes from {var}_PASSWORD or --{flag}-password-file.",
+        ),
+        option(
+            f"--{flag}-password-file",
+            envvar=f"{var}_PASSWORD_FILE",
+            type=click.Path(dir_okay=False),
+            help=f"File holding the {user} password (never pass a password as a flag).",
+        ),
+        option(
+            f"--{flag}-ca-file",
+            envvar=f"{var}_CA_FILE",
+            type=click.Path(dir_okay=False, exists=True),
+            help=f"CA certificate for {server} TLS.",
+        ),
+    )
+
+
 #: The Kafka connection flags; the command receives them as ``kafka: KafkaSettings``.
 _kafka_flags = options(
     option(
@@ -249,23 +274,7 @@ _kafka_flags = options(
         type=click.Choice(["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]),
         help="SASL mechanism (with SASL_* protocols).",
     ),
-    option(
-        "--kafka-username",
-        envvar="VITALS_KAFKA_USERNAME",
-        help="SASL user; the password comes from VITALS_KAFKA_PASSWORD or --kafka-password-file.",
-    ),
-    option(
-        "--kafka-password-file",
-        envvar="VITALS_KAFKA_PASSWORD_FILE",
-        type=click.Path(dir_okay=False),
-        help="File holding the SASL password (never pass a password as a flag).",
-    ),
-    option(
-        "--kafka-ca-file",
-        envvar="VITALS_KAFKA_CA_FILE",
-        type=click.Path(dir_okay=False, exists=True),
-        help="CA certificate for Kafka TLS.",
-    ),
+    _login_options("kafka", "Kafka", user="SASL"),
 )
 
 #: The Cassandra connection flags; the command receives them as ``cassandra: CassandraSettings``.
@@ -289,23 +298,7 @@ _cassandra_flags = options(
         default=CassandraSettings.keyspace,
         help="Cassandra keyspace.",
     ),
-    option(
-        "--cassandra-username",
-        envvar="VITALS_CASSANDRA_USERNAME",
-        help="Cassandra user; the password comes from VITALS_CASSANDRA_PASSWORD or --cassandra-password-file.",
-    ),
-    option(
-        "--cassandra-password-file",
-        envvar="VITALS_CASSANDRA_PASSWORD_FILE",
-        type=click.Path(dir_okay=False),
-        help="File holding the Cassandra password.",
-    ),
-    option(
-        "--cassandra-ca-file",
-        envvar="VITALS_CASSANDRA_CA_FILE",
-        type=click.Path(dir_okay=False, exists=True),
-        help="CA certificate for Cassandra TLS.",
-    ),
+    _login_options("cassandra", "Cassandra", user="Cassandra"),
     option(
         "--local-dc",
         envvar="VITALS_LOCAL_DC",
