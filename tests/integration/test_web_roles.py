@@ -29,7 +29,14 @@ pytestmark = pytest.mark.services
 PASSWORD = "correct-horse-battery"
 TOKEN = "t0ken-for-role-tests-0123456789"
 HEART_RATE = 173  # a value that must never reach the trail
-VIEWERS = ("vera", "wendy", "xavier", "yara", "zoe")  # one per test that needs a session of its own
+VIEWERS = (
+    "uma",
+    "vera",
+    "wendy",
+    "xavier",
+    "yara",
+    "zoe",
+)  # one per test that needs a session of its own
 CLINICIANS = ("carol",)
 
 
@@ -215,6 +222,14 @@ def test_two_ward_refreshes_in_one_session_write_one_row(server, session):
     settle(server, session, "yara")
     ward = [a for a in trail(session, *window(), user="yara") if a.patient_id is None]
     assert [(a.method, a.path, a.role, a.outcome) for a in ward] == [("GET", "/", "viewer", "ok")]
+
+
+def test_a_live_stream_is_audited_when_it_opens_not_when_it_ends(server, session):
+    with client(server, "uma") as c, c.stream("GET", "/api/stream") as stream:
+        assert stream.status_code == 200
+        next(stream.iter_lines())  # the stream is open and stays open
+        (row,) = rows(session, 1, user="uma")
+        assert (row.path, row.patient_id, row.outcome) == ("/api/stream", None, "ok")
 
 
 def test_the_trail_holds_no_vital_value_and_no_secret(server, session, alarm):

@@ -129,17 +129,11 @@ class AuditMiddleware:
         if not audited:
             await self.app(scope, receive, send)
             return
-        status = 500  # if the app fails before answering
+        recorded = False
 
-        async def send_and_note(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_note)
-        finally:
+        def record(status: int) -> None:
+            nonlocal recorded
+            recorded = True
             client = scope.get("client")
             state = scope.get("state", {})
             self.audit.record(
@@ -154,3 +148,15 @@ class AuditMiddleware:
                     role=state.get("role", ""),
                 )
             )
+
+        async def send_and_note(message: Message) -> None:
+            # recorded when the answer starts: a live stream's row does not wait for its end
+            if message["type"] == "http.response.start" and not recorded:
+                record(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            if not recorded:
+                record(500)  # the app failed before answering
