@@ -201,6 +201,17 @@ def test_a_patient_silent_for_longer_than_the_census_window_leaves_the_board(hos
     wait_until(lambda: total(hospital, prefix="EDGE") == 0, timeout=5, what="EDGE1 off the API")
 
 
+def test_the_page_shows_patients_who_left_the_census_only_when_asked_for(hospital, page):
+    page.goto(f"{hospital.url}/?prefix=OLD0000")
+    page.locator("#tiles .empty", has_text="No patients").wait_for(timeout=30_000)
+    page.goto(f"{hospital.url}/?prefix=OLD0000&include=all")
+    page.wait_for_function(
+        "() => document.querySelectorAll('section.tile').length === 10", timeout=30_000
+    )
+    assert page.locator("#counts").get_attribute("data-patients") == "10"
+    assert "no longer monitored" in page.locator("#scope").inner_text()
+
+
 # --- vitals watch ----------------------------------------------------------------------------
 
 

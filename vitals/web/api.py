@@ -418,12 +418,16 @@ def register(request: Request, patient_id: PatientId, body: RegisterRequest) -> 
 
 
 @router.get("/stream", include_in_schema=False)
-async def stream(request: Request, prefix: str = "", ward: str = "") -> StreamingResponse:
-    """Server-Sent Events of the census: ``snapshot`` then ``update`` events (see
-    ``vitals.web.live``), of the patients whose id starts with ``prefix`` and who are listed
-    under ``ward``, if given."""
+async def stream(
+    request: Request, prefix: str = "", ward: str = "", include: Include = "census"
+) -> StreamingResponse:
+    """Server-Sent Events of the census (``include=all``: of every patient stored):
+    ``snapshot`` then ``update`` events (see ``vitals.web.live``), of the patients whose id
+    starts with ``prefix`` and who are listed under ``ward``, if given."""
+    board = ctx(request).board
+    board = board.everyone() if include == "all" else board
     return StreamingResponse(
-        ctx(request).board.events(prefix[:64], ward[:64]),
+        board.events(prefix[:64], ward[:64]),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

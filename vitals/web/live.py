@@ -42,8 +42,11 @@ class Board:
         interval: float = 1.0,
         stale_after: float = 30.0,
         clock: Callable[[], datetime] = _now,
+        include_all: bool = False,
     ) -> None:
         self.store = store
+        self.include_all = include_all  # every patient stored, not the census (see everyone)
+        self._everyone: Board | None = None
         self.interval = interval
         self.stale_after = stale_after
         self.clock = clock
@@ -72,12 +75,36 @@ class Board:
             subs = list(self._subscribers)
         for loop, q in subs:
             loop.call_soon_threadsafe(_offer, q, None)
+        if self._everyone is not None:
+            self._everyone.stop()
+
+    def everyone(self) -> Board:
+        """The board of every patient stored, the census and those who left it (``?include=all``
+        on the stream), made and started at its first use. It reads whole tables, so its cost
+        grows with every patient ever seen: it reads only while a page watches it."""
+        with self._lock:
+            if self._everyone is None:
+                self._everyone = Board(
+                    self.store,
+                    interval=self.interval,
+                    stale_after=self.stale_after,
+                    clock=self.clock,
+                    include_all=True,
+                )
+                self._everyone.start()
+            return self._everyone
 
     def poll_now(self) -> None:
         self._wake.set()
+        if self._everyone is not None:
+            self._everyone.poll_now()
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            if self.include_all and not self._subscribers:  # nobody watches everyone: idle
+                self._wake.wait(self.interval)
+                self._wake.clear()
+                continue
             try:
                 self.poll()
             except Exception as e:  # Cassandra down: keep the last board, say so, retry
@@ -92,7 +119,9 @@ class Board:
 
     def poll(self) -> None:
         now = self.clock()
-        states = self.store.ward(now=now, stale_after=self.stale_after)
+        states = self.store.ward(
+            now=now, stale_after=self.stale_after, include_all=self.include_all
+        )
         fresh = {
             s["patient_id"]: PatientState.model_validate(s).model_dump(mode="json") for s in states
         }
@@ -127,6 +156,7 @@ class Board:
         q: asyncio.Queue = asyncio.Queue(QUEUE_MAX)
         with self._lock:
             self._subscribers.add((loop, q))
+            self._wake.set()  # an idle board of everyone reads at once
             snapshot = [self.states[p] for p in self.order if _wanted(self.states[p], prefix, ward)]
             now = (self.last_poll or self.clock()).isoformat()
         try:

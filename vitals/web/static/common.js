@@ -152,11 +152,13 @@ function acknowledge(patientId, alert) {
 }
 
 // --- the live stream --------------------------------------------------------------------------
-function liveStream(prefix, handlers, ward = "") {
+// scope: { ward, include } (the ward list's ward; include "all": not only the census)
+function liveStream(prefix, handlers, scope = {}) {
   const conn = document.getElementById("conn");
   const q = new URLSearchParams();
   if (prefix) q.set("prefix", prefix);
-  if (ward) q.set("ward", ward);
+  if (scope.ward) q.set("ward", scope.ward);
+  if (scope.include) q.set("include", scope.include);
   const url = "/api/stream" + (q.toString() ? `?${q}` : "");
   const es = new EventSource(url);
   const mark = (ok, text) => {

@@ -12,7 +12,9 @@ const states = new Map(); // patient_id -> PatientState: the whole census of thi
 const tiles = new Map(); // patient_id -> { state, el, parts, plot, trend }: shown tiles only
 let order = [];
 let limit = 0; // tiles shown: a screenful, then a screenful more at each scroll to the end
-let filter = { prefix: "", ward: "", all: false };
+// ?prefix=, ?ward= (one ward of the list), ?view=tiles (tiles, not the ward list),
+// ?include=all (also the patients who left the census)
+let filter = { prefix: "", ward: "", tiles: false, include: "" };
 let wardsShown = ""; // the ward list as last drawn (redrawn only when a count changes)
 let stream = null;
 let announced = null; // keys of the alarms already announced (null: before the first snapshot)
@@ -165,7 +167,7 @@ function screenful() {
 
 // The ward list instead of tiles: no ward or prefix chosen and more patients than one screen.
 function wardListWanted() {
-  return !filter.prefix && !filter.ward && !filter.all && states.size > screenful();
+  return !filter.prefix && !filter.ward && !filter.tiles && states.size > screenful();
 }
 
 function layout() {
@@ -254,7 +256,7 @@ function showWards(box) {
         ),
       ),
     ),
-    el("p", {}, link({ all: "1" }, `Show all ${states.size} patients, sickest first`)),
+    el("p", {}, link({ view: "tiles" }, `Show all ${states.size} patients, sickest first`)),
   );
 }
 
@@ -464,18 +466,24 @@ function connect() {
       order = data.order;
       layout();
     },
-  }, filter.ward);
+  }, { ward: filter.ward, include: filter.include });
 }
 
 function main() {
   const params = new URLSearchParams(location.search);
   const input = document.getElementById("prefix");
   input.value = params.get("prefix") || "";
-  filter = { prefix: input.value.trim(), ward: params.get("ward") || "", all: params.has("all") };
+  filter = {
+    prefix: input.value.trim(),
+    ward: params.get("ward") || "",
+    tiles: params.get("view") === "tiles",
+    include: params.get("include") === "all" ? "all" : "",
+  };
   const scope = document.getElementById("scope");
-  if (filter.ward || filter.all) {
+  if (filter.ward || filter.tiles || filter.include) {
     scope.hidden = false;
-    scope.querySelector("b").textContent = filter.ward || "all patients";
+    const who = filter.include ? "every patient stored, also those no longer monitored" : "all patients";
+    scope.querySelector("b").textContent = filter.ward || who;
   }
   input.addEventListener("change", () => {
     const p = input.value.trim();
