@@ -48,6 +48,7 @@ router = APIRouter(
     responses={
         400: {"model": Problem, "description": "Bad parameters; `detail` says which and why."},
         401: {"model": Problem, "description": "Auth is on and no valid credentials were given."},
+        403: {"model": Problem, "description": "Your role may not do this (a viewer only reads)."},
         404: {"model": Problem, "description": "Unknown patient, alert or path."},
         503: {"model": Problem, "description": "Cassandra or Kafka cannot be reached."},
     },
