@@ -64,6 +64,20 @@ def _timed(store: object, *, include_all: bool, polls: int) -> dict:
     return {"median_s": statistics.median(seconds), "rows_read": rows, "patients": shown}
 
 
+def _board_poll(store: object, polls: int) -> float:
+    """Median seconds of the live board's whole poll (census read, the states validated as
+    the API's models, the diff against the last poll) on the large keyspace."""
+    from vitals.web.live import Board
+
+    board = Board(store)  # type: ignore[arg-type]
+    seconds = []
+    for _ in range(polls):
+        t = time.perf_counter()
+        board.poll()
+        seconds.append(time.perf_counter() - t)
+    return statistics.median(seconds)
+
+
 def run(scratch: Scratch, *, census: int = 2_000, gone: int = 20_000, polls: int = 5) -> dict:
     """Per-poll time (median of ``polls``) and rows read, census and whole-table reads, with
     ``census`` patients in the tables, then with ``gone`` more who left the census."""
@@ -82,6 +96,7 @@ def run(scratch: Scratch, *, census: int = 2_000, gone: int = 20_000, polls: int
         fill(session, [f"OLD{i:05d}" for i in range(gone)], at=now - timedelta(days=2))
         out["large_census"] = _timed(store, include_all=False, polls=polls)
         out["large_all"] = _timed(store, include_all=True, polls=polls)
+        out["board_poll_s"] = _board_poll(store, polls)
         return out
     finally:
         cluster.shutdown()
@@ -97,6 +112,11 @@ def render(r: dict) -> str:
             f"    {label:>6} patients in patient_latest: census {c['rows_read']:,} rows "
             f"{c['median_s'] * 1000:.0f} ms ({c['patients']:,} shown) · whole tables "
             f"{a['rows_read']:,} rows {a['median_s'] * 1000:.0f} ms ({a['patients']:,} shown)"
+        )
+    if "board_poll_s" in r:
+        lines.append(
+            f"    live board's whole poll (read, states, diff) at "
+            f"{r['census'] + r['gone']:,}: {r['board_poll_s'] * 1000:.0f} ms"
         )
     return "\n".join(lines)
 

@@ -306,12 +306,27 @@ class PatientView:
         )
 
 
+def sickness(
+    *, unacknowledged: int, worst: int, news2: int | None, stale: bool, patient_id: str
+) -> tuple:
+    """The sort key of every board (web, API, ``vitals watch``), sickest first: the highest
+    severity of an unacknowledged alert (``SEVERITY_RANK``), then of any active alert, then
+    the highest NEWS2, then a stale patient before a fresh one (nobody knows how it is), then
+    the patient id."""
+    return (-unacknowledged, -worst, -(news2 or 0), not stale, patient_id)
+
+
 def sickest_first(patients: Iterable[PatientView]) -> list[PatientView]:
-    """Highest unacknowledged severity first (as the web board), then highest active
-    severity, then highest NEWS2, then patient id."""
+    """``patients`` in the boards' order (``sickness``); staleness is left to the board."""
     return sorted(
         patients,
-        key=lambda p: (-p.worst_unacknowledged, -p.worst, -(p.news2 or 0), p.patient_id),
+        key=lambda p: sickness(
+            unacknowledged=p.worst_unacknowledged,
+            worst=p.worst,
+            news2=p.news2,
+            stale=False,
+            patient_id=p.patient_id,
+        ),
     )
 
 

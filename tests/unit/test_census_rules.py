@@ -107,3 +107,38 @@ def test_a_bad_census_window_is_refused_before_connecting(command):
     assert result.exit_code == 2
     assert "Invalid value for '--census-window'" in result.output
     assert "'soon' is not a duration; write a number and a unit" in result.output
+
+
+def test_the_web_board_and_watch_put_patients_in_one_order():
+    from vitals.queries import ActiveAlert, PatientView, sickest_first
+    from vitals.web.data import sort_key
+
+    cases = {  # id: (alerts as (severity, acknowledged), news2)
+        "A": ([("low", False)], 1),
+        "B": ([("high", True)], 0),
+        "C": ([], 7),
+        "D": ([("medium", False), ("high", True)], 2),
+        "E": ([], 0),
+    }
+    views = [
+        PatientView(
+            pid,
+            NOW,
+            news2=n,
+            alerts=[ActiveAlert("r", sev, "", NOW, "x" if ack else None) for sev, ack in alerts],
+        )
+        for pid, (alerts, n) in cases.items()
+    ]
+    rank = {"high": 3, "medium": 2, "low": 1}
+    states = [
+        {
+            "patient_id": pid,
+            "alerts": [{"severity": sev, "acknowledged": {} if ack else None} for sev, ack in al],
+            "severity": max((sev for sev, _ in al), key=rank.get, default=None),
+            "latest": {"news2": n},
+            "stale": False,
+        }
+        for pid, (al, n) in cases.items()
+    ]
+    web = [s["patient_id"] for s in sorted(states, key=sort_key)]
+    assert web == [p.patient_id for p in sickest_first(views)] == ["D", "A", "B", "C", "E"]

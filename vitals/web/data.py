@@ -29,7 +29,14 @@ from vitals.census import (
 )
 from vitals.errors import VitalsError
 from vitals.freshness import DEFAULT_WINDOWS
-from vitals.queries import SEVERITY_RANK, as_stored, days_newest_first, same_raise, utc
+from vitals.queries import (
+    SEVERITY_RANK,
+    as_stored,
+    days_newest_first,
+    same_raise,
+    sickness,
+    utc,
+)
 from vitals.register import Placement, Register
 
 log = logging.getLogger(__name__)
@@ -374,16 +381,15 @@ def _placed(states: list[dict], register: dict[str, Placement]) -> list[dict]:
 
 
 def sort_key(s: dict) -> tuple:
-    """Sickest first: unacknowledged severity, any severity, NEWS2, stale, then id."""
+    """A patient state's place on the board (``vitals.queries.sickness``, the one order)."""
     unacked = max(
         (SEVERITY_RANK.get(a["severity"], 0) for a in s["alerts"] if a["acknowledged"] is None),
         default=0,
     )
-    news2 = (s["latest"] or {}).get("news2") or 0
-    return (
-        -unacked,
-        -SEVERITY_RANK.get(s["severity"] or "", 0),
-        -news2,
-        not s["stale"],
-        s["patient_id"],
+    return sickness(
+        unacknowledged=unacked,
+        worst=SEVERITY_RANK.get(s["severity"] or "", 0),
+        news2=(s["latest"] or {}).get("news2"),
+        stale=s["stale"],
+        patient_id=s["patient_id"],
     )
