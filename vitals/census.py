@@ -89,9 +89,10 @@ def in_census(
     """Whether a patient is monitored now: a reading within ``window`` before ``now`` (UTC)
     and no end of monitoring after that reading (an end at the reading's very millisecond
     ends it too: it was ended with that reading on screen)."""
-    if last_reading is None or utc(last_reading) < now - window:
+    last, ended = utc(last_reading), utc(ended_at)
+    if last is None or last < now - window:
         return False
-    return ended_at is None or utc(ended_at) < utc(last_reading)
+    return ended is None or ended < last
 
 
 @dataclass

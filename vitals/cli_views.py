@@ -118,7 +118,9 @@ def watch(
     def lines(height: int | None) -> list[str]:
         notice = None
         try:
-            patients = board.snapshot(prefix=prefix, minutes=minutes, include_all=include_all)
+            patients = board.snapshot(
+                prefix=prefix, minutes=minutes, include_all=include_all, series_for=height
+            )
         except Exception as e:  # Cassandra away: say so on the board, keep trying
             patients, notice = [], f"Cassandra did not answer ({str(e)[:120]}); retrying"
         return render(

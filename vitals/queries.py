@@ -356,9 +356,12 @@ class Board:
         minutes: float = 10.0,
         now: datetime | None = None,
         include_all: bool = False,
+        series_for: int | None = None,
     ) -> list[PatientView]:
         """The patients in the census (every patient stored with ``include_all``) whose id
-        starts with ``prefix``, sickest first, with ``minutes`` of trend each."""
+        starts with ``prefix``, sickest first, with ``minutes`` of trend each; only the first
+        ``series_for`` get their trend read when given (the rows a terminal has room for: a
+        census of 2,000 is not 2,000 reads a refresh)."""
         rows = self.census.read(
             now=now or datetime.now(UTC), prefix=prefix, include_all=include_all
         )
@@ -385,8 +388,9 @@ class Board:
                 patients[pid].place = placed.label()
         for p in patients.values():
             p.alerts.sort(key=lambda a: (-SEVERITY_RANK.get(a.severity, 0), a.rule))
-        self._fill_series(list(patients.values()), timedelta(minutes=minutes))
-        return sickest_first(patients.values())
+        ordered = sickest_first(patients.values())
+        self._fill_series(ordered[:series_for], timedelta(minutes=minutes))
+        return ordered
 
     def _fill_series(self, patients: list[PatientView], window: timedelta) -> None:
         """Each patient's HR and SpO2 over ``window`` up to their newest reading."""
