@@ -111,18 +111,27 @@ class CensusRows:
 class Census:
     """The census read (prepared statements; construct once per session).
 
-    ``window`` is the census window (default ``CENSUS_WINDOW``). Raises nothing itself;
-    driver errors propagate (the live board keeps its last state and retries).
+    ``window`` is the census window (default ``CENSUS_WINDOW``). Raises ``ConfigError``
+    (run ``vitals init``) on a keyspace without the census indexes; the driver's errors of
+    a read propagate (the live board keeps its last state and retries).
     """
 
     def __init__(self, session: Session, *, window: timedelta = CENSUS_WINDOW) -> None:
         self.session = session
         self.window = window
         p = session.prepare
-        self._latest_since = p(f"SELECT {LATEST_COLUMNS} FROM patient_latest WHERE timestamp >= ?")
-        self._ended_since = p(
-            "SELECT patient_id, ended_at FROM monitoring_ended WHERE ended_at >= ?"
-        )
+        try:
+            self._latest_since = p(
+                f"SELECT {LATEST_COLUMNS} FROM patient_latest WHERE timestamp >= ?"
+            )
+            self._ended_since = p(
+                "SELECT patient_id, ended_at FROM monitoring_ended WHERE ended_at >= ?"
+            )
+        except InvalidRequest:  # a keyspace made before cql/011_census.cql
+            raise ConfigError(
+                f"keyspace {session.keyspace!r} lacks the census indexes of this version "
+                "(cql/011_census.cql); run `vitals init` (it only adds what is missing)"
+            ) from None
         self._latest_all = p(f"SELECT {LATEST_COLUMNS} FROM patient_latest")
         self._active_all = p(f"SELECT {ACTIVE_COLUMNS} FROM active_alerts")
         self._acks_all = p(f"SELECT {ACK_COLUMNS} FROM alert_acks")

@@ -225,3 +225,25 @@ def test_watch_shows_the_census_or_everyone_when_asked(hospital, keyspace, flags
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert result.output.startswith(f"vitals watch · {shown} patients")
+
+
+def test_a_keyspace_without_the_census_indexes_says_to_run_init(cassandra_base):
+    import uuid
+
+    from click.testing import CliRunner
+
+    from vitals.cli import cli
+    from vitals.store import apply_schema, connect
+
+    ks = f"t_{uuid.uuid4().hex[:12]}"
+    cluster, session = connect(cassandra_base, keyspace=None)
+    try:
+        apply_schema(session, ks)
+        session.execute(f"DROP INDEX {ks}.patient_latest_timestamp_idx")
+        result = CliRunner().invoke(cli, ["watch", "--once", "--keyspace", ks])
+        assert result.exit_code == 2, result.output  # a ConfigError
+        assert f"keyspace '{ks}' lacks the census indexes" in result.output
+        assert "run `vitals init`" in result.output
+    finally:
+        session.execute(f"DROP KEYSPACE IF EXISTS {ks}", timeout=60)
+        cluster.shutdown()
