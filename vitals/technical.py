@@ -79,18 +79,7 @@ class TechnicalAlarms:
                 continue
             if getattr(r, _FIELDS.get(vital, vital)) is not None:  # measured again
                 del active[rule]
-                events.append(
-                    AlertEvent(
-                        r.patient_id,
-                        rule,
-                        raised.severity,
-                        "cleared",
-                        r.timestamp,
-                        0.0,
-                        f"Cleared: {raised.message}",
-                        raised.timestamp,
-                    )
-                )
+                events.append(raised.cleared(r.timestamp, 0.0))
         for rule, (vital, status) in reported.items():
             if rule in active:
                 continue

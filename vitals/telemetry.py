@@ -84,7 +84,7 @@ class TelemetryWatch:
         raised = self._active.pop(patient_id, None)
         if raised is None:
             return None
-        return _event(raised, "cleared", after(now, raised.timestamp), raised.value)
+        return raised.cleared(after(now, raised.timestamp), raised.value)
 
     def due(self, now: datetime, caught_up: Callable[[str], bool]) -> list[AlertEvent]:
         """``raised`` events for patients silent for longer than ``timeout`` seconds."""
@@ -125,7 +125,7 @@ class TelemetryWatch:
         raised = self._active.pop(patient_id, None)
         if raised is None:
             return None
-        cleared = _event(raised, "cleared", after(now, raised.timestamp), raised.value)
+        cleared = raised.cleared(after(now, raised.timestamp), raised.value)
         return replace(cleared, message=f"{cleared.message} ({reason})")
 
     def forget(self, patient_id: str) -> tuple:
@@ -169,19 +169,6 @@ class TelemetryWatch:
 def after(now: datetime, raised: datetime) -> datetime:
     """``now``, or 1 ms after the raise if the clock says otherwise (a clear follows its raise)."""
     return now if now > raised else raised + timedelta(milliseconds=1)
-
-
-def _event(raised: AlertEvent, kind: str, at: datetime, value: float) -> AlertEvent:
-    return AlertEvent(
-        raised.patient_id,
-        raised.rule,
-        raised.severity,
-        kind,
-        at,
-        value,
-        f"Cleared: {raised.message}",
-        raised_at=raised.timestamp,
-    )
 
 
 def utcnow() -> datetime:

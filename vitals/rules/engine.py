@@ -3,163 +3,35 @@
 from __future__ import annotations
 
 import logging
-from collections import deque
 from dataclasses import replace
-from datetime import datetime, timedelta
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from datetime import datetime
 
 from vitals.freshness import Basis, Freshest
-from vitals.news2 import RESPONSES, News2, round_half_up
+from vitals.news2 import RESPONSES, News2
 from vitals.news2 import score as news2_score
 from vitals.readings import Reading
-from vitals.rules.model import _RANK, _SLOT, NEWS2_RULE, VITAL_NAMES, AlertEvent, Rule, RuleSet
+from vitals.rules.checks import Check, charted
+from vitals.rules.model import _RANK, NEWS2_RULE, VITAL_NAMES, AlertEvent, Rule, RuleSet
+from vitals.rules.news2_window import News2Window
 from vitals.technical import TechnicalAlarms, is_technical_status_rule
 
 log = logging.getLogger(__name__)
 
-_INF = float("inf")
 _SEVERITY = {rank: name for name, rank in _RANK.items()}
 _VITALS = VITAL_NAMES[:-1]  # the slots of a reading's own vitals (the last is news2)
-
-
-class _Check:
-    """A rule compiled to plain comparisons of the raw value ``v``:
-    raise when ``v < lo or v >= hi``; clear when ``clo <= v < chi`` (see ``_gt``)."""
-
-    __slots__ = (
-        "area",
-        "chi",
-        "clo",
-        "count",
-        "decimals",
-        "duration",
-        "ehi",
-        "elo",
-        "fast",
-        "grace",
-        "hi",
-        "immediate",
-        "lo",
-        "min_for",
-        "name",
-        "rule",
-        "slot",
-    )
-
-    def __init__(self, r: Rule) -> None:
-        self.rule, self.name, self.slot = r, r.name, _SLOT[r.vital]
-        self.decimals = 1 if r.vital == "temperature" else 0
-        self.count, self.duration = r.for_readings, r.for_duration
-        self.immediate = r.for_readings <= 1 and r.for_duration is None
-        step = Decimal("0.1") if r.vital == "temperature" else Decimal(1)
-        self.lo = _ge(r.low, step) if r.low is not None else -_INF  # raise: R < low
-        self.hi = _gt(r.high, step) if r.high is not None else _INF  # raise: R > high
-        self.clo, self.chi = self.lo, self.hi  # default clear: the rule is false
-        if r.condition == "outside" and r.clear_low is not None:  # clear: low <= R <= high
-            assert r.clear_high is not None  # the loader sets both or neither
-            self.clo, self.chi = _ge(r.clear_low, step), _gt(r.clear_high, step)
-        elif r.condition == "below" and r.clear_low is not None:  # clear: R > clear_low
-            self.clo = _gt(r.clear_low, step)
-        elif r.condition == "above" and r.clear_high is not None:  # clear: R < clear_high
-            self.chi = _ge(r.clear_high, step)
-        self.grace, self.area, self.min_for = r.grace, r.area, r.min_for
-        self.elo = _ge(r.extreme_low, step) if r.extreme_low is not None else None
-        self.ehi = _gt(r.extreme_high, step) if r.extreme_high is not None else None
-        self.fast = self.elo is not None or self.ehi is not None
-
-    def depth(self, v: float) -> float:
-        """How far ``v`` is beyond the rule's limit (units of the vital; > 0 when true)."""
-        r = self.rule
-        return max(
-            r.low - v if r.low is not None else 0.0, v - r.high if r.high is not None else 0.0
-        )
-
-    def extreme(self, v: float) -> bool:
-        return (self.elo is not None and v < self.elo) or (self.ehi is not None and v >= self.ehi)
-
-    def due(self, run: list, ts: datetime) -> bool:
-        """Has the run ``[true readings, first true, last true, area, extreme since, last]``
-        lasted long enough to raise at the reading at ``ts``?"""
-        held = ts - run[1]
-        if run[0] >= self.count and (self.duration is None or held >= self.duration):
-            return True
-        if self.min_for is None or held < self.min_for:
-            return False
-        if self.area is not None and run[3] >= self.area:
-            return True
-        return run[4] is not None and ts - run[4] >= self.min_for
-
-
-# The value R as the chart reads it (rounded half up to a multiple of ``step``) compared with
-# a limit x, as one comparison of the raw value v with a cut between two grid values:
-#   R > x  <=>  v >= _gt(x)        R <= x  <=>  v < _gt(x)
-#   R >= x <=>  v >= _ge(x)        R < x   <=>  v < _ge(x)
-def _gt(x: float, step: Decimal) -> float:
-    return float(_grid(x, step, ROUND_FLOOR) + step / 2)
-
-
-def _ge(x: float, step: Decimal) -> float:
-    return float(_grid(x, step, ROUND_CEILING) - step / 2)
-
-
-def _grid(x: float, step: Decimal, rounding: str) -> Decimal:
-    """``x`` rounded to a multiple of ``step`` (down or up); ``x`` exactly as written."""
-    return (Decimal(repr(x)) / step).to_integral_value(rounding) * step
 
 
 class _Patient:
     __slots__ = ("active", "checks", "last", "n2", "runs", "stale")
 
-    def __init__(self, checks: tuple[_Check, ...]) -> None:
+    def __init__(self, checks: tuple[Check, ...]) -> None:
         self.checks = checks
         self.last: datetime | None = None
         self.active: dict[str, AlertEvent] = {}
         # rule name -> [true readings, first true, last true, area, extreme since, last reading]
         self.runs: dict[str, list] = {}
         self.stale = False  # active may hold alerts of rules no longer in force
-        self.n2: _Window | None = None  # NEWS2 alert levels of recent readings (windowed)
-
-
-class _Window:
-    """The NEWS2 alert level (0 none, 1 low, 2 medium, 3 high) of each reading of the last
-    ``span``; ``since``: the first reading of an unbroken series (no gap longer than span)."""
-
-    __slots__ = ("counts", "items", "quiet_since", "since")
-
-    def __init__(self, ts: datetime) -> None:
-        self.items: deque[tuple[datetime, int]] = deque()
-        self.counts = [0, 0, 0, 0]
-        self.since = ts
-        self.quiet_since: datetime | None = None  # since when at most 1/5 reach a level
-
-    def add(self, ts: datetime, level: int, span: timedelta) -> tuple[int, bool] | None:
-        """Add a reading; ``(level held by >= 2/3 of the window, calm)``, or ``None`` while
-        the series is shorter than ``span``. Calm: at most 1/5 of the window's readings
-        reached any level, at every reading of the last ``span`` (two windows in all)."""
-        items, counts = self.items, self.counts
-        if items and ts - items[-1][0] > span:  # a gap (lead-off): start again
-            items.clear()
-            counts[:] = [0, 0, 0, 0]
-            self.since, self.quiet_since = ts, None
-        items.append((ts, level))
-        counts[level] += 1
-        cut = ts - span
-        while items[0][0] < cut:
-            counts[items.popleft()[1]] -= 1
-        if ts - self.since < span:
-            return None
-        n, at_least = len(items), 0
-        held = 0
-        for lv in (3, 2, 1):
-            at_least += counts[lv]
-            if at_least * 3 >= n * 2:
-                held = lv
-                break
-        if (n - counts[0]) * 5 > n:
-            self.quiet_since = None
-        elif self.quiet_since is None:
-            self.quiet_since = ts
-        return held, self.quiet_since is not None and ts - self.quiet_since >= span
+        self.n2: News2Window | None = None  # NEWS2 alert levels of recent readings (windowed)
 
 
 class RuleEngine:
@@ -179,11 +51,11 @@ class RuleEngine:
     def _compile(self, ruleset: RuleSet) -> None:
         self._ruleset = ruleset
         self._news2 = ruleset.news2_alerts
-        compiled: dict[int, tuple[_Check, ...]] = {}
+        compiled: dict[int, tuple[Check, ...]] = {}
 
-        def checks(rules: tuple[Rule, ...]) -> tuple[_Check, ...]:
+        def checks(rules: tuple[Rule, ...]) -> tuple[Check, ...]:
             if id(rules) not in compiled:
-                compiled[id(rules)] = tuple(_Check(r) for r in rules if r.enabled)
+                compiled[id(rules)] = tuple(Check(r) for r in rules if r.enabled)
             return compiled[id(rules)]
 
         self._default = checks(ruleset.rules)
@@ -254,7 +126,7 @@ class RuleEngine:
                 if raised is not None:
                     if c.clo <= v < c.chi and ts > raised.timestamp:
                         del active[c.name]
-                        events.append(_cleared(raised, ts, _shown(v, c.decimals)))
+                        events.append(raised.cleared(ts, charted(v, c.decimals), now=True))
                     continue
             if v < c.lo or v >= c.hi:
                 if not c.immediate:
@@ -283,8 +155,8 @@ class RuleEngine:
             self._news2_alert(st, r, news2, events)
         return events
 
-    def _raise(self, st: _Patient, c: _Check, r: Reading, v: float) -> AlertEvent:
-        rule, shown = c.rule, _shown(v, c.decimals)
+    def _raise(self, st: _Patient, c: Check, r: Reading, v: float) -> AlertEvent:
+        rule, shown = c.rule, charted(v, c.decimals)
         threshold = rule.low if v < c.lo else rule.high
         message = rule.message.format(
             value=shown,
@@ -307,7 +179,7 @@ class RuleEngine:
             clear = level == 0
         else:
             if st.n2 is None:
-                st.n2 = _Window(r.timestamp)
+                st.n2 = News2Window(r.timestamp)
             held = st.n2.add(r.timestamp, _RANK.get(n.alert_severity, 0), window)  # type: ignore[arg-type]
             if held is None:
                 return  # not yet a window's worth of readings
@@ -318,7 +190,7 @@ class RuleEngine:
                 return
             if clear:
                 del st.active[NEWS2_RULE]
-                events.append(_cleared(raised, r.timestamp, n.total))
+                events.append(raised.cleared(r.timestamp, n.total, now=True))
             elif level > _RANK[raised.severity]:
                 e = self._news2_event(r, n, _SEVERITY[level], "escalated", raised.timestamp)
                 st.active[NEWS2_RULE] = replace(e, kind="raised", raised_at=None)
@@ -364,7 +236,7 @@ class RuleEngine:
             del st.active[name]
             events.append(
                 replace(
-                    _cleared(raised, r.timestamp, raised.value),
+                    raised.cleared(r.timestamp, raised.value, now=True),
                     message=f"Cleared: {raised.message} (rule {name} no longer "
                     "applies to this patient)",
                 )
@@ -431,23 +303,3 @@ class RuleEngine:
                 del st.runs[name]
             st.stale = bool(st.active)
         log.info("rules replaced from %s: %d rules", ruleset.source, len(ruleset.rules))
-
-
-def _shown(v: float, decimals: int) -> int | float:
-    """The value as the chart reads it, for messages and events (90.5 -> 91, 36.05 -> 36.1)."""
-    if decimals == 0:
-        return v if v.__class__ is int else round_half_up(v)
-    return round_half_up(v, decimals)
-
-
-def _cleared(raised: AlertEvent, ts: datetime, value: float) -> AlertEvent:
-    return AlertEvent(
-        raised.patient_id,
-        raised.rule,
-        raised.severity,
-        "cleared",
-        ts,
-        float(value),
-        f"Cleared: {raised.message} (now {value})",
-        raised.timestamp,
-    )

@@ -6,7 +6,6 @@ naming file, line and key for the first mistake.
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 import string
@@ -15,23 +14,32 @@ from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, NoReturn
+from typing import Any
 
 import yaml
-from yaml.constructor import SafeConstructor
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.nodes import MappingNode, Node, ScalarNode
 
 from vitals.errors import RulesError
 from vitals.rules.model import (
     _RANGE,
     NEWS2_MESSAGE,
     NEWS2_RULE,
-    SCALE2_SPO2_LOW,
     SEVERITIES,
     VITAL_NAMES,
     PatientRules,
     Rule,
     RuleSet,
+    on_scale2,
+)
+from vitals.rules.yaml_nodes import (
+    CLOCK,
+    DURATION,
+    DURATION_EXPECTED,
+    Fields,
+    NodeReader,
+    did_you_mean,
+    is_number,
+    line_of,
 )
 
 _ALIASES = dict(
@@ -66,7 +74,7 @@ _EXPECTED = {  # what a key expects, for error messages
     "message": "text such as 'High heart rate: {value}'",
     "condition": "give one of above: X, below: X or outside: [low, high]",
     "for": "a number of readings (e.g. 3) or a duration such as 30s, 2m, 1h, 1m30s",
-    "duration": "a duration such as 10s, 2m, 1h, 1m30s",
+    "duration": DURATION_EXPECTED,
     "area": "a positive number: value units x seconds beyond the limit (e.g. 60 for SpO2: "
     "%-seconds, like Nellcor SatSeconds)",
     "patients": "exactly one of patients: [P001, P002] or patient: P001",
@@ -76,8 +84,6 @@ _EXPECTED = {  # what a key expects, for error messages
 }
 _OWN_CLEAR = "; give this override a clear: of its own"
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
-_DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
-_CLOCK = re.compile(r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?")  # YAML 1.1 base 60
 
 
 def load_rules(path: str | Path) -> RuleSet:
@@ -103,83 +109,8 @@ def parse_rules(text: str, source: str = "<rules>") -> RuleSet:
     return _Loader(source).ruleset(text)
 
 
-_Fields = dict[str, tuple[Node, Node]]  # key -> (key node, value node)
-
-
-class _Loader:
-    """Reads composed YAML nodes (which know their line) and fails with ``RulesError``."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.constructor = SafeConstructor()
-
-    def fail(self, node: Node | None, key: str | None, reason: str) -> NoReturn:
-        raise RulesError(self.source, node and node.start_mark.line + 1, key, reason)
-
-    # typed values ------------------------------------------------------------------------
-
-    def value(self, node: Node) -> Any:
-        try:
-            return self.constructor.construct_object(node, deep=True)
-        except yaml.YAMLError as e:
-            self.fail(node, None, f"not valid YAML: {getattr(e, 'problem', None) or e}")
-
-    def shown(self, node: Node) -> str:
-        if not isinstance(node, ScalarNode):
-            return "a list" if isinstance(node, SequenceNode) else "a mapping"
-        v = self.value(node)
-        return "nothing" if v is None else str(v).lower() if isinstance(v, bool) else repr(v)
-
-    def scalar(self, node: Node, key: str, ok: Any, expected: str) -> Any:
-        v = self.value(node) if isinstance(node, ScalarNode) else None
-        if not ok(v):
-            self.fail(node, key, f"expected {expected}, got {self.shown(node)}")
-        return v
-
-    def number(self, node: Node, key: str) -> int | float:
-        return self.scalar(node, key, _is_number, "a number")
-
-    def text(self, node: Node, key: str) -> str:
-        return self.scalar(node, key, lambda v: isinstance(v, str) and v.strip(), "text")
-
-    def flag(self, node: Node, key: str) -> bool:
-        return self.scalar(node, key, lambda v: isinstance(v, bool), "true or false")
-
-    def items(self, node: Node, key: str, what: str) -> list[Node]:
-        if not isinstance(node, SequenceNode):
-            got = self.shown(node)
-            self.fail(node, key, f"expected a list of {what} ('- ' lines), got {got}")
-        return node.value
-
-    def pair(self, node: Node, key: str) -> tuple[int | float, int | float]:
-        if not isinstance(node, SequenceNode) or len(node.value) != 2:
-            self.fail(node, key, f"expected [low, high], got {self.shown(node)}")
-        low, high = (self.number(n, key) for n in node.value)
-        if low >= high:
-            self.fail(
-                node, key, f"low bound {low} is not below high bound {high}; write [low, high]"
-            )
-        return low, high
-
-    def fields(
-        self, node: Node, key: str | None, allowed: tuple[str, ...], what: str, noun: str = "key"
-    ) -> _Fields:
-        if not isinstance(node, MappingNode):
-            self.fail(node, key, f"expected {what} ('key: value' lines), got {self.shown(node)}")
-        out: _Fields = {}
-        for k, v in node.value:
-            name = self.value(k)
-            if not isinstance(name, str):
-                self.fail(k, str(name), f"keys must be text; {what} takes {', '.join(allowed)}")
-            if name in out:
-                first = out[name][0].start_mark.line + 1
-                self.fail(k, name, f"given twice in {what} (first at line {first})")
-            if name not in allowed:
-                hint = _did_you_mean(name, allowed)
-                why = f"unknown {noun} in {what}; expected {', '.join(allowed)}{hint}"
-                self.fail(k, name, why)
-            out[name] = (k, v)
-        return out
+class _Loader(NodeReader):
+    """The rules file's vocabulary over ``NodeReader``: rules, overrides, the news2 section."""
 
     # the file ------------------------------------------------------------------------------
 
@@ -261,12 +192,12 @@ class _Loader:
             alias = _ALIASES.get(vital.lower()) or (
                 vital.lower() if vital.lower() in VITAL_NAMES else None
             )
-            hint = f" (did you mean {alias!r}?)" if alias else _did_you_mean(vital, VITAL_NAMES)
+            hint = f" (did you mean {alias!r}?)" if alias else did_you_mean(vital, VITAL_NAMES)
             why = f"unknown vital {vital!r}; expected {_EXPECTED['vital']}{hint}"
             self.fail(f["vital"][1], "vital", why)
         severity = self.text(f["severity"][1], "severity")
         if severity not in SEVERITIES:
-            hint = _did_you_mean(severity, SEVERITIES)
+            hint = did_you_mean(severity, SEVERITIES)
             if severity.lower() in SEVERITIES:
                 hint = f" (did you mean {severity.lower()!r}? severities are lowercase)"
             why = f"unknown severity {severity!r}; expected {_EXPECTED['severity']}{hint}"
@@ -274,7 +205,7 @@ class _Loader:
         condition = next((k for k in _CONDITIONS if k in f), None)
         if condition is None:
             self.fail(node, None, f"{where} has no condition; {_EXPECTED['condition']}")
-        rule = Rule(name, vital, condition, None, None, severity, "", line=_line(f["name"][0]))
+        rule = Rule(name, vital, condition, None, None, severity, "", line=line_of(f["name"][0]))
         rule = self.patch(rule, f, "this rule")
         message = self.message(f["message"][1], _PLACEHOLDERS, _sample(rule))
         at = f[condition][0]
@@ -282,7 +213,7 @@ class _Loader:
             "name"
         ][1]
 
-    def patch(self, rule: Rule, f: _Fields, what: str) -> Rule:
+    def patch(self, rule: Rule, f: Fields, what: str) -> Rule:
         """``rule`` with the condition, clear, for and enabled keys of ``f`` applied."""
         cond = [k for k in _CONDITIONS if k in f]
         low: float | None
@@ -317,7 +248,7 @@ class _Loader:
         if "enabled" in f:
             rule = replace(rule, enabled=self.flag(f["enabled"][1], "enabled"))
         if "area" in f:
-            ok = lambda v: _is_number(v) and v > 0  # noqa: E731
+            ok = lambda v: is_number(v) and v > 0  # noqa: E731
             rule = replace(rule, area=self.scalar(f["area"][1], "area", ok, _EXPECTED["area"]))
         if "extreme" in f:
             node = f["extreme"][1]
@@ -385,37 +316,16 @@ class _Loader:
             r = replace(r, min_for=DEFAULT_MIN_FOR)
         return r
 
-    def duration(self, node: Node, key: str) -> timedelta:
-        """A duration such as ``30s``, ``2m``, ``1h``, ``1m30s`` (never a count)."""
-        self.no_clock(node, key)
-        v = self.value(node) if isinstance(node, ScalarNode) else None
-        m = _DURATION.fullmatch(v.replace(" ", "")) if isinstance(v, str) else None
-        h, mi, s = (int(g or 0) for g in m.groups()) if m else (0, 0, 0)
-        if not h and not mi and not s:
-            self.fail(node, key, f"expected {_EXPECTED['duration']}, got {self.shown(node)}")
-        return timedelta(hours=h, minutes=mi, seconds=s)
-
-    def no_clock(self, node: Node, key: str) -> None:
-        """Refuse ``1:30`` unquoted: YAML 1.1 reads it as the number 90 (base 60)."""
-        if isinstance(node, ScalarNode) and node.style is None and _CLOCK.fullmatch(node.value):
-            m, _, sec = node.value.rpartition(":")
-            hint = f"{int(m) * 60 + int(sec)}s" if m.isdigit() and sec.isdigit() else "90s"
-            why = (
-                f"{node.value} is read by YAML as the number {self.value(node)!r}, not a time; "
-                f'write a duration such as {key}: {hint}, or quote it: {key}: "{node.value}"'
-            )
-            self.fail(node, key, why)
-
     def sustained(self, node: Node) -> tuple[int, timedelta | None]:
         self.no_clock(node, "for")
         v = self.value(node) if isinstance(node, ScalarNode) else None
-        if isinstance(v, str) and _CLOCK.fullmatch(v.strip()):  # "1:30" quoted: a clock time
+        if isinstance(v, str) and CLOCK.fullmatch(v.strip()):  # "1:30" quoted: a clock time
             mins, _, sec = v.strip().rpartition(":")
             if mins.isdigit() and sec.isdigit() and int(mins) * 60 + int(sec) > 0:
                 return 1, timedelta(minutes=int(mins), seconds=int(sec))
         if isinstance(v, int) and not isinstance(v, bool) and v >= 1:
             return v, None
-        m = _DURATION.fullmatch(v.replace(" ", "")) if isinstance(v, str) else None
+        m = DURATION.fullmatch(v.replace(" ", "")) if isinstance(v, str) else None
         h, mi, s = (int(g or 0) for g in m.groups()) if m else (0, 0, 0)
         if not h and not mi and not s:
             self.fail(node, "for", f"expected {_EXPECTED['for']}, got {self.shown(node)}")
@@ -440,7 +350,7 @@ class _Loader:
     def overrides(self, node: Node, rules: dict[str, Rule]) -> dict[str, PatientRules]:
         """Per patient in order of the file: the SpO2 scale and the rule patches given."""
         scales: dict[str, int] = {}
-        patches: dict[str, list[tuple[str, _Fields, Node]]] = {}
+        patches: dict[str, list[tuple[str, Fields, Node]]] = {}
         for item in self.items(node, "overrides", "overrides"):
             f = self.fields(item, "overrides", _OVERRIDE_KEYS, "an override")
             if ("patients" in f) == ("patient" in f):
@@ -457,7 +367,7 @@ class _Loader:
                 ok = lambda s: s in (1, 2) and not isinstance(s, bool)  # noqa: E731
                 scale = self.scalar(v, "spo2_scale", ok, "1 or 2 (the NEWS2 SpO2 scale)")
                 scales.update(dict.fromkeys(pids, scale))
-            entries: list[tuple[str, _Fields, Node]] = []
+            entries: list[tuple[str, Fields, Node]] = []
             if "rules" in f:
                 node = f["rules"][1]
                 for k, _ in node.value if isinstance(node, MappingNode) else ():
@@ -485,7 +395,7 @@ class _Loader:
                 if scale == 2:
                     given = {name for name, pf, _ in entries if "below" in pf}
                     for name, r in effective.items():
-                        effective[name] = _scale2(r, name in given, notes)
+                        effective[name] = on_scale2(r, name in given, notes)
                 groups[key] = PatientRules(scale, tuple(effective.values()), tuple(notes))
             out[pid] = groups[key]
         return out
@@ -495,48 +405,10 @@ class _Loader:
         return self.scalar(node, key, ok, _EXPECTED["patient"])
 
 
-def _scale2(r: Rule, given: bool, notes: list[str]) -> Rule:
-    """A ``below:`` SpO2 rule for a patient on NEWS2 SpO2 scale 2: no limit inside the
-    target range 88-92 % (readings NEWS2 scores 0 there); its clear and extreme move down
-    with it. A limit the override gives itself is kept, with a note saying why it fires."""
-    if r.vital != "spo2" or r.condition != "below" or r.low is None or r.low <= SCALE2_SPO2_LOW:
-        return r
-    if given:
-        notes.append(
-            f"{r.name}: below {r.low:g} as the override gives it, inside the scale-2 target "
-            f"{SCALE2_SPO2_LOW}-92 %: it alarms at readings NEWS2 scores 0"
-        )
-        return r
-    shift = r.low - SCALE2_SPO2_LOW
-    notes.append(
-        f"{r.name}: below {r.low:g} -> below {SCALE2_SPO2_LOW} (SpO2 scale 2 target "
-        f"{SCALE2_SPO2_LOW}-92 %; give the override its own below: to choose another limit)"
-    )
-    return replace(
-        r,
-        low=SCALE2_SPO2_LOW,
-        clear_low=None if r.clear_low is None else r.clear_low - shift,
-        extreme_low=None if r.extreme_low is None else r.extreme_low - shift,
-    )
-
-
 def _limits(r: Rule) -> tuple[float, float]:
     """``r``'s (low, high) with an unset side unbounded (-inf/inf): ``above:`` sets high
     only, ``below:`` low only, ``outside:`` both."""
     return (-math.inf if r.low is None else r.low, math.inf if r.high is None else r.high)
-
-
-def _line(node: Node) -> int:
-    return node.start_mark.line + 1
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and v == v
-
-
-def _did_you_mean(word: str, options: tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _sample(rule: Rule) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from types import MappingProxyType
 
@@ -170,8 +170,53 @@ class AlertEvent:
     message: str
     raised_at: datetime | None = None
 
+    def cleared(self, at: datetime, value: float, *, now: bool = False) -> AlertEvent:
+        """The ``cleared`` event of this raised (or escalated) alert: the one home of its shape.
+
+        ``at``: the time of the reading (or, for a technical alarm without one, of the
+        record) that cleared it (UTC); ``value``: as the chart reads it, in the rule's
+        vital's units (0.0 for a technical alarm); ``now``: end the message with the
+        value, ``Cleared: High heart rate: 115 (now 98)``, as physiological rules do.
+        """
+        message = f"Cleared: {self.message} (now {value})" if now else f"Cleared: {self.message}"
+        return AlertEvent(
+            self.patient_id,
+            self.rule,
+            self.severity,
+            "cleared",
+            at,
+            float(value),
+            message,
+            self.timestamp,
+        )
+
 
 def _fmt_duration(d: timedelta) -> str:
     s = int(d.total_seconds())
     parts = ((s // 3600, "h"), (s // 60 % 60, "m"), (s % 60, "s"))
     return "".join(f"{n}{unit}" for n, unit in parts if n) or "0s"
+
+
+def on_scale2(r: Rule, given: bool, notes: list[str]) -> Rule:
+    """A ``below:`` SpO2 rule for a patient on NEWS2 SpO2 scale 2: no limit inside the
+    target range 88-92 % (readings NEWS2 scores 0 there); its clear and extreme move down
+    with it. A limit the override gives itself is kept, with a note saying why it fires."""
+    if r.vital != "spo2" or r.condition != "below" or r.low is None or r.low <= SCALE2_SPO2_LOW:
+        return r
+    if given:
+        notes.append(
+            f"{r.name}: below {r.low:g} as the override gives it, inside the scale-2 target "
+            f"{SCALE2_SPO2_LOW}-92 %: it alarms at readings NEWS2 scores 0"
+        )
+        return r
+    shift = r.low - SCALE2_SPO2_LOW
+    notes.append(
+        f"{r.name}: below {r.low:g} -> below {SCALE2_SPO2_LOW} (SpO2 scale 2 target "
+        f"{SCALE2_SPO2_LOW}-92 %; give the override its own below: to choose another limit)"
+    )
+    return replace(
+        r,
+        low=SCALE2_SPO2_LOW,
+        clear_low=None if r.clear_low is None else r.clear_low - shift,
+        extreme_low=None if r.extreme_low is None else r.extreme_low - shift,
+    )

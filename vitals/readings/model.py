@@ -1,0 +1,254 @@
+"""The ``Reading`` value: its fields and units, validation with reasons, the seed's JSON out.
+
+``build`` is the one gate every input format passes (Kafka JSON in ``wire``,
+CSV rows in ``csv_file``, HL7 in ``vitals.hl7_mapping``): it checks the patient
+id, times, ranges and statuses, and rounds whole-number vitals half up once.
+See the package docstring for what "not measured" and "no signal" mean.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import msgspec
+
+from vitals.errors import InvalidReading
+from vitals.news2 import round_half_up
+
+VITALS = ("heart_rate", "spo2", "systolic", "diastolic", "respiratory_rate", "temperature")
+CONSCIOUSNESS = ("A", "C", "V", "P", "U")
+
+#: Physiologically possible values. Outside these a value is a device error, not a reading.
+LIMITS: dict[str, tuple[float, float]] = {
+    "heart_rate": (0, 350),  # 0: asystole or no pulse, a physiological alarm condition
+    "spo2": (1, 100),
+    "systolic": (20, 320),
+    "diastolic": (10, 250),
+    "respiratory_rate": (0, 90),
+    "temperature": (25.0, 45.0),
+}
+#: Technical statuses a device may report for a vital (the vital is then not measured).
+STATUSES = ("probe_off", "leads_off", "no_signal", "invalid")
+#: Vitals a status may name: the reading's vitals, blood pressure as one.
+STATUS_VITALS = ("heart_rate", "spo2", "blood_pressure", "respiratory_rate", "temperature")
+MAX_PATIENT_ID = 64
+_PATIENT_ID = re.compile(r"[\x21-\x7e]+(?: [\x21-\x7e]+)*")  # printable ASCII, single inner spaces
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_AHEAD = timedelta(hours=24)  # a reading may be at most this far after its Kafka record
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One message from a bedside device: any non-empty subset of the vitals.
+
+    Units: heart rate bpm, SpO2 %, systolic/diastolic mmHg, respiratory rate
+    breaths/min (whole numbers), temperature °C (one decimal); ``None`` means
+    not measured. ``timestamp``: the reading's own time (UTC);
+    ``bp_timestamp``: the cuff's measurement time when it differs (UTC).
+    ``status``: technical statuses by vital (see ``STATUSES``), as sorted pairs.
+    """
+
+    patient_id: str
+    timestamp: datetime  # timezone-aware, UTC
+    heart_rate: int | None = None
+    spo2: int | None = None
+    systolic: int | None = None
+    diastolic: int | None = None
+    respiratory_rate: int | None = None
+    temperature: float | None = None
+    consciousness: str = "A"
+    on_oxygen: bool = False
+    bp_timestamp: datetime | None = None
+    status: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def day(self) -> date:
+        return self.timestamp.date()
+
+    @property
+    def complete(self) -> bool:
+        """All six vitals present (the seed's reading)."""
+        return None not in (
+            self.heart_rate,
+            self.spo2,
+            self.systolic,
+            self.respiratory_rate,
+            self.temperature,
+        )
+
+    def measured(self) -> tuple[str, ...]:
+        """The vitals this reading carries, in ``VITALS`` order."""
+        return tuple(v for v in VITALS if getattr(self, v) is not None)
+
+    def to_json(self) -> bytes:
+        """The seed's message format (nested ``blood_pressure``), absent vitals left out."""
+        doc: dict[str, object] = {
+            "patient_id": self.patient_id,
+            "timestamp": self.timestamp.isoformat(),
+        }
+        for field in ("heart_rate", "spo2"):
+            if getattr(self, field) is not None:
+                doc[field] = getattr(self, field)
+        if self.systolic is not None:
+            bp: dict[str, object] = {"systolic": self.systolic, "diastolic": self.diastolic}
+            if self.bp_timestamp is not None:
+                bp["timestamp"] = self.bp_timestamp.isoformat()
+            doc["blood_pressure"] = bp
+        for field in ("respiratory_rate", "temperature"):
+            if getattr(self, field) is not None:
+                doc[field] = getattr(self, field)
+        doc["consciousness"] = self.consciousness
+        doc["on_oxygen"] = self.on_oxygen
+        if self.status:
+            doc["status"] = dict(self.status)
+        return _encode(doc)
+
+    def line(self) -> str:
+        """One line the way the seed's consumer printed it (``-`` for a vital not measured)."""
+
+        def v(x: object, fmt: str = "{}") -> str:
+            return "-" if x is None else fmt.format(x)
+
+        bp = "-" if self.systolic is None else f"{self.systolic}/{self.diastolic}"
+        status = "".join(f" {k}:{s}" for k, s in self.status)
+        return (
+            f"[{self.timestamp.isoformat()}] {self.patient_id} -> HR:{v(self.heart_rate)} "
+            f"SpO2:{v(self.spo2)} BP:{bp} "
+            f"RR:{v(self.respiratory_rate)} T:{v(self.temperature, '{:.1f}')}{status}"
+        )
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+def _whole(value: float) -> int:
+    """Round half up (90.5 -> 91), the one rounding rule for whole-number vitals."""
+    return math.floor(value + 0.5)
+
+
+def _check_range(field: str, value: float) -> None:
+    low, high = LIMITS[field]
+    if not low <= value <= high:  # also false for NaN
+        raise InvalidReading(f"{value!r} is outside the possible range {low:g}..{high:g}", field)
+
+
+def parse_timestamp(text: str, field: str = "timestamp") -> datetime:
+    try:
+        ts = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidReading(
+            f"{text[:40]!r} is not an ISO 8601 time (e.g. 2025-10-26T10:30:15+00:00)", field
+        ) from None
+    if ts.tzinfo is None:
+        raise InvalidReading(
+            f"{text[:40]!r} has no time zone; add one, e.g. {text[:19]}+00:00", field
+        )
+    try:
+        return ts.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-05:00 is after year 9999 in UTC
+        raise InvalidReading(f"{text[:40]!r} is out of the range of dates", field) from None
+
+
+def build(
+    patient_id: str,
+    timestamp: datetime,
+    values: dict[str, float | None],
+    consciousness: str = "A",
+    on_oxygen: bool = False,
+    *,
+    produced_at: datetime | None = None,
+    bp_timestamp: datetime | None = None,
+    status: dict[str, str] | None = None,
+) -> Reading:
+    """Validate raw values into a ``Reading`` or raise ``InvalidReading``.
+
+    ``values``: vital -> number or ``None`` (not measured), units as in ``Reading``.
+    At least one vital must be measured or carry a technical ``status``.
+    """
+    if not patient_id or len(patient_id) > MAX_PATIENT_ID or not _PATIENT_ID.fullmatch(patient_id):
+        shown = patient_id[:20] + ("…" if len(patient_id) > 20 else "")
+        raise InvalidReading(
+            f"{shown!r} is not a patient id (1–{MAX_PATIENT_ID} printable characters)",
+            "patient_id",
+        )
+    _check_time(timestamp, produced_at, "timestamp")
+    statuses = _statuses(status or {})
+    if "spo2" not in statuses and values.get("spo2") == 0:  # no perfusion signal at the probe
+        statuses["spo2"] = "no_signal"
+    out: dict[str, float | None] = {}
+    for field in VITALS:
+        value = values.get(field)
+        if value is not None and _status_key(field) in statuses:
+            value = None  # the device says the value is not valid: it is not used
+        if value is not None:
+            _check_range(field, value)
+        out[field] = value
+    sys_, dia = out["systolic"], out["diastolic"]
+    if (sys_ is None) != (dia is None):
+        missing = "diastolic" if dia is None else "systolic"
+        raise InvalidReading(f"{missing} missing; a blood pressure has both", "blood_pressure")
+    if sys_ is not None and dia is not None and dia >= sys_:
+        raise InvalidReading(f"diastolic {dia:g} is not below systolic {sys_:g}", "blood_pressure")
+    if all(v is None for v in out.values()) and not statuses:
+        raise InvalidReading(
+            "no vital measured; a reading carries at least one of " + ", ".join(VITALS)
+        )
+    if bp_timestamp is not None:
+        if sys_ is None:
+            raise InvalidReading("given without a blood pressure", "blood_pressure.timestamp")
+        _check_time(bp_timestamp, produced_at, "blood_pressure.timestamp")
+    if consciousness not in CONSCIOUSNESS:
+        raise InvalidReading(f"{consciousness!r} is not one of A, C, V, P, U", "consciousness")
+    temp = out["temperature"]
+    return Reading(
+        patient_id=patient_id,
+        timestamp=timestamp,
+        heart_rate=_whole_or_none(out["heart_rate"]),
+        spo2=_whole_or_none(out["spo2"]),
+        systolic=_whole_or_none(sys_),
+        diastolic=_whole_or_none(dia),
+        respiratory_rate=_whole_or_none(out["respiratory_rate"]),
+        temperature=None if temp is None else float(round_half_up(temp, 1)),
+        consciousness=consciousness,
+        on_oxygen=on_oxygen,
+        bp_timestamp=bp_timestamp,
+        status=tuple(sorted(statuses.items())),
+    )
+
+
+def _status_key(field: str) -> str:
+    return "blood_pressure" if field in ("systolic", "diastolic") else field
+
+
+def _statuses(given: dict[str, str]) -> dict[str, str]:
+    out = {}
+    for vital, status in given.items():
+        if vital not in STATUS_VITALS:
+            raise InvalidReading(
+                f"{vital[:40]!r} is not a vital; one of {', '.join(STATUS_VITALS)}", "status"
+            )
+        if status not in STATUSES:
+            raise InvalidReading(
+                f"{str(status)[:40]!r} is not a technical status; one of {', '.join(STATUSES)}",
+                f"status.{vital}",
+            )
+        out[vital] = status
+    return out
+
+
+def _check_time(ts: datetime, produced_at: datetime | None, field: str) -> None:
+    if ts < EARLIEST:
+        raise InvalidReading(f"{ts.isoformat()} is before {EARLIEST.year}", field)
+    if produced_at is not None and ts - MAX_AHEAD > produced_at:  # no overflow near 9999
+        raise InvalidReading(
+            f"{ts.isoformat()} is more than 24 h after the message was produced "
+            f"({produced_at.isoformat()})",
+            field,
+        )
+
+
+def _whole_or_none(value: float | None) -> int | None:
+    return None if value is None else _whole(value)

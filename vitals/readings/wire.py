@@ -1,0 +1,201 @@
+"""Kafka message values (the seed's JSON) decoded into a ``Reading``: total over all bytes.
+
+The wire format is the seed's JSON (nested ``blood_pressure``, whose
+``timestamp`` is the cuff's own time); a flat ``systolic``/``diastolic`` form is
+accepted too and unknown extra fields are ignored. Nesting deeper than
+``MAX_DEPTH`` and a reading field given twice are refused before validation.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+
+import msgspec
+
+from vitals.errors import InvalidReading
+from vitals.readings.model import VITALS, Reading, build, parse_timestamp
+
+
+class _BloodPressure(msgspec.Struct):
+    systolic: float | None = None
+    diastolic: float | None = None
+    timestamp: str | None = None
+
+
+class _Wire(msgspec.Struct):
+    patient_id: str
+    heart_rate: float | None = None
+    spo2: float | None = None
+    respiratory_rate: float | None = None
+    temperature: float | None = None
+    timestamp: str | None = None
+    blood_pressure: _BloodPressure | None = None
+    systolic: float | None = None
+    diastolic: float | None = None
+    consciousness: str | None = None
+    on_oxygen: bool | None = None
+    status: dict[str, str] | None = None
+
+
+_decode = msgspec.json.Decoder(_Wire).decode
+#: Fields of a reading, at its top level or inside ``blood_pressure``.
+_FIELDS = frozenset(
+    ("patient_id", "timestamp", *VITALS, "blood_pressure", "consciousness", "on_oxygen", "status")
+)
+_KNOWN_KEYS = tuple(f'"{k}"'.encode() for k in _FIELDS)
+MAX_DEPTH = 64  # JSON nesting beyond this is refused before any parser recurses into it
+
+
+class _Object(list):  # type: ignore[type-arg]
+    """The key/value pairs of one JSON object, in order, duplicates kept."""
+
+
+def _duplicate_key(value: bytes) -> str | None:
+    """A reading field given twice at the reading's own level (JSON parsers keep the last).
+
+    Only the top level and ``blood_pressure`` hold a reading's fields: a field's
+    name inside a string value or as a key of some other nested object is not a
+    duplicate. Cheap when no field name occurs twice in the bytes (the usual case).
+    """
+    if b"\\u" not in value and not any(value.count(key) > 1 for key in _KNOWN_KEYS):
+        return None
+    try:
+        root = json.loads(value, object_pairs_hook=_Object)
+    except (ValueError, RecursionError):  # msgspec read it, so this cannot happen; stay total
+        return None
+    if not isinstance(root, _Object):
+        return None
+    levels = [("", root)]
+    levels += [
+        ("blood_pressure.", v) for k, v in root if k == "blood_pressure" and isinstance(v, _Object)
+    ]
+    for prefix, level in levels:
+        seen: set[str] = set()
+        for key, _ in level:
+            if key in _FIELDS and key in seen:
+                return prefix + key
+            seen.add(key)
+    return None
+
+
+def _depth_exceeds(value: bytes, limit: int = MAX_DEPTH) -> bool:
+    """True if brackets outside strings nest deeper than ``limit`` (a linear scan, no recursion)."""
+    if value.count(b"[") + value.count(b"{") <= limit:
+        return False
+    depth, in_string, escaped = 0, False, False
+    for byte in value:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return False
+
+
+def decode(value: bytes | None, record_timestamp_ms: int) -> Reading:
+    """Decode one Kafka message value into a ``Reading``; total over all inputs.
+
+    ``value`` is the record's bytes (``None`` for a tombstone);
+    ``record_timestamp_ms`` its Kafka timestamp in ms since the epoch, UTC
+    (negative when it has none). A reading without its own ``timestamp`` takes
+    the record's timestamp (set once when produced), so replaying an offset
+    rewrites the same row.
+
+    Raises ``InvalidReading`` (with the field and a reason fit for the
+    dead-letter header) for any byte string that is not a valid reading, and
+    never any other exception: one malformed frame must not stop a consumer.
+    """
+    try:
+        return _decode_checked(value, record_timestamp_ms)
+    except InvalidReading:
+        raise
+    except Exception as e:  # a kind of input nobody foresaw: still a bad record, not a crash
+        raise InvalidReading(f"unreadable message ({type(e).__name__}: {str(e)[:200]})") from e
+
+
+def _decode_checked(value: bytes | None, record_timestamp_ms: int) -> Reading:
+    if not value:
+        raise InvalidReading("empty message (null or zero bytes); expected a JSON object")
+    if _depth_exceeds(value):
+        raise InvalidReading(f"JSON nested more than {MAX_DEPTH} levels deep; a reading is flat")
+    try:
+        wire = _decode(value)
+    except msgspec.ValidationError as e:
+        raise InvalidReading(_explain(str(e))) from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as e:
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError as u:
+            raise InvalidReading(f"not valid UTF-8 (byte {u.start}); expected JSON text") from None
+        raise InvalidReading(f"not valid JSON: {e}") from None
+    dup = _duplicate_key(value)
+    if dup is not None:
+        raise InvalidReading("given more than once; which value is meant is ambiguous", dup)
+    produced_at = record_time(record_timestamp_ms)
+    if wire.timestamp is not None:
+        ts = parse_timestamp(wire.timestamp)
+    elif produced_at is not None:
+        ts = produced_at
+    else:
+        raise InvalidReading("missing, and the Kafka record has no timestamp either", "timestamp")
+    bp = wire.blood_pressure
+    values = {
+        "heart_rate": wire.heart_rate,
+        "spo2": wire.spo2,
+        "systolic": bp.systolic if bp and bp.systolic is not None else wire.systolic,
+        "diastolic": bp.diastolic if bp and bp.diastolic is not None else wire.diastolic,
+        "respiratory_rate": wire.respiratory_rate,
+        "temperature": wire.temperature,
+    }
+    bp_ts = (
+        parse_timestamp(bp.timestamp, "blood_pressure.timestamp")
+        if bp is not None and bp.timestamp is not None
+        else None
+    )
+    return build(
+        wire.patient_id,
+        ts,
+        values,
+        "A" if wire.consciousness is None else wire.consciousness,
+        False if wire.on_oxygen is None else wire.on_oxygen,
+        produced_at=produced_at,
+        bp_timestamp=bp_ts,
+        status=wire.status,
+    )
+
+
+def record_time(ms: int | None) -> datetime | None:
+    """A Kafka record timestamp (ms, UTC) as a datetime; None when absent or not a real time."""
+    if ms is None or ms < 0:
+        return None
+    try:
+        return datetime.fromtimestamp(ms / 1000, UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def _explain(msg: str) -> str:
+    # msgspec: "Expected `float`, got `str` - at `$.heart_rate`" -> "heart_rate: expected a number, got str"
+    missing = re.fullmatch(r"Object missing required field `(\w+)`(?: - at `\$\.?(.*)`)?", msg)
+    if missing:
+        return f"{missing.group(1)}: missing"
+    m = re.fullmatch(r"(.*?)(?: - at `\$\.?(.*)`)?", msg)
+    what, where = (m.group(1), m.group(2)) if m else (msg, None)
+    what = what.replace("`float | null`", "a number").replace("`float`", "a number")
+    what = what.replace("Expected", "expected").replace("`str | null`", "a string")
+    what = what.replace("`bool | null`", "a boolean")
+    what = what.replace("`str`", "a string").replace("`bool`", "a boolean")
+    what = what.replace("`object`", "a JSON object").replace("`array`", "an array")
+    return f"{where}: {what}" if where else what

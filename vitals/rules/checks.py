@@ -1,0 +1,109 @@
+"""A rule compiled to plain comparisons of a raw value, as the chart reads that value.
+
+``above: 110`` is true from 111 on, but also from 110.5 on (the chart rounds
+half up, see ``vitals.news2``): ``Check`` turns each limit into one cut between
+two grid values, so evaluating a reading is a float comparison, not a rounding.
+``charted`` is the value as the chart reads it, for messages and events.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+from vitals.news2 import round_half_up
+from vitals.rules.model import _SLOT, Rule
+
+_INF = float("inf")
+
+
+class Check:
+    """A rule compiled to plain comparisons of the raw value ``v``:
+    raise when ``v < lo or v >= hi``; clear when ``clo <= v < chi`` (see ``_gt``)."""
+
+    __slots__ = (
+        "area",
+        "chi",
+        "clo",
+        "count",
+        "decimals",
+        "duration",
+        "ehi",
+        "elo",
+        "fast",
+        "grace",
+        "hi",
+        "immediate",
+        "lo",
+        "min_for",
+        "name",
+        "rule",
+        "slot",
+    )
+
+    def __init__(self, r: Rule) -> None:
+        self.rule, self.name, self.slot = r, r.name, _SLOT[r.vital]
+        self.decimals = 1 if r.vital == "temperature" else 0
+        self.count, self.duration = r.for_readings, r.for_duration
+        self.immediate = r.for_readings <= 1 and r.for_duration is None
+        step = Decimal("0.1") if r.vital == "temperature" else Decimal(1)
+        self.lo = _ge(r.low, step) if r.low is not None else -_INF  # raise: R < low
+        self.hi = _gt(r.high, step) if r.high is not None else _INF  # raise: R > high
+        self.clo, self.chi = self.lo, self.hi  # default clear: the rule is false
+        if r.condition == "outside" and r.clear_low is not None:  # clear: low <= R <= high
+            assert r.clear_high is not None  # the loader sets both or neither
+            self.clo, self.chi = _ge(r.clear_low, step), _gt(r.clear_high, step)
+        elif r.condition == "below" and r.clear_low is not None:  # clear: R > clear_low
+            self.clo = _gt(r.clear_low, step)
+        elif r.condition == "above" and r.clear_high is not None:  # clear: R < clear_high
+            self.chi = _ge(r.clear_high, step)
+        self.grace, self.area, self.min_for = r.grace, r.area, r.min_for
+        self.elo = _ge(r.extreme_low, step) if r.extreme_low is not None else None
+        self.ehi = _gt(r.extreme_high, step) if r.extreme_high is not None else None
+        self.fast = self.elo is not None or self.ehi is not None
+
+    def depth(self, v: float) -> float:
+        """How far ``v`` is beyond the rule's limit (units of the vital; > 0 when true)."""
+        r = self.rule
+        return max(
+            r.low - v if r.low is not None else 0.0, v - r.high if r.high is not None else 0.0
+        )
+
+    def extreme(self, v: float) -> bool:
+        return (self.elo is not None and v < self.elo) or (self.ehi is not None and v >= self.ehi)
+
+    def due(self, run: list, ts: datetime) -> bool:
+        """Has the run ``[true readings, first true, last true, area, extreme since, last]``
+        lasted long enough to raise at the reading at ``ts``?"""
+        held = ts - run[1]
+        if run[0] >= self.count and (self.duration is None or held >= self.duration):
+            return True
+        if self.min_for is None or held < self.min_for:
+            return False
+        if self.area is not None and run[3] >= self.area:
+            return True
+        return run[4] is not None and ts - run[4] >= self.min_for
+
+
+# The value R as the chart reads it (rounded half up to a multiple of ``step``) compared with
+# a limit x, as one comparison of the raw value v with a cut between two grid values:
+#   R > x  <=>  v >= _gt(x)        R <= x  <=>  v < _gt(x)
+#   R >= x <=>  v >= _ge(x)        R < x   <=>  v < _ge(x)
+def _gt(x: float, step: Decimal) -> float:
+    return float(_grid(x, step, ROUND_FLOOR) + step / 2)
+
+
+def _ge(x: float, step: Decimal) -> float:
+    return float(_grid(x, step, ROUND_CEILING) - step / 2)
+
+
+def _grid(x: float, step: Decimal, rounding: str) -> Decimal:
+    """``x`` rounded to a multiple of ``step`` (down or up); ``x`` exactly as written."""
+    return (Decimal(repr(x)) / step).to_integral_value(rounding) * step
+
+
+def charted(v: float, decimals: int) -> int | float:
+    """The value as the chart reads it, for messages and events (90.5 -> 91, 36.05 -> 36.1)."""
+    if decimals == 0:
+        return v if v.__class__ is int else round_half_up(v)
+    return round_half_up(v, decimals)
