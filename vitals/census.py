@@ -36,7 +36,7 @@ from cassandra.cluster import Session
 from cassandra.concurrent import execute_concurrent
 
 from vitals.errors import ConfigError
-from vitals.queries import parse_duration, utc
+from vitals.queries import MEASURED, parse_duration, utc
 from vitals.register import Placement
 from vitals.telemetry import RETIRED_AFTER
 
@@ -47,15 +47,6 @@ CENSUS_WINDOW_ENV = "VITALS_CENSUS_WINDOW"
 #: Patient ids per ``IN`` read of the by-key tables (a few dozen partitions per request).
 IN_CHUNK = 100
 
-#: NEWS2 parameters -> the ``patient_latest`` column whose write time is when each was last
-#: measured (the consumer writes each vital with its reading's time: vitals.store).
-MEASURED = {
-    "heart_rate": "heart_rate",
-    "spo2": "spo2",
-    "blood_pressure": "systolic",
-    "respiratory_rate": "respiratory_rate",
-    "temperature": "temperature",
-}
 LATEST_COLUMNS = (
     "patient_id, timestamp, heart_rate, spo2, systolic, diastolic, respiratory_rate, "
     "temperature, consciousness, on_oxygen, news2, news2_incomplete, bp_measured_at, "

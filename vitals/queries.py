@@ -69,7 +69,15 @@ _SELECT_SERIES = (
     "WHERE patient_id = ? AND day = ? AND timestamp >= ? AND timestamp <= ?"
 )
 #: When each vital of the newest row was measured: its cell's write time (see vitals.store).
-_MEASURED = ("heart_rate", "spo2", "systolic", "respiratory_rate", "temperature")
+#: NEWS2 parameters -> the ``patient_latest`` column whose write time is when each was last
+#: measured (the consumer writes each vital with its reading's time: vitals.store).
+MEASURED = {
+    "heart_rate": "heart_rate",
+    "spo2": "spo2",
+    "blood_pressure": "systolic",
+    "respiratory_rate": "respiratory_rate",
+    "temperature": "temperature",
+}
 
 # --- parsing times -------------------------------------------------------------------------
 
@@ -220,7 +228,7 @@ class History:
 def _measured_at(row: object) -> dict[str, datetime]:
     """Vital -> measurement time (UTC) from the ``WRITETIME`` columns of a latest row."""
     out = {}
-    for c in _MEASURED:
+    for c in MEASURED.values():
         micros = getattr(row, f"writetime_{c}", None)
         if micros is not None:
             out[c] = datetime.fromtimestamp(micros / 1_000_000, UTC)

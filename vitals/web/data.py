@@ -23,13 +23,13 @@ from vitals.census import (
     ACTIVE_COLUMNS,
     CENSUS_WINDOW,
     LATEST_COLUMNS,
-    MEASURED,
     Census,
     group_of,
 )
 from vitals.errors import VitalsError
 from vitals.freshness import DEFAULT_WINDOWS
 from vitals.queries import (
+    MEASURED,
     SEVERITY_RANK,
     as_stored,
     days_newest_first,
@@ -37,11 +37,11 @@ from vitals.queries import (
     sickness,
     utc,
 )
+from vitals.readings import VITALS
 from vitals.register import Placement, Register
 
 log = logging.getLogger(__name__)
 
-VITALS = ("heart_rate", "spo2", "systolic", "diastolic", "respiratory_rate", "temperature")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _LATEST_COLS, _ACTIVE_COLS, _ACK_COLS = LATEST_COLUMNS, ACTIVE_COLUMNS, ACK_COLUMNS
 _READING_COLS = (
