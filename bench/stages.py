@@ -37,7 +37,7 @@ Record = namedtuple("Record", "topic partition offset timestamp key value")
 
 #: stage -> functions whose inclusive time makes it (first match in the profile wins)
 STAGES = {
-    "decode (msgspec + checks)": [("readings.py", "decode")],
+    "decode (msgspec + checks)": [("wire.py", "decode")],
     "NEWS2 + rules (assess)": [("engine.py", "assess")],
     "reading rows + binding": [("store.py", "reading_rows"), ("store.py", "batches")],
     "patient_latest rows + binding": [
