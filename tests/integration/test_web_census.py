@@ -88,6 +88,15 @@ def test_patients_are_the_census_a_page_at_a_time(hospital):
     assert pages[0][0]["alerts"]  # sickest first: the alerting patients lead
 
 
+def test_health_says_how_many_are_monitored_and_what_a_poll_costs(hospital):
+    def health() -> dict:
+        return hospital.api.get("/api/health").json()
+
+    h = wait_until(lambda: (h := health())["census"] >= NOW and h, timeout=10, what="a poll")
+    assert h["poll_rows"] < 2 * NOW  # the census's rows, not the 20,000 who left
+    assert 0 < h["poll_s"] < 5
+
+
 def test_patients_silent_for_the_census_window_are_listed_only_when_asked_for(hospital):
     assert total(hospital, prefix="OLD") == 0
     assert total(hospital, prefix="OLD", include="all") == GONE

@@ -171,6 +171,9 @@ def health(request: Request) -> Health:
         role=getattr(request.state, "role", "clinician"),
         stale_after_s=c.settings.stale_after,
         last_poll=c.board.last_poll,
+        census=len(c.board.order),
+        poll_rows=c.board.poll_rows,
+        poll_s=round(c.board.poll_s, 3),
         problem=c.board.problem,
     )
 

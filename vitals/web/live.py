@@ -18,6 +18,7 @@ import asyncio
 import json
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
@@ -53,6 +54,8 @@ class Board:
         self.states: dict[str, dict] = {}  # patient_id -> PatientState as JSON-ready dict
         self.order: list[str] = []
         self.last_poll: datetime | None = None
+        self.poll_rows = 0  # rows the last poll read (its cost follows the census)
+        self.poll_s = 0.0  # seconds the last poll took: read, states, diff
         self.problem: str | None = None
         self._subscribers: set[tuple[asyncio.AbstractEventLoop, asyncio.Queue]] = set()
         self._lock = threading.Lock()
@@ -118,6 +121,7 @@ class Board:
     # polling --------------------------------------------------------------------------------
 
     def poll(self) -> None:
+        started = time.perf_counter()
         now = self.clock()
         states = self.store.ward(
             now=now, stale_after=self.stale_after, include_all=self.include_all
@@ -130,6 +134,8 @@ class Board:
         removed = [p for p in self.states if p not in fresh]
         with self._lock:
             self.states, self.last_poll, self.problem = fresh, now, None
+            self.poll_rows = self.store.rows_read
+            self.poll_s = time.perf_counter() - started
             order_changed = order != self.order
             self.order = order
             subs = list(self._subscribers)

@@ -233,4 +233,7 @@ class Health(BaseModel):
     )
     stale_after_s: float
     last_poll: datetime | None = Field(description="When the live board last read Cassandra.")
+    census: int = Field(0, description="Patients monitored now (on the live board).")
+    poll_rows: int = Field(0, description="Rows the live board's last read fetched.")
+    poll_s: float = Field(0.0, description="Seconds the live board's last poll took.")
     problem: str | None = None
