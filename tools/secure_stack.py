@@ -1,4 +1,4 @@
-"""The secured variant of the local stack (``services.py up --secure``).
+"""The secured variant of the local stack (``services.py up --secure``; ``Stack(secure=True)``).
 
 Kafka: one SASL_SSL listener (TLS, then SASL/SCRAM-SHA-512; the broker talks to itself
 over it as user ``admin``), SCRAM credentials written into the metadata log when the
@@ -18,7 +18,6 @@ the files there are readable by their owner only. The certificate names
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 import subprocess
@@ -26,7 +25,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-SECURE_ENV = "VITALS_SERVICES_SECURE"
 KAFKA_MECHANISM = "SCRAM-SHA-512"
 KAFKA_ADMIN_USER = "admin"  # the broker's own inter-broker identity
 CLIENT_USER = "vitals"  # Kafka SCRAM user and Cassandra role of the vitals commands
@@ -73,11 +71,6 @@ class Files:
     @property
     def complete(self) -> Path:
         return self.root / ".complete"
-
-
-def requested() -> bool:
-    """True when ``--secure`` (``VITALS_SERVICES_SECURE=1``) was asked for."""
-    return os.environ.get(SECURE_ENV, "") in ("1", "true", "yes")
 
 
 def _keytool(*args: str) -> None:

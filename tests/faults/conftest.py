@@ -1,11 +1,9 @@
 """A private Kafka + Cassandra for fault tests, on other ports and with its own state
-(`VITALS_SERVICES_DIR`), so stopping and killing it disturbs nothing else."""
+directory (a ``tools.stack.Stack`` driven in-process), so stopping and killing it
+disturbs nothing else."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -15,37 +13,28 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.helpers import ROOT, Topics, vitals_env
+from tools.stack import Ports, Stack
 
-PORTS = {
-    "KAFKA_PORT": "19292",
-    "KAFKA_CONTROLLER_PORT": "19293",
-    "CASSANDRA_PORT": "19242",
-    "CASSANDRA_STORAGE_PORT": "17200",
-    "CASSANDRA_JMX_PORT": "17399",
-}
-KAFKA = f"127.0.0.1:{PORTS['KAFKA_PORT']}"
-CASSANDRA_PORT = int(PORTS["CASSANDRA_PORT"])
-STATE = ROOT / ".services" / "faults"
+STACK = Stack(
+    dir=ROOT / ".services" / "faults",
+    ports=Ports(19292, 19293, 19242, 17200, 17399),  # Kafka, its controller, CQL, storage, JMX
+)
+KAFKA = f"127.0.0.1:{STACK.ports.kafka}"
+CASSANDRA_PORT = STACK.ports.cassandra
 
 
-def services(*args: str, timeout: float = 240) -> None:
-    """Run the launcher against the fault stack (`up`, `stop cassandra --kill`, …)."""
-    env = {**os.environ, **PORTS, "VITALS_SERVICES_DIR": str(STATE)}
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "services.py"), *args],
-        env=env,
-        timeout=timeout,
-        capture_output=True,
-        text=True,
-    )
-    assert out.returncode == 0, f"services {' '.join(args)} failed:\n{out.stdout}\n{out.stderr}"
+def services(*args: str) -> None:
+    """The launcher's command line on the fault stack (`up`, `stop cassandra --kill`, …)."""
+    from tools.services import main
+
+    assert main(list(args), stack=STACK) == 0, f"services {' '.join(args)} failed"
 
 
 @pytest.fixture(scope="session")
-def fault_stack() -> Iterator[None]:
-    services("up")
-    yield
-    services("down", "--purge")
+def fault_stack() -> Iterator[Stack]:
+    STACK.up()
+    yield STACK
+    STACK.down(purge=True)
 
 
 @pytest.fixture(scope="session")

@@ -11,33 +11,21 @@ from collections.abc import Iterator
 import pytest
 
 from tests.helpers import ROOT
+from tools.stack import Ports, Stack
 
-PORTS = {
-    "CASSANDRA_PORT": "19442",
-    "CASSANDRA_STORAGE_PORT": "17400",
-    "CASSANDRA_JMX_PORT": "17499",
-    "KAFKA_PORT": "19492",
-    "KAFKA_CONTROLLER_PORT": "19493",
-}
-ENV = {**PORTS, "CASSANDRA_AUTH": "1", "VITALS_SERVICES_DIR": str(ROOT / ".services" / "auth")}
-
-
-def launcher(*args: str) -> None:
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "services.py"), *args],
-        env={**os.environ, **ENV},
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert out.returncode == 0, out.stdout + out.stderr
+STACK = Stack(
+    dir=ROOT / ".services" / "auth",
+    ports=Ports(19492, 19493, 19442, 17400, 17499),  # Kafka, its controller, CQL, storage, JMX
+    auth=True,
+)
+PORTS = {"CASSANDRA_PORT": str(STACK.ports.cassandra)}
 
 
 @pytest.fixture(scope="module")
 def secured() -> Iterator[None]:
-    launcher("start", "cassandra")
+    STACK.start("cassandra")
     yield
-    launcher("down", "--purge")
+    STACK.down(purge=True)
 
 
 def vitals(*args: str, password: str | None) -> subprocess.CompletedProcess:

@@ -1,5 +1,6 @@
-"""A private secured Kafka + Cassandra (`services.py up --secure`) on other ports, with its
-own state (`VITALS_SERVICES_DIR`), started once for these tests and purged afterwards.
+"""A private secured Kafka + Cassandra (a ``tools.stack.Stack(secure=True)`` driven
+in-process) on other ports, with its own state directory, started once for these tests
+and purged afterwards.
 
 Kafka speaks only SASL_SSL (SCRAM-SHA-512) and Cassandra only TLS with passwords, from
 a CA generated at start; the shared stack on 9092/9042 is never touched.
@@ -8,49 +9,27 @@ a CA generated at start; the shared stack on 9092/9042 is never touched.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from tests.helpers import ROOT
+from tools.stack import Ports, Stack
 
-PORTS = {
-    "KAFKA_PORT": "19792",
-    "KAFKA_CONTROLLER_PORT": "19793",
-    "CASSANDRA_PORT": "19742",
-    "CASSANDRA_STORAGE_PORT": "17700",
-    "CASSANDRA_JMX_PORT": "17799",
-}
-STATE = ROOT / ".services" / "secure-tests"
-
-
-def services(*args: str, timeout: float = 300) -> str:
-    """Run the launcher against the secured test stack; returns its standard output."""
-    env = {**os.environ, **PORTS, "VITALS_SERVICES_DIR": str(STATE)}
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "services.py"), *args],
-        env=env,
-        timeout=timeout,
-        capture_output=True,
-        text=True,
-    )
-    assert out.returncode == 0, f"services {' '.join(args)} failed:\n{out.stdout}\n{out.stderr}"
-    return out.stdout
+STACK = Stack(
+    dir=ROOT / ".services" / "secure-tests",
+    ports=Ports(19792, 19793, 19742, 17700, 17799),  # Kafka, its controller, CQL, storage, JMX
+    secure=True,
+)
 
 
 @pytest.fixture(scope="session")
 def secure_stack() -> Iterator[dict[str, str]]:
     """Start the secured stack; yield the VITALS_* variables of `services.py env`."""
-    services("up", "--secure")
-    exports = {}
-    for line in services("env").splitlines():
-        key, _, value = line.removeprefix("export ").partition("=")
-        exports[key] = value
-    yield exports
-    services("down", "--purge")
+    STACK.up()
+    yield STACK.client_env()
+    STACK.down(purge=True)
 
 
 @pytest.fixture
