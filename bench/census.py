@@ -21,6 +21,7 @@ from cassandra.concurrent import execute_concurrent
 from cassandra.query import BatchStatement, BatchType
 
 from bench.infra import Scratch, cassandra_settings
+from vitals.store import connect
 
 BATCH = 100  # rows per unlogged batch (one node: no replica grouping needed)
 
@@ -78,29 +79,57 @@ def _board_poll(store: object, polls: int) -> float:
     return statistics.median(seconds)
 
 
+def write_cost(
+    scratch: Scratch, *, patients: int = 1_000, rounds: int = 30, pairs: int = 2
+) -> dict:
+    """What the census index costs the consumer's writes: Cassandra CPU per ``patient_latest``
+    upsert (µs) with and without the index on ``timestamp``, in ``pairs`` interleaved runs of
+    ``rounds`` upserts of every one of ``patients`` (medians)."""
+    from bench.infra import cpu_seconds, service_pid
+
+    us: dict[str, list[float]] = {"with_index": [], "without_index": []}
+    pid = service_pid("cassandra")
+    for _ in range(pairs):
+        for label in us:
+            ks = scratch.keyspace(f"w{label[:6]}")
+            cluster, session = connect(cassandra_settings(ks))
+            try:
+                if label == "without_index":
+                    session.execute(f"DROP INDEX {ks}.patient_latest_timestamp_idx")
+                ids = [f"P{i:05d}" for i in range(patients)]
+                start, cpu = datetime.now(UTC), cpu_seconds(pid)
+                for r in range(rounds):
+                    fill(session, ids, at=start + timedelta(seconds=r), alerting_every=0)
+                us[label].append((cpu_seconds(pid) - cpu) / (patients * rounds) * 1e6)
+            finally:
+                cluster.shutdown()
+                scratch.drop_keyspace(ks)
+    return {k: statistics.median(v) for k, v in us.items()}
+
+
 def run(scratch: Scratch, *, census: int = 2_000, gone: int = 20_000, polls: int = 5) -> dict:
     """Per-poll time (median of ``polls``) and rows read, census and whole-table reads, with
     ``census`` patients in the tables, then with ``gone`` more who left the census."""
-    from vitals.store import connect
     from vitals.web.data import WardStore
 
     ks = scratch.keyspace("census")
     cluster, session = connect(cassandra_settings(ks))
+    out: dict = {"census": census, "gone": gone}
     try:
         store = WardStore(session)
         now = datetime.now(UTC)
         fill(session, [f"NOW{i:05d}" for i in range(census)], at=now - timedelta(seconds=5))
-        out = {"census": census, "gone": gone}
         out["small_census"] = _timed(store, include_all=False, polls=polls)
         out["small_all"] = _timed(store, include_all=True, polls=polls)
         fill(session, [f"OLD{i:05d}" for i in range(gone)], at=now - timedelta(days=2))
         out["large_census"] = _timed(store, include_all=False, polls=polls)
         out["large_all"] = _timed(store, include_all=True, polls=polls)
         out["board_poll_s"] = _board_poll(store, polls)
-        return out
     finally:
         cluster.shutdown()
         scratch.drop_keyspace(ks)
+    out["write_us"] = write_cost(scratch)
+    return out
 
 
 def render(r: dict) -> str:
@@ -117,6 +146,12 @@ def render(r: dict) -> str:
         lines.append(
             f"    live board's whole poll (read, states, diff) at "
             f"{r['census'] + r['gone']:,}: {r['board_poll_s'] * 1000:.0f} ms"
+        )
+    if "write_us" in r:
+        w = r["write_us"]
+        lines.append(
+            f"    Cassandra CPU per patient_latest upsert: {w['with_index']:.0f} µs with the "
+            f"census index, {w['without_index']:.0f} µs without"
         )
     return "\n".join(lines)
 
