@@ -86,6 +86,8 @@ class RowEncoder:
                 fn = lambda v, t=col.type: t.serialize(v, proto)  # noqa: E731
             fns.append(fn)
         self.fns = tuple(fns)
+        meta = prepared.column_metadata
+        self.keyspace = meta[0].keyspace_name if meta else None  # as BoundStatement takes it
         # the private list BatchStatement keeps; checked once so a driver change fails loudly
         probe = BatchStatement()
         self._direct = isinstance(getattr(probe, "_statements_and_parameters", None), list)
@@ -112,32 +114,26 @@ class RowEncoder:
 
     def batch(self, rows: Sequence[Sequence[object]]) -> BatchStatement:
         """An unlogged batch of ``rows`` (the first row sets its routing key)."""
-        b = BatchStatement(batch_type=BatchType.UNLOGGED)
-        b.add(self.prepared, [UNSET_VALUE if v is None else v for v in rows[0]])
-        if not self._direct:
-            for row in rows[1:]:
-                b.add(self.prepared, [UNSET_VALUE if v is None else v for v in row])
-            return b
-        entries = b._statements_and_parameters
-        qid = self.prepared.query_id
-        encode = self.encode
-        for row in rows[1:]:
-            entries.append((True, qid, encode(row)))
-        return b
+        return batch_of([(self, row) for row in rows])
 
 
 def batch_of(items: Sequence[tuple[RowEncoder, Sequence[object]]]) -> BatchStatement:
     """An unlogged batch of rows of possibly different statements (e.g. an alert's history
     row and its active-alert upsert), each ``(encoder, row)``; ``None`` is bound unset.
-    The first item sets the batch's routing key, so give rows that share replicas."""
+    The first item sets the batch's routing key, so give rows that share replicas.
+
+    Every row is encoded here, the first too: the batch gets the routing key and keyspace
+    that ``BatchStatement.add`` would take from the first row bound (45 µs a batch less)."""
     first, row0 = items[0]
     b = BatchStatement(batch_type=BatchType.UNLOGGED)
-    b.add(first.prepared, [UNSET_VALUE if v is None else v for v in row0])
     if not first._direct:
-        for enc, row in items[1:]:
+        for enc, row in items:
             b.add(enc.prepared, [UNSET_VALUE if v is None else v for v in row])
         return b
+    if first.keyspace and first.prepared.routing_key_indexes:  # as a bound statement's
+        b.routing_key = first.routing_key(row0)
+        b.keyspace = first.keyspace
     entries = b._statements_and_parameters
-    for enc, row in items[1:]:
+    for enc, row in items:
         entries.append((True, enc.prepared.query_id, enc.encode(row)))
     return b

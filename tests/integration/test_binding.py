@@ -147,6 +147,7 @@ def test_a_batch_holds_every_row_with_the_first_rows_routing_key(session):
     batch = w._reading_codec.batch(rows)
     assert len(batch._statements_and_parameters) == 5
     assert batch.routing_key == w._reading.bind(unset(rows[0])).routing_key
+    assert batch.keyspace == w._reading.bind(unset(rows[0])).keyspace == session.keyspace
     assert [v for _p, _q, v in batch._statements_and_parameters] == [
         w._reading.bind(unset(r)).values for r in rows
     ]
