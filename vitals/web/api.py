@@ -387,6 +387,7 @@ def end_monitoring(
     user = getattr(request.state, "user", None)
     by = user if c.auth.enabled else (body.by or LOCAL_USER)
     event = end(c.store.session, patient_id, by=by, reason=body.reason.strip())
+    c.board.leave(patient_id)  # stored: off every open board now, not after the next poll
     try:
         c.producer().send(
             c.settings.alerts_topic, key=patient_id.encode(), value=event_json(event)

@@ -56,6 +56,7 @@ class Board:
         self.last_poll: datetime | None = None
         self.poll_rows = 0  # rows the last poll read (its cost follows the census)
         self.poll_s = 0.0  # seconds the last poll took: read, states, diff
+        self._left: dict[str, datetime] = {}  # removed by leave(): patient_id -> when
         self.problem: str | None = None
         self._subscribers: set[tuple[asyncio.AbstractEventLoop, asyncio.Queue]] = set()
         self._lock = threading.Lock()
@@ -126,6 +127,10 @@ class Board:
         states = self.store.ward(
             now=now, stale_after=self.stale_after, include_all=self.include_all
         )
+        with self._lock:  # a poll that read before a leave() does not bring the patient back
+            late = {p for p, at in self._left.items() if now < at}
+            self._left = {p: at for p, at in self._left.items() if p in late}
+        states = [s for s in states if s["patient_id"] not in late]
         fresh = {
             s["patient_id"]: PatientState.model_validate(s).model_dump(mode="json") for s in states
         }
@@ -151,6 +156,25 @@ class Board:
             )
             for loop, q in subs:
                 loop.call_soon_threadsafe(_offer, q, event)
+
+    def leave(self, patient_id: str) -> None:
+        """Take a patient off this board at once and tell every page (its monitoring was just
+        ended): not after the next poll, whose cost grows with the census. A poll that read
+        the tables before this call does not bring it back; the polls after it agree (the
+        census excludes it). The board of everyone keeps it."""
+        with self._lock:
+            self._left[patient_id] = self.clock()
+            if patient_id not in self.states:
+                return
+            self.states = {p: s for p, s in self.states.items() if p != patient_id}
+            self.order = [p for p in self.order if p != patient_id]
+            order, subs = self.order, list(self._subscribers)
+        now = self.clock().isoformat()
+        event = _event(
+            "update", {"server_time": now, "patients": [], "removed": [patient_id], "order": order}
+        )
+        for loop, q in subs:
+            loop.call_soon_threadsafe(_offer, q, event)
 
     # subscribers ----------------------------------------------------------------------------
 
