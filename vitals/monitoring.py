@@ -17,9 +17,47 @@ from datetime import UTC, datetime
 from cassandra.cluster import Session
 
 from vitals.errors import ConfigError
+from vitals.queries import UnknownPatient
 from vitals.readings import MAX_PATIENT_ID
 
 MONITORING_RULE = "monitoring"
+
+
+def check_request(patient_id: str, *, by: str) -> None:
+    """Raise ``ConfigError`` for an empty or over-long patient id or an empty name."""
+    if not patient_id or len(patient_id) > MAX_PATIENT_ID:
+        raise ConfigError(
+            f"{patient_id[:20]!r} is not a patient id (1–{MAX_PATIENT_ID} characters)"
+        )
+    if not by.strip():
+        raise ConfigError("say who ends the monitoring (--by NAME); it is recorded")
+
+
+def current_end(session: Session, patient_id: str) -> dict | None:
+    """The end of monitoring of ``patient_id`` still in force, or None if it is monitored.
+
+    In force: stored in ``monitoring_ended`` and not older than the patient's newest
+    reading (``patient_latest.timestamp``; a later reading starts monitoring again, the
+    census rule of ``vitals.census``). Returns ``{"ended_at": datetime (UTC), "by": str,
+    "reason": str | None}``. Raises ``UnknownPatient`` if no reading of the patient is
+    stored (the API answers 404 for the same id).
+    """
+    latest = session.execute(
+        "SELECT timestamp FROM patient_latest WHERE patient_id = %s", (patient_id,)
+    ).one()
+    if latest is None:
+        raise UnknownPatient(
+            f"unknown patient {patient_id!r}: no reading of it is stored in keyspace "
+            f"{session.keyspace}, so there is no monitoring to end; `vitals watch --once --all` "
+            "lists the patients (ids are case-sensitive)"
+        )
+    row = session.execute(
+        "SELECT ended_at, ended_by, reason FROM monitoring_ended WHERE patient_id = %s",
+        (patient_id,),
+    ).one()
+    if row is None or row[0] is None or (latest[0] is not None and row[0] < latest[0]):
+        return None
+    return {"ended_at": row[0].replace(tzinfo=UTC), "by": row[1], "reason": row[2]}
 
 
 def end_monitoring(
@@ -31,12 +69,7 @@ def end_monitoring(
     Raises ``ConfigError`` for an empty or over-long patient id or name; driver errors
     propagate (the CLI reports them as Cassandra unavailable).
     """
-    if not patient_id or len(patient_id) > MAX_PATIENT_ID:
-        raise ConfigError(
-            f"{patient_id[:20]!r} is not a patient id (1–{MAX_PATIENT_ID} characters)"
-        )
-    if not by.strip():
-        raise ConfigError("say who ends the monitoring (--by NAME); it is recorded")
+    check_request(patient_id, by=by)
     at = (now or datetime.now(UTC)).astimezone(UTC)
     at = at.replace(microsecond=at.microsecond // 1000 * 1000)
     message = f"Monitoring ended by {by}" + (f": {reason}" if reason else "")
