@@ -7,7 +7,9 @@ that alarm for vitals, kept by the consumer that owns the patient's partition.
 
 Contract (``TelemetryWatch``, pure logic; the consumer feeds it and the clock):
     * ``arrived(patient, at)``: a record of the patient arrived at Kafka at
-      ``at`` (the record's CreateTime, UTC). Clears an active alarm.
+      ``at`` (the record's CreateTime, UTC). Clears an active alarm only if created
+      after the record the silence was measured from (``silent_since``): an old record
+      re-read by a replay or by another consumer group ends no silence.
     * ``due(now, caught_up)``: patients whose last record is older than
       ``timeout`` seconds get one ``raised`` event; ``caught_up(patient)`` must
       say that no record of the patient's partition is waiting unread, so a
@@ -81,9 +83,10 @@ class TelemetryWatch:
         seen = self._record.get(patient_id)
         if seen is None or at > seen:
             self._record[patient_id] = at
-        raised = self._active.pop(patient_id, None)
-        if raised is None:
-            return None
+        raised = self._active.get(patient_id)
+        if raised is None or at <= silent_since(raised):
+            return None  # an old record (a replay, another group's re-read) ends no silence
+        del self._active[patient_id]
         return raised.cleared(after(now, raised.timestamp), raised.value)
 
     def due(self, now: datetime, caught_up: Callable[[str], bool]) -> list[AlertEvent]:
@@ -164,6 +167,13 @@ class TelemetryWatch:
     @property
     def lost(self) -> frozenset[str]:
         return frozenset(self._active)
+
+
+def silent_since(raised: AlertEvent) -> datetime:
+    """When the silence behind a telemetry-lost raise began: its newest record (or take-over)
+    time, raise time minus the silence (``value``, seconds), plus 1 ms because the store keeps
+    the raise time to the millisecond. Only a record created after it clears the alarm."""
+    return raised.timestamp - timedelta(seconds=raised.value) + timedelta(milliseconds=1)
 
 
 def after(now: datetime, raised: datetime) -> datetime:

@@ -190,6 +190,37 @@ def test_a_consumer_restarted_while_a_patient_is_silent_raises_telemetry_lost_on
         alerts.close()
 
 
+def test_another_group_replaying_old_records_does_not_clear_telemetry_lost(
+    topics, keyspace, session
+):
+    """A second consumer group reads the topic from the start: the silent patient's old
+    records end no silence, so its alarm stays active (only a newer reading clears it)."""
+    pid = f"TL1-{uuid.uuid4().hex[:6]}"
+    send(topics.vitals, pid, n=2)
+    alerts = Alerts(topics.alerts)
+    first = start_consumer(topics, keyspace, env=env(topics, keyspace))
+    try:
+        wait_until(lambda: alerts.of(pid, kind="raised"), 30, "telemetry lost raised")
+        wait_until(lambda: active_rules(session, keyspace, pid) == ["telemetry_lost"], 30, "stored")
+    finally:
+        first.stop()
+    other = f"other-{uuid.uuid4().hex[:6]}"
+    replay = start_consumer(
+        topics, keyspace, "--group", other, env=env(topics, keyspace, timeout=600)
+    )
+    try:
+        wait_until(
+            lambda: committed_and_end(topics.vitals, other) == (2, 2), 30, "the replay committed"
+        )
+        assert alerts.of(pid, kind="cleared") == []
+        assert active_rules(session, keyspace, pid) == ["telemetry_lost"]
+        send(topics.vitals, pid)  # a new reading does clear it
+        wait_until(lambda: alerts.of(pid, kind="cleared"), 30, "telemetry lost cleared")
+    finally:
+        replay.stop()
+        alerts.close()
+
+
 def active_rules(session, keyspace: str, pid: str) -> list[str]:
     rows = session.execute(
         f"SELECT rule FROM {keyspace}.active_alerts WHERE patient_id = %s", (pid,)

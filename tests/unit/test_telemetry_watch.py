@@ -122,3 +122,28 @@ def test_a_partition_that_comes_straight_back_keeps_its_silence_and_alarm():
     w.adopt("P1", at(40), None)  # the restore after the rebalance does not restart the clock
     assert w.last("P1") == at(0) and w.active("P1") is not None
     assert w.due(at(100), always) == []
+
+
+def test_an_old_record_re_read_after_the_raise_does_not_clear_it():
+    w = TelemetryWatch(timeout=30)
+    w.arrived("P1", at(0), at(0))
+    w.arrived("P1", at(5), at(5))
+    w.due(at(40), always)
+    assert w.arrived("P1", at(0), now=at(41)) is None  # a replay from the start
+    assert w.arrived("P1", at(5), now=at(42)) is None  # the very record it was raised after
+    assert w.lost == {"P1"}
+    cleared = w.arrived("P1", at(45), now=at(45))
+    assert cleared is not None and cleared.kind == "cleared"
+
+
+def test_an_adopted_alarm_stored_to_the_millisecond_is_not_cleared_by_its_last_record():
+    """A new owner (another consumer group replaying from the start) restores the raise from
+    Cassandra, which keeps its time to the millisecond."""
+    raised = AlertEvent("P1", TELEMETRY_LOST, "medium", "raised", at(35.0004), 35.0004, "lost")
+    stored = AlertEvent("P1", TELEMETRY_LOST, "medium", "raised", at(35), 35.0004, "lost")
+    for e in (raised, stored):
+        w = TelemetryWatch(timeout=30)
+        w.adopt("P1", at(60), e)
+        assert w.arrived("P1", at(0), now=at(61)) is None
+        assert w.lost == {"P1"}
+        assert w.arrived("P1", at(0.002), now=at(62)) is not None  # a newer record clears it
