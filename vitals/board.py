@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 
 import click
 
+from vitals import freshness
 from vitals.freshness import DEFAULT_WINDOWS
 from vitals.queries import SEVERITY_RANK, PatientView, sickest_first
 
@@ -100,20 +101,20 @@ def _age(p: PatientView, now: datetime, stale_after: float) -> tuple[str, bool]:
     """The age cell (``12m STALE``) and whether the patient is stale."""
     if p.timestamp is None:
         return "-", True
-    seconds = (now - p.timestamp).total_seconds()
-    stale = seconds > stale_after
-    return age_text(seconds) + (" STALE" if stale else ""), stale
+    if freshness.ahead(p.timestamp, now=now):  # a device clock ahead: never shown as fresh
+        return age_text(-freshness.age(p.timestamp, now=now)) + " AHEAD", True
+    stale = freshness.stale(p.timestamp, now=now, after=stale_after)
+    return age_text(freshness.age(p.timestamp, now=now)) + (" STALE" if stale else ""), stale
 
 
-def _older_than_window(p: PatientView) -> dict[str, str]:
-    """``{vital: '?'}`` for the vitals measured longer ago than their NEWS2 freshness window
-    before the patient's newest reading (see vitals.freshness)."""
-    if p.timestamp is None:
-        return {}
+def _older_than_window(p: PatientView, now: datetime) -> dict[str, str]:
+    """``{vital: '?'}`` for the vitals not current at ``now``: measured longer ago than their
+    NEWS2 freshness window, or dated ahead of ``now`` (``vitals.freshness.stale``, the
+    definition the API's ``measured.<parameter>.stale`` uses)."""
     out = {}
     for vital, at in p.measured_at.items():
         window = DEFAULT_WINDOWS["blood_pressure" if vital == "systolic" else vital]
-        if p.timestamp - at > window:
+        if freshness.stale(at, now=now, after=window):
             out[vital] = "?"
     return out
 
@@ -205,7 +206,7 @@ def _row(
     else:
         pid = p.patient_id[:pid_w]
     o2 = "+" if p.on_oxygen else " "
-    old = _older_than_window(p)  # shown with '?': not current
+    old = _older_than_window(p, now)  # shown with '?': not current
     bp = "-" if p.systolic is None else f"{p.systolic}/{_num(p.diastolic)}"
     bp += "?" if "systolic" in old else ""
     age, stale = _age(p, now, stale_after)

@@ -158,3 +158,34 @@ def describe(basis: Basis) -> str:
     if not old:
         return "NEWS2 from this reading"
     return "NEWS2 from " + ", ".join(f"{p.replace('_', ' ')} {a // 60} min old" for p, a in old)
+
+
+# --- one definition of a value's age, for every view (vitals watch, the pages, the API) ----
+
+#: How far after the viewer's clock a measurement may be dated and still count as "now":
+#: a monitor's and a server's NTP-synchronised clocks agree within a second; 30 s leaves
+#: room for a monitor that syncs rarely without hiding a wrong date or time zone.
+CLOCK_SKEW = timedelta(seconds=30)
+
+
+def age(measured_at: datetime, *, now: datetime) -> float:
+    """Seconds from ``measured_at`` to ``now`` (both aware, UTC); negative when the
+    measurement is dated after ``now`` (a device clock ahead of the server's)."""
+    return (now - measured_at).total_seconds()
+
+
+def ahead(measured_at: datetime, *, now: datetime) -> bool:
+    """True when ``measured_at`` is later than ``now`` by more than ``CLOCK_SKEW``: the
+    device's clock (or its time zone) is wrong, and how old the value is is unknown."""
+    return age(measured_at, now=now) < -CLOCK_SKEW.total_seconds()
+
+
+def stale(measured_at: datetime, *, now: datetime, after: float | timedelta) -> bool:
+    """True when a value measured at ``measured_at`` no longer describes the patient at
+    ``now``: older than ``after`` (seconds, or a window such as ``DEFAULT_WINDOWS[param]``),
+    or dated in the future beyond ``CLOCK_SKEW`` (``ahead``). A value from the future is
+    never shown as fresh: its true age is unknown, so it is not current until its clock is
+    fixed (the views flag it "clock ahead")."""
+    limit = after.total_seconds() if isinstance(after, timedelta) else after
+    seconds = age(measured_at, now=now)
+    return seconds > limit or seconds < -CLOCK_SKEW.total_seconds()

@@ -49,7 +49,7 @@ def test_the_shipped_full_sample_gives_one_reading_with_all_six_vitals_in_utc():
     assert [r.to_wire() for r in m.readings] == [
         {
             "patient_id": "P001",
-            "timestamp": "2026-11-29T22:29:58+00:00",
+            "timestamp": "2026-11-29T10:29:58+00:00",
             "heart_rate": 72,
             "spo2": 97,
             "blood_pressure": {"systolic": 120, "diastolic": 80},
@@ -66,12 +66,12 @@ def test_the_shipped_partial_sample_gives_blood_pressure_at_its_own_time_and_a_s
     assert [r.to_wire() for r in m.readings] == [
         {
             "patient_id": "P002",
-            "timestamp": "2026-11-30T00:07:12+00:00",
+            "timestamp": "2026-11-29T10:07:12+00:00",
             "blood_pressure": {"systolic": 135, "diastolic": 75},
         },
         {
             "patient_id": "P002",
-            "timestamp": "2026-11-30T00:10:00+00:00",
+            "timestamp": "2026-11-29T10:10:00+00:00",
             "heart_rate": 88,
             "respiratory_rate": 18,
             "status": {"spo2": "invalid"},
@@ -300,3 +300,37 @@ def test_mapping_any_text_either_gives_readings_or_raises_mapping_error(tail, ob
 def obx_line(parts: list[str]) -> str:
     fields = ["OBX", "1", "NM", "147842^HR^MDC", "1", *parts]
     return "|".join(fields)
+
+
+@pytest.mark.parametrize(
+    ("segments", "where", "reason"),
+    [
+        (
+            [obx("150456^SpO2^MDC", "97"), obx("147842^HR^MDC", "-40")],
+            "OBX[2]-5",
+            "heart_rate: -40.0 is outside the possible range 0..350",
+        ),
+        ([obx("150344^TEMP^MDC", "60", "Cel")], "OBX[1]-5", "temperature: 60.0 is outside"),
+        (
+            [obx("150021^NIBP_SYS^MDC", "80", "mmHg"), obx("150022^NIBP_DIA^MDC", "120", "mmHg")],
+            "OBX[1]-5",
+            "blood_pressure: diastolic 120 is not below systolic 80",
+        ),
+    ],
+)
+def test_a_value_the_consumer_would_dead_letter_refuses_the_message_naming_the_obx(
+    segments, where, reason
+):
+    with pytest.raises(MappingError) as e:
+        mapped(*segments)
+    assert e.value.where == where and e.value.reason.startswith(reason)
+    assert e.value.code == 102
+
+
+def test_a_reading_dated_over_an_hour_after_its_arrival_is_refused_as_the_consumer_would():
+    segments = [obx("147842^HR^MDC", "70", when="20261129150000+0000")]
+    assert mapped(*segments).readings  # without an arrival time the time is not judged
+    msg = parse("\r".join([MSH, PID, OBR, *segments]))
+    with pytest.raises(MappingError) as e:
+        map_message(msg, OPTS, received_at=datetime(2026, 11, 29, 12, 0, tzinfo=UTC))
+    assert e.value.where == "OBX[1]-14" and "more than 1 h after" in e.value.reason

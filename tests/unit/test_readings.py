@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -114,7 +114,7 @@ def test_a_patient_id_with_quotes_and_cql_is_just_text():
         ),
         (
             msg(timestamp="2999-01-01T00:00:00+00:00"),
-            "is more than 24 h after the message was produced",
+            "is more than 1 h after the message was produced",
         ),
         (msg(timestamp="2025-10-26T10:30:15"), "has no time zone"),
         (msg(timestamp="yesterday"), "is not an ISO 8601 time"),
@@ -288,7 +288,7 @@ def test_a_csv_row_dated_beyond_what_the_consumer_accepts_fails_before_sending(t
     )
     ((_line, err),) = list(read_csv(path))
     assert isinstance(err, CsvError)
-    assert str(err).startswith(f"{path}:2: timestamp: {ahead} is more than 24 h after")
+    assert str(err).startswith(f"{path}:2: timestamp: {ahead} is more than 1 h after")
 
 
 # --- readings as monitors send them: any subset of the vitals ------------------------------
@@ -359,3 +359,13 @@ def test_a_csv_row_with_no_vital_at_all_is_refused(tmp_path):
     path = csv_file(tmp_path, HEADER + "P001,,,,,,\n")
     ((_line, err),) = list(read_csv(path))
     assert str(err).startswith(f"{path}:2: no vital measured")
+
+
+@pytest.mark.parametrize(("ahead", "refused"), [(59, False), (61, True), (7 * 60, True)])
+def test_a_reading_dated_over_an_hour_after_its_record_is_dead_lettered(ahead, refused):
+    produced = datetime.fromtimestamp(PRODUCED_MS / 1000, UTC)
+    value = msg(timestamp=(produced + timedelta(minutes=ahead)).isoformat())
+    if refused:  # its write time would hide every correct reading until then
+        assert "is more than 1 h after the message was produced" in reason(value)
+    else:
+        assert decode(value, PRODUCED_MS).timestamp == produced + timedelta(minutes=ahead)

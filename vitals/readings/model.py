@@ -37,7 +37,11 @@ STATUS_VITALS = ("heart_rate", "spo2", "blood_pressure", "respiratory_rate", "te
 MAX_PATIENT_ID = 64
 _PATIENT_ID = re.compile(r"[\x21-\x7e]+(?: [\x21-\x7e]+)*")  # printable ASCII, single inner spaces
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
-MAX_AHEAD = timedelta(hours=24)  # a reading may be at most this far after its Kafka record
+#: A reading may be at most this far after its Kafka record's time. Its time is the write
+#: time of its ``patient_latest`` cells (``USING TIMESTAMP``), so one dated hours ahead would
+#: hide every correctly dated reading of the patient until then (last write wins); a bedside
+#: clock or time zone that far off is a device fault to fix, so it is dead-lettered, not shown.
+MAX_AHEAD = timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,7 +248,7 @@ def _check_time(ts: datetime, produced_at: datetime | None, field: str) -> None:
         raise InvalidReading(f"{ts.isoformat()} is before {EARLIEST.year}", field)
     if produced_at is not None and ts - MAX_AHEAD > produced_at:  # no overflow near 9999
         raise InvalidReading(
-            f"{ts.isoformat()} is more than 24 h after the message was produced "
+            f"{ts.isoformat()} is more than 1 h after the message was produced "
             f"({produced_at.isoformat()})",
             field,
         )

@@ -18,6 +18,7 @@ from typing import Any
 from cassandra.cluster import Session
 from cassandra.concurrent import execute_concurrent_with_args
 
+from vitals import freshness
 from vitals.census import (
     ACK_COLUMNS,
     ACTIVE_COLUMNS,
@@ -79,7 +80,9 @@ def measured(row: Any, *, now: datetime) -> dict[str, dict]:
 
     Blood pressure is at the cuff's own time (``bp_measured_at``) when the reading that
     wrote it carried one. ``stale``: older than the parameter's freshness window
-    (``vitals.freshness.DEFAULT_WINDOWS``), so the value no longer counts as current.
+    (``vitals.freshness.DEFAULT_WINDOWS``), or dated ahead of ``now`` beyond
+    ``vitals.freshness.CLOCK_SKEW`` (then ``clock_ahead`` is true too), so the value no
+    longer counts as current (``vitals.freshness.stale``, as ``vitals watch`` marks it).
     """
     out = {}
     for param, column in MEASURED.items():
@@ -90,9 +93,13 @@ def measured(row: Any, *, now: datetime) -> dict[str, dict]:
         cuff = getattr(row, "bp_measured_at", None) if param == "blood_pressure" else None
         if cuff is not None and getattr(row, "writetime_bp_measured_at", None) == micros:
             at = utc(cuff)  # the cuff's own time, written with this blood pressure
-        age = max(0.0, (now - at).total_seconds())
         window = DEFAULT_WINDOWS[param].total_seconds()
-        out[param] = {"measured_at": at, "window_s": window, "stale": age > window}
+        out[param] = {
+            "measured_at": at,
+            "window_s": window,
+            "stale": freshness.stale(at, now=now, after=window),
+            "clock_ahead": freshness.ahead(at, now=now),
+        }
     return out
 
 
@@ -343,7 +350,6 @@ def build_states(
             key=lambda a: (-SEVERITY_RANK.get(a["severity"], 0), a["raised_at"] or now),
         )
         reading = None
-        age = None
         if r is not None:
             missing = incomplete(getattr(r, "news2_incomplete", None))
             reading = {
@@ -355,7 +361,6 @@ def build_states(
                 "news2_incomplete": missing,
                 "measured": measured(r, now=now),
             }
-            age = max(0.0, (now - utc(r.timestamp)).total_seconds())
         worst = mine[0]["severity"] if mine else None
         states.append(
             {
@@ -364,7 +369,8 @@ def build_states(
                 "alerts": mine,
                 "severity": worst,
                 "unacknowledged": sum(1 for a in mine if a["acknowledged"] is None),
-                "stale": age is None or age > stale_after,
+                "stale": r is None or freshness.stale(utc(r.timestamp), now=now, after=stale_after),
+                "clock_ahead": r is not None and freshness.ahead(utc(r.timestamp), now=now),
             }
         )
     states.sort(key=sort_key)

@@ -32,7 +32,15 @@ class Measured(BaseModel):
         description="When it was measured (UTC); its age is the time now minus this."
     )
     window_s: float = Field(description="Its NEWS2 freshness window, seconds.")
-    stale: bool = Field(description="Older than its window: not a current value.")
+    stale: bool = Field(
+        description="Not a current value: older than its window, or dated ahead of the "
+        "server's clock by more than 30 s (vitals.freshness.CLOCK_SKEW)."
+    )
+    clock_ahead: bool = Field(
+        False,
+        description="Dated ahead of the server's clock by more than 30 s: the device's "
+        "clock or time zone is wrong and the value's age is unknown (then stale too).",
+    )
 
 
 class LatestReading(Reading):
@@ -73,7 +81,15 @@ class PatientState(BaseModel):
     alerts: list[ActiveAlert]
     severity: str | None = Field(description="The worst active alert's severity, if any.")
     unacknowledged: int
-    stale: bool = Field(description="No reading for longer than the server's --stale-after.")
+    stale: bool = Field(
+        description="No reading for longer than the server's --stale-after, or the newest "
+        "reading is dated ahead of the server's clock (clock_ahead)."
+    )
+    clock_ahead: bool = Field(
+        False,
+        description="The newest reading is dated more than 30 s ahead of the server's "
+        "clock (a device clock or time zone is wrong).",
+    )
     ward: str | None = Field(None, description="From the patient register, if placed.")
     bed: str | None = Field(None, description="From the patient register, if placed.")
     name: str | None = Field(None, description="Display name from the patient register.")

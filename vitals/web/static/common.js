@@ -56,6 +56,7 @@ function ago(seconds) {
 }
 
 function badge(state) {
+  if (state.clock_ahead) return el("span", { class: "badge stale" }, "○ CLOCK AHEAD");
   if (state.stale) return el("span", { class: "badge stale" }, "○ STALE");
   if (!state.severity) return el("span", { class: "badge ok" }, "✓ OK");
   const s = SEVERITY[state.severity] || { shape: "?", word: state.severity.toUpperCase() };
@@ -204,12 +205,14 @@ function vitalAge(latest, param) {
   if (!m) return null;
   const at = Date.parse(m.measured_at);
   const age = (serverNow() - at) / 1000;
-  return { age, own: Math.abs(Date.parse(latest.timestamp) - at) < 1000, stale: age > m.window_s, window: m.window_s };
+  // stale as the server decides it (vitals.freshness.stale), and once it passes the window here
+  return { age, own: Math.abs(Date.parse(latest.timestamp) - at) < 1000, stale: Boolean(m.stale) || age > m.window_s, ahead: Boolean(m.clock_ahead), window: m.window_s };
 }
 
 // The age note of a vital: "" when it is the newest reading's own and fresh
 function ageNote(a) {
   if (!a || (a.own && !a.stale)) return "";
+  if (a.ahead) return "? clock ahead";  // dated in the future: its age is unknown
   return (a.stale ? "? " : "") + ago(a.age);
 }
 
