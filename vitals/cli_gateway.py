@@ -134,6 +134,9 @@ def gateway(
         dlq_topic=dlq_topic,
         ack_timeout_s=ack_timeout,
     )
+    from vitals.ports import require_free_port
+
+    require_free_port(host, port)
     gw = Gateway(settings, kafka)
     gw.check_topics()
     asyncio.run(_run(gw))

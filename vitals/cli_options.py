@@ -23,7 +23,7 @@ from vitals.config import (
     KafkaSettings,
     split_hosts,
 )
-from vitals.errors import VitalsError
+from vitals.errors import VitalsError, from_driver
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -53,7 +53,8 @@ class UserError(click.ClickException):
 
 
 class VitalsGroup(click.Group):
-    """Turns every ``VitalsError`` into one ``Error: …`` line (traceback only with --debug)."""
+    """Turns every ``VitalsError``, and every Kafka or Cassandra driver error that escaped a
+    command (``errors.from_driver``), into one ``Error: …`` line (traceback only with --debug)."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -62,6 +63,11 @@ class VitalsGroup(click.Group):
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             raise UserError(str(e), e.exit_code) from None
+        except Exception as e:
+            err = from_driver(e)
+            if err is None or (ctx.obj and ctx.obj.get("debug")):
+                raise
+            raise UserError(str(err), err.exit_code) from None
 
 
 def use_colour() -> bool:

@@ -181,6 +181,9 @@ def serve(
         )
     if tls is not None:
         tls.check()  # a bad file is one clear error before connecting to anything
+    from vitals.ports import require_free_port
+
+    require_free_port(host, port)  # before the seconds of connecting to Cassandra
     settings = WebSettings(
         cassandra=cassandra,
         kafka=kafka,

@@ -7,6 +7,7 @@ a flag's value, and never appear in ``repr``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from vitals.errors import ConfigError, KafkaUnavailable
@@ -89,6 +90,11 @@ class CassandraSettings:
     connect_timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9_]{1,48}", self.keyspace or "_"):
+            raise ConfigError(
+                f"keyspace name {self.keyspace!r} is not valid: use 1–48 letters, digits or "
+                "underscores (Cassandra's rule), e.g. hospital_ward7 (--keyspace / VITALS_KEYSPACE)"
+            )
         if self.consistency.upper() not in CONSISTENCY_LEVELS:
             raise ConfigError(
                 f"consistency level {self.consistency!r} is not one of "

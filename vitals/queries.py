@@ -88,6 +88,9 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 
 
+_MAX_DAYS = timedelta.max.days
+
+
 def parse_duration(text: str) -> timedelta:
     """``30s``, ``10m``, ``2h``, ``1d``, ``1w`` or combinations such as ``1h30m``."""
     s = text.strip().lower()
@@ -97,7 +100,12 @@ def parse_duration(text: str) -> timedelta:
             f"{text!r} is not a duration; write a number and a unit s, m, h, d or w, "
             "such as 30m, 2h, 1d or 1h30m"
         )
-    return timedelta(seconds=sum(float(n) * _UNITS[u] for n, u in parts))
+    try:
+        return timedelta(seconds=sum(float(n) * _UNITS[u] for n, u in parts))
+    except OverflowError:
+        raise ConfigError(
+            f"{text!r} is too long a duration; the longest is {_MAX_DAYS} days"
+        ) from None
 
 
 def parse_time(text: str, *, now: datetime | None = None) -> datetime:
@@ -107,7 +115,13 @@ def parse_time(text: str, *, now: datetime | None = None) -> datetime:
     if s.lower() == "now":
         return now
     if s and s[0].isdigit() and s[-1].lower() in _UNITS and "-" not in s and ":" not in s:
-        return now - parse_duration(s)
+        ago = parse_duration(s)
+        try:
+            return now - ago
+        except OverflowError:
+            raise ConfigError(
+                f"{text!r} ago is before year 1; give a shorter duration or an ISO time"
+            ) from None
     try:
         t = datetime.fromisoformat(s)
     except ValueError:

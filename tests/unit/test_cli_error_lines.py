@@ -1,0 +1,104 @@
+"""Failures that used to print a traceback get one ``Error:`` line (in-process, no servers):
+driver errors mapped in one place (``errors.from_driver``), durations out of range, bad
+keyspace names, and a listening port already taken."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+from cassandra import ConsistencyLevel, Unavailable, UnresolvableContactPoints
+from cassandra.cluster import NoHostAvailable
+from click.testing import CliRunner
+from kafka.errors import KafkaTimeoutError
+
+from vitals.cli import cli
+from vitals.errors import CassandraUnavailable, KafkaUnavailable, from_driver
+
+
+def run(*args: str) -> tuple[int, str]:
+    r = CliRunner().invoke(cli, list(args))
+    assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
+    return r.exit_code, r.output.strip()
+
+
+def unavailable() -> Unavailable:
+    return Unavailable(
+        "Cannot achieve consistency level LOCAL_QUORUM",
+        consistency=ConsistencyLevel.LOCAL_QUORUM,
+        required_replicas=2,
+        alive_replicas=1,
+    )
+
+
+@pytest.mark.parametrize("exc", [unavailable(), NoHostAvailable("x", {"127.0.0.1": unavailable()})])
+def test_an_unmet_consistency_level_names_the_level_and_the_replicas(exc):
+    err = from_driver(exc)
+    assert isinstance(err, CassandraUnavailable)
+    assert str(err).startswith(
+        "Cassandra cannot achieve consistency level LOCAL_QUORUM: it needs 2 replicas and 1 alive; "
+        "the keyspace's replication factor is larger than the nodes that are up."
+    )
+
+
+def test_unresolvable_hosts_name_the_option():
+    assert str(from_driver(UnresolvableContactPoints({}))) == (
+        "none of the Cassandra hosts resolves to an address; check the names given to "
+        "--cassandra-hosts / VITALS_CASSANDRA_HOSTS"
+    )
+
+
+def test_a_kafka_error_is_one_line_and_other_errors_are_not_mapped():
+    assert isinstance(from_driver(KafkaTimeoutError("slow")), KafkaUnavailable)
+    assert from_driver(ValueError("a bug")) is None
+
+
+@pytest.mark.parametrize("command", [["query", "X"], ["audit"]])
+@pytest.mark.parametrize(
+    ("since", "message"),
+    [
+        ("99999999d", "'99999999d' ago is before year 1; give a shorter duration or an ISO time"),
+        ("9" * 22 + "d", f"'{'9' * 22}d' is too long a duration; the longest is 999999999 days"),
+    ],
+)
+def test_a_since_out_of_range_is_refused(command, since, message):
+    code, out = run(*command, "--since", since)
+    assert code == 2
+    last = out.splitlines()[-1]
+    assert last.startswith("Error: ") and last.endswith(message), out
+    assert "Traceback" not in out
+
+
+@pytest.mark.parametrize("name", ["bad-name", "k" * 49, "sp ace"])
+def test_a_keyspace_name_cassandra_refuses_is_refused_before_connecting(name):
+    code, out = run("init", "--keyspace", name, "--cassandra-hosts", "192.0.2.1")
+    assert (code, out) == (
+        2,
+        f"Error: keyspace name {name!r} is not valid: use 1–48 letters, digits or underscores "
+        "(Cassandra's rule), e.g. hospital_ward7 (--keyspace / VITALS_KEYSPACE)",
+    )
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        yield s.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["serve", "--cassandra-hosts", "192.0.2.1"],  # a black hole: would take seconds
+        ["gateway", "--bootstrap-servers", "192.0.2.1:1"],
+    ],
+)
+def test_a_port_in_use_is_one_line_before_connecting(command, taken_port):
+    code, out = run(*command, "--port", str(taken_port))
+    assert code == 2
+    assert out.splitlines()[-1] == (
+        f"Error: cannot listen on 127.0.0.1:{taken_port}: Address already in use (another "
+        "program, or another vitals, holds it); stop it or choose another --port"
+    )
