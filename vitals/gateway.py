@@ -280,7 +280,7 @@ class Gateway:
         msg: hl7.Message | None = None
         try:
             msg = parse(text)
-            mapped = map_message(msg, self.settings.mapping)
+            mapped = map_message(msg, self.settings.mapping, received_at=datetime.now(UTC))
         except MappingError as e:
             return await self._dead_letter(block, msg, e, peer)
         except Exception as e:  # a defect of ours must not leave the sender without an answer

@@ -38,9 +38,9 @@ import hl7
 import msgspec
 import yaml
 
-from vitals.errors import ConfigError, VitalsError
+from vitals.errors import ConfigError, InvalidReading, VitalsError
 from vitals.news2 import round_half_up
-from vitals.readings import MAX_PATIENT_ID, STATUSES, VITALS
+from vitals.readings import MAX_PATIENT_ID, STATUSES, VITALS, decode
 
 #: The unit each vital is published in, and the units a device may send it in.
 UNITS_ACCEPTED: dict[str, tuple[str, ...]] = {
@@ -111,6 +111,8 @@ class GatewayReading:
     timestamp: datetime
     values: dict[str, int | float] = field(default_factory=dict)
     status: dict[str, str] = field(default_factory=dict)
+    #: vital -> the OBX it came from (``OBX[3]``), to name it when the reading is refused
+    sources: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def to_wire(self) -> dict:
         """The seed's JSON shape: nested ``blood_pressure``, ``status`` only when there is one."""
@@ -226,17 +228,47 @@ def parse(text: str) -> hl7.Message:
         raise MappingError(f"cannot parse: {type(e).__name__}: {e}", "MSH", 100) from None
 
 
-def map_message(msg: hl7.Message, options: MappingOptions) -> Mapped:
+def map_message(
+    msg: hl7.Message, options: MappingOptions, *, received_at: datetime | None = None
+) -> Mapped:
     """The readings of one ORU^R01 message. Raises ``MappingError`` (see the module doc),
-    and only that: python-hl7's own errors on a broken structure become one too."""
+    and only that: python-hl7's own errors on a broken structure become one too.
+
+    Every reading passes the consumer's own validation (``vitals.readings.decode`` of its
+    wire JSON: possible ranges, blood-pressure pair, patient id, time), so a message the
+    consumer would dead-letter is refused here, naming the OBX (``OBX[2]-5: heart_rate:
+    -40.0 is outside the possible range 0..350``). ``received_at`` (UTC): when the message
+    arrived, as the record's Kafka time will say; a reading more than 1 h after it is
+    refused too (``None``: that check is skipped)."""
     try:
-        return _map(msg, options)
+        mapped = _map(msg, options)
     except MappingError:
         raise
     except (IndexError, KeyError, TypeError, ValueError, AttributeError) as e:
         raise MappingError(
             f"malformed segment or field: {type(e).__name__}: {e}", None, 100
         ) from None
+    ms = -1 if received_at is None else int(received_at.timestamp() * 1000)
+    for r in mapped.readings:
+        _validate(r, ms)
+    return mapped
+
+
+def _validate(r: GatewayReading, received_ms: int) -> None:
+    """Raise ``MappingError`` where the consumer would dead-letter ``r`` (``InvalidReading``)."""
+    try:
+        decode(r.to_json(), received_ms)
+    except InvalidReading as e:
+        field_ = (e.field or "").split(".")[0]
+        vital = "systolic" if field_ == "blood_pressure" else field_
+        source = r.sources.get(vital) or next(iter(r.sources.values()), None)
+        if field_ == "patient_id":
+            where = "PID-3"
+        elif source is None:
+            where = None
+        else:
+            where = f"{source}-14" if field_ == "timestamp" else f"{source}-5"
+        raise MappingError(str(e), where, 102) from None
 
 
 def _map(msg: hl7.Message, options: MappingOptions) -> Mapped:
@@ -251,8 +283,8 @@ def _map(msg: hl7.Message, options: MappingOptions) -> Mapped:
     zone = msh_time.tzinfo
     patient = _patient(msg, options)
     out = Mapped(control_id, [])
-    # (time, vital) -> (rank, value | None, status | None)
-    found: dict[tuple[datetime, str], tuple[int, float | None, str | None]] = {}
+    # (time, vital) -> (rank, value | None, status | None, the OBX it came from)
+    found: dict[tuple[datetime, str], tuple[int, float | None, str | None, str]] = {}
     obr_time: datetime | None = None
     seen: Counter = Counter()
     for seg in msg:
@@ -263,8 +295,11 @@ def _map(msg: hl7.Message, options: MappingOptions) -> Mapped:
         elif kind == "OBX":
             _obx(seg, seen[kind], options.table, zone, obr_time or msh_time, found, out)
     by_time: dict[datetime, GatewayReading] = {}
-    for (when, vital), (_rank, value, status) in sorted(found.items(), key=lambda kv: kv[0][0]):
+    for (when, vital), (_rank, value, status, where) in sorted(
+        found.items(), key=lambda kv: kv[0][0]
+    ):
         r = by_time.setdefault(when, GatewayReading(patient, when.astimezone(UTC)))
+        r.sources[vital] = where
         if value is not None:
             r.values[vital] = value
         else:
@@ -292,10 +327,10 @@ def _obx(seg, n: int, table: CodeTable, zone, fallback: datetime, found: dict, o
     flag = table.flags.get(_field(seg, 8).upper().replace(" ", "_"))
     if flag or result_status == "X" or not value_text:
         out.invalid += 1
-        _keep(found, (when, entry.vital), (entry.rank, None, flag or "invalid"))
+        _keep(found, (when, entry.vital), (entry.rank, None, flag or "invalid", where))
         return
     value = _value(value_text, _field(seg, 6, 1), _field(seg, 6, 2), entry, table, where)
-    _keep(found, (when, entry.vital), (entry.rank, value, None))
+    _keep(found, (when, entry.vital), (entry.rank, value, None, where))
 
 
 def _keep(found: dict, key: tuple, new: tuple) -> None:

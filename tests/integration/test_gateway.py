@@ -208,6 +208,24 @@ def test_a_message_that_cannot_be_mapped_is_answered_ae_and_dead_lettered(topics
     assert gw.stop() == 0
 
 
+def test_an_impossible_value_is_answered_ae_naming_the_obx_and_never_published(topics, keyspace):
+    """The consumer would dead-letter heart rate -40: the device is told, not the DLQ only."""
+    pid = f"HL7-{uuid.uuid4().hex[:6]}"
+    t = datetime.now(UTC).replace(microsecond=0)
+    gw, port = start_gateway(topics, keyspace)
+    ack = send(port, pcd01(pid, "NEG-1", [(t, {**SIX_T, "heart_rate": -40})]))
+
+    assert ack_code(ack) == "AE"
+    assert str(ack.segment("MSA")(2)) == "NEG-1"
+    err = ack.segment("ERR")
+    assert str(err(2)) == "OBX^2^5"
+    expected = "OBX[2]-5: heart_rate: -40.0 is outside the possible range 0..350"
+    assert str(err(8)) == expected
+    assert dict(read_topic(topics.dlq, 1)[0].headers)["vitals.error"] == expected.encode()
+    assert committed_and_end(topics.vitals, "nobody")[1] == 0  # nothing published
+    assert gw.stop() == 0
+
+
 def test_while_kafka_is_unreachable_the_answer_is_ar_and_the_resent_message_is_not_lost(
     topics, keyspace
 ):
