@@ -219,6 +219,7 @@ def produce(
         click.echo(f"wrote {rows:,} readings to {output}{what}", err=True)
         return
 
+    ids = patient_ids(patients, patient_count)  # a bad --patients fails before connecting
     plan = None
     if mode == "csv":
         plan = plan_csv(csv_file, skip_bad_rows=skip_bad_rows)  # fails before anything is sent
@@ -249,7 +250,6 @@ def produce(
                 )
 
         if plan is None:
-            ids = patient_ids(patients, patient_count)
             if simulation == "load":
                 ward: Ward | LabelledWard = Ward(ids, seed=seed)
             else:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from vitals.errors import CsvError
+from vitals.errors import ConfigError, CsvError
 from vitals.readings import LIMITS, Reading, read_csv, to_reading
 
 MS = timedelta(milliseconds=1)
@@ -107,10 +107,18 @@ class Ward:
 
 
 def patient_ids(patients: str | None, count: int | None) -> list[str]:
-    if patients:
+    """The ids of ``--patients`` (comma-separated), else P001..P``count`` (default 4).
+
+    Raises ``ConfigError`` if ``patients`` is given but names no patient (``""``, ``",,"``).
+    """
+    if patients is not None:
         ids = [p.strip() for p in patients.split(",") if p.strip()]
-        if ids:
-            return ids
+        if not ids:
+            raise ConfigError(
+                f"--patients {patients!r} names no patient; give comma-separated ids such "
+                "as P001,P002, or leave it out to simulate P001..P004"
+            )
+        return ids
     n = count or 4
     width = max(3, len(str(n)))
     return [f"P{i:0{width}d}" for i in range(1, n + 1)]
@@ -158,6 +166,15 @@ def plan_csv(path: str | Path, *, skip_bad_rows: bool) -> CsvPlan:
         )
     if not rows and not skipped:
         raise CsvError(str(path), None, None, "has a header but no data rows")
+    if not rows:
+        listed = "\n".join(f"  {e}" for e in skipped[:MAX_LISTED])
+        more = f"\n  … and {len(skipped) - MAX_LISTED} more" if len(skipped) > MAX_LISTED else ""
+        raise CsvError(
+            str(path),
+            None,
+            None,
+            f"every row is bad ({len(skipped)}), nothing sent:\n{listed}{more}",
+        )
     return CsvPlan(rows, skipped)
 
 

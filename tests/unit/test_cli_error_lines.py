@@ -102,3 +102,36 @@ def test_a_port_in_use_is_one_line_before_connecting(command, taken_port):
         f"Error: cannot listen on 127.0.0.1:{taken_port}: Address already in use (another "
         "program, or another vitals, holds it); stop it or choose another --port"
     )
+
+
+@pytest.mark.parametrize("patients", [",,", "", " , "])
+def test_patients_that_name_no_patient_are_refused(patients):
+    code, out = run("produce", "--patients", patients, "--bootstrap-servers", "192.0.2.1:1")
+    assert (code, out) == (
+        2,
+        f"Error: --patients {patients!r} names no patient; give comma-separated ids such as "
+        "P001,P002, or leave it out to simulate P001..P004",
+    )
+
+
+def test_a_csv_whose_every_row_is_bad_sends_nothing_and_fails(tmp_path):
+    f = tmp_path / "bad.csv"
+    f.write_text(
+        "patient_id,timestamp,heart_rate,spo2,systolic,diastolic,respiratory_rate,temperature\n"
+        "P1,notatime,80,96,120,80,16,37\n"
+    )
+    code, out = run(
+        "produce",
+        "--mode",
+        "csv",
+        "--csv",
+        str(f),
+        "--skip-bad-rows",
+        "--bootstrap-servers",
+        "192.0.2.1:1",
+    )
+    assert code == 2
+    assert out.splitlines() == [
+        f"Error: {f}: every row is bad (1), nothing sent:",
+        f"  {f}:2: timestamp: 'notatime' is not an ISO 8601 time (e.g. 2025-10-26T10:30:15+00:00)",
+    ]
