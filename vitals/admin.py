@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from kafka.admin import KafkaAdminClient, NewTopic
@@ -31,6 +32,75 @@ MAX_TTL_S = 630_720_000  # Cassandra's largest TTL: 20 years, in seconds
 class TopicSpec:
     name: str
     partitions: int
+
+
+#: Kafka's rule for topic names (kafka.common.internals.Topic): these characters, 1–249 long
+_TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}")
+
+
+def check_topic_name(name: str) -> None:
+    """Raise ``ConfigError`` if Kafka would refuse ``name`` as a topic name."""
+    if not _TOPIC_NAME.fullmatch(name) or name in (".", ".."):
+        raise ConfigError(
+            f"topic name {name!r} is not valid in Kafka: use 1–249 letters, digits, '.', '_' "
+            "or '-' (e.g. ward7.vitals)"
+        )
+
+
+def _kafka_error(e: Exception) -> str:
+    """One line for a Kafka admin error (kafka-python's text can repeat the whole request)."""
+    text = getattr(e, "description", None) or str(e)
+    return f"{type(e).__name__}: {text if len(text) < 200 else text[:200] + '…'}"
+
+
+def check_kafka(
+    kafka: KafkaSettings, topics: list[TopicSpec], *, replication_factor: int
+) -> list[str]:
+    """Before ``init`` changes anything: raise ``ConfigError`` if a topic name is invalid or
+    ``replication_factor`` exceeds the live brokers; return a warning for each existing
+    topic whose partition count differs from its spec (Kafka never removes partitions)."""
+    for t in topics:
+        check_topic_name(t.name)
+    admin = admin_client(kafka)
+    try:
+        brokers = len(admin.describe_cluster()["brokers"])
+        existing = set(admin.list_topics())
+        described = admin.describe_topics([t.name for t in topics if t.name in existing])
+    except KafkaError as e:
+        raise KafkaUnavailable(f"describing the Kafka cluster failed: {_kafka_error(e)}") from None
+    finally:
+        admin.close()
+    if replication_factor > brokers:
+        raise ConfigError(
+            f"--replication-factor {replication_factor} needs {replication_factor} Kafka "
+            f"brokers; {','.join(kafka.bootstrap_servers)} has {brokers}. Nothing was created: "
+            f"give --replication-factor {brokers} or start more brokers"
+        )
+    want = {t.name: t.partitions for t in topics}
+    return [
+        f"topic {d['name']} exists with {len(d['partitions'])} partitions, not "
+        f"{want[d['name']]}; left as it is (add partitions with kafka-topics.sh --alter; "
+        "Kafka cannot remove them)"
+        for d in described
+        if d["name"] in want and len(d["partitions"]) != want[d["name"]]
+    ]
+
+
+def check_cassandra_nodes(cluster: object, cassandra: CassandraSettings, rf: int) -> None:
+    """Raise ``ConfigError`` if ``rf`` exceeds the Cassandra nodes that are up (in
+    ``cassandra.local_dc`` when it is set)."""
+    hosts = [
+        h
+        for h in cluster.metadata.all_hosts()  # type: ignore[attr-defined]
+        if h.is_up is not False
+        and (cassandra.local_dc is None or h.datacenter == cassandra.local_dc)
+    ]
+    if rf > len(hosts):
+        raise ConfigError(
+            f"--replication-factor {rf} needs {rf} Cassandra nodes; {len(hosts)} "
+            f"{'is' if len(hosts) == 1 else 'are'} up. Nothing was created: give "
+            f"--replication-factor {len(hosts)} or start more nodes"
+        )
 
 
 def admin_client(kafka: KafkaSettings) -> KafkaAdminClient:
@@ -90,7 +160,7 @@ def create_topics(
             created = [t.name for t in new]
         admin.wait_for_topics([t.name for t in topics], timeout_ms=30_000)
     except KafkaError as e:
-        raise KafkaUnavailable(f"creating topics failed: {e}") from None
+        raise KafkaUnavailable(f"creating topics failed: {_kafka_error(e)}") from None
     finally:
         admin.close()
     return created
@@ -161,6 +231,7 @@ class InitResult:
     statements: list[str]
     created: list[str]
     retention: dict[str, float]
+    warnings: list[str] = field(default_factory=list)
 
 
 def init(
@@ -180,11 +251,13 @@ def init(
         raise ConfigError("--replication-factor must be at least 1")
     from vitals.store import apply_schema, connect  # Cassandra's driver only when needed
 
+    warnings = check_kafka(kafka, topics, replication_factor=replication_factor)
     days_given = (retention_days, alert_retention_days, audit_retention_days)
     given = dict(zip(RETENTIONS, days_given, strict=True))
     cluster, session = connect(cassandra, keyspace=None)
     retention: dict[str, float] = {}
     try:
+        check_cassandra_nodes(cluster, cassandra, replication_factor)
         before = _tables(session, cassandra.keyspace)
         statements = apply_schema(
             session,
@@ -202,4 +275,4 @@ def init(
     finally:
         cluster.shutdown()
     created = create_topics(kafka, topics, replication_factor=replication_factor)
-    return InitResult(statements, created, retention)
+    return InitResult(statements, created, retention, warnings)

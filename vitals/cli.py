@@ -154,6 +154,8 @@ def init(
     for t in topics:
         state = "created" if t.name in done.created else "exists"
         click.echo(f"Kafka: topic {t.name} ({state})")
+    for warning in done.warnings:
+        click.echo(f"Warning: {warning}", err=True)
 
 
 cli.add_command(produce)

@@ -135,3 +135,36 @@ def test_a_csv_whose_every_row_is_bad_sends_nothing_and_fails(tmp_path):
         f"Error: {f}: every row is bad (1), nothing sent:",
         f"  {f}:2: timestamp: 'notatime' is not an ISO 8601 time (e.g. 2025-10-26T10:30:15+00:00)",
     ]
+
+
+class _Host:
+    def __init__(self, dc: str, up: bool) -> None:
+        self.datacenter, self.is_up = dc, up
+
+
+class _Cluster:
+    def __init__(self, *hosts: _Host) -> None:
+        self.metadata = type("M", (), {"all_hosts": lambda _self: list(hosts)})()
+
+
+@pytest.mark.parametrize(
+    ("hosts", "rf", "dc", "refused"),
+    [
+        ([_Host("dc1", True)], 1, None, False),
+        ([_Host("dc1", True)], 3, None, True),
+        ([_Host("dc1", True), _Host("dc1", False), _Host("dc1", True)], 3, None, True),
+        ([_Host("dc1", True), _Host("dc2", True), _Host("dc2", True)], 2, "dc1", True),
+        ([_Host("dc1", True), _Host("dc1", True)], 2, "dc1", False),
+    ],
+)
+def test_a_replication_factor_above_the_live_cassandra_nodes_is_refused(hosts, rf, dc, refused):
+    from vitals.admin import check_cassandra_nodes
+    from vitals.config import CassandraSettings
+    from vitals.errors import ConfigError
+
+    settings = CassandraSettings(local_dc=dc)
+    if refused:
+        with pytest.raises(ConfigError, match=rf"^--replication-factor {rf} needs {rf} Cassandra"):
+            check_cassandra_nodes(_Cluster(*hosts), settings, rf)
+    else:
+        check_cassandra_nodes(_Cluster(*hosts), settings, rf)
