@@ -1,6 +1,8 @@
 """What `vitals rules check` tells a clinical engineer: every mistake of a file in one pass,
 rules that can never fire, suggestions, and SpO2 limits that follow the NEWS2 SpO2 scale."""
 
+import itertools
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -98,3 +100,65 @@ def test_a_scale_2_limit_the_override_gives_itself_is_kept_with_a_note() -> None
     rules = parse_rules(scale2(extra), "w.yaml")
     assert [r.low for r in rules.rules_for("P7") if r.name == "low_spo2"] == [90]
     assert "it alarms at readings NEWS2 scores 0" in rules.describe()
+
+
+# --- every independent mistake in one pass: a table, and every combination of it -----------
+
+DROP = object()  # the key is left out of the rule
+MISTAKES = {  # name -> (keys changed, the field the mistake is reported under)
+    "no severity": ({"severity": DROP}, "severity"),
+    "no message": ({"message": DROP}, "message"),
+    "vital typo": ({"vital": "heart_rat"}, "vital"),
+    "clock for": ({"for": "1:30"}, "for"),
+    "bad flag": ({"enabled": "maybe"}, "enabled"),
+    "unknown key": ({"colour": "red"}, "colour"),
+    "never fires": ({"below": DROP, "above": 100}, "above"),  # SpO2 is never above 100
+}
+COMBINATIONS = [
+    c
+    for n in range(1, len(MISTAKES) + 1)
+    for c in itertools.combinations(MISTAKES, n)
+    if not {"vital typo", "never fires"} <= set(c)  # an unknown vital cannot be judged
+]
+
+
+def one_rule(*mistakes: str) -> str:
+    keys: dict[str, object] = {"name": "r", "vital": "spo2", "below": 92}
+    keys |= {"severity": "high", "message": "m"}
+    for m in mistakes:
+        keys |= MISTAKES[m][0]
+    return "rules:\n  - " + "\n    ".join(f"{k}: {v}" for k, v in keys.items() if v is not DROP)
+
+
+@pytest.mark.parametrize("mistakes", COMBINATIONS, ids=" + ".join)
+def test_every_mistake_of_a_rule_is_reported_at_once(mistakes: tuple[str, ...]) -> None:
+    with pytest.raises(RulesError) as info:
+        parse_rules(one_rule(*mistakes), "w.yaml")
+    text = str(info.value)
+    lines = text.splitlines()[1:] if len(mistakes) > 1 else [text]
+    fields = sorted(ln.strip().split(": ")[1] for ln in lines)
+    assert fields == sorted(MISTAKES[m][1] for m in mistakes), text
+    if len(mistakes) > 1:
+        assert text.splitlines()[0] == f"w.yaml: {len(mistakes)} mistakes:"
+    assert all(re.match(r"\s*w\.yaml:\d+: \w+: ", ln) for ln in lines), text
+
+
+def test_the_newcomers_file_is_refused_with_its_four_rounds_of_mistakes_in_one() -> None:
+    text = (
+        "rules:\n"
+        "  - name: fast\n    vital: heart_rat\n    above: 120\n    for: 1:30\n"
+        "  - name: low_sats\n    vital: spo2\n    above: 100\n    severity: high\n"
+        "    message: 'SpO2 {value}'\n"
+    )
+    assert error(text).splitlines() == [
+        "w.yaml: 5 mistakes:",
+        "  w.yaml:2: severity: missing in rule 'fast'; expected one of high, medium, low",
+        "  w.yaml:2: message: missing in rule 'fast'; expected text such as "
+        "'High heart rate: {value}'",
+        "  w.yaml:3: vital: unknown vital 'heart_rat'; expected one of heart_rate, spo2, "
+        "systolic, diastolic, respiratory_rate, temperature, news2 (did you mean 'heart_rate'?)",
+        "  w.yaml:5: for: 1:30 is read by YAML as the number 90, not a time; write a duration "
+        'such as for: 90s, or quote it: for: "1:30"',
+        "  w.yaml:8: above: can never fire: spo2 is never above 100; give a limit below 100 "
+        "(rule 'low_sats')",
+    ]

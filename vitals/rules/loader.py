@@ -1,7 +1,10 @@
 """Loading rules files: YAML nodes (which know their line) to a validated ``RuleSet``.
 
 ``load_rules(path)`` validates a whole file up front and raises one ``RulesError``
-naming file, line and key for the first mistake.
+naming file, line and key of every mistake in it (``N mistakes:`` and one
+``file:line: key: reason`` line each): each key of each rule, override and the news2
+section is read on its own, so one mistake never hides another. Only checks that need a
+key read correctly (a rule that can never fire needs its vital and limit) wait for it.
 """
 
 from __future__ import annotations
@@ -65,6 +68,9 @@ _NEWS2_KEYS = ("alerts", "message", "window")
 #: two-reading artifact at one reading every 5 s, shorter than any sensible ``for:``.
 DEFAULT_MIN_FOR = timedelta(seconds=10)
 _CLEAR_KEY = {"above": "below", "below": "above", "outside": "inside"}
+#: Keys whose mistake leaves a rule's limits unknown: its whole-rule checks then wait.
+_LIMIT_KEYS = (*_CONDITIONS, "clear", "inside", *_SOONER_KEYS)
+_PATCHED = ("clear", "for", "enabled", "area", "extreme", "min_for", "grace")  # in this order
 _PLACEHOLDERS = ("value", "threshold", "severity", "patient_id", "rule")
 _NEWS2_PLACEHOLDERS = ("value", "response", "severity", "patient_id", "rule")
 _EXPECTED = {  # what a key expects, for error messages
@@ -126,41 +132,42 @@ class _Loader(NodeReader):
             self.fail(None, None, "the file is empty; expected rules: (see default_rules.yaml)")
         top = self.fields(root, None, _TOP_KEYS, "a rules file")
         rules: dict[str, Rule] = {}
-        errors: list[RulesError] = []  # every rule is checked: all mistakes in one pass
-        for node in self.items(top["rules"][1], "rules", "rules") if "rules" in top else ():
-            try:
-                rule, name_node = self.rule(node)
-                if rule.name in rules:
-                    first = rules[rule.name].line
-                    self.fail(
-                        name_node,
-                        "name",
-                        f"duplicate rule name {rule.name!r}; the first is at line {first}",
-                    )
-            except RulesError as e:
-                errors.append(e)
-                continue
-            rules[rule.name] = rule
+        items: list[Node] = []
+        with self.collecting():
+            items = self.items(top["rules"][1], "rules", "rules") if "rules" in top else []
+        for node in items:  # every rule and every key of it is checked: all in one pass
+            with self.collecting():
+                made = self.rule(node)
+                if made is not None:
+                    rule, name_node = made
+                    if rule.name in rules:
+                        first = rules[rule.name].line
+                        why = f"duplicate rule name {rule.name!r}; the first is at line {first}"
+                        self.fail(name_node, "name", why)
+                    rules[rule.name] = rule
         alerts, message, window = True, NEWS2_MESSAGE, None
-        try:
+        f: Fields = {}
+        with self.collecting():
             if "news2" in top:
                 f = self.fields(top["news2"][1], "news2", _NEWS2_KEYS, "the news2 section")
-                if "alerts" in f:
-                    alerts = self.flag(f["alerts"][1], "alerts")
-                if "message" in f:
-                    sample = {"value": 7, "response": "r"}
-                    message = self.message(f["message"][1], _NEWS2_PLACEHOLDERS, sample)
-                if "window" in f:
-                    window = self.duration(f["window"][1], "window")
-        except RulesError as e:
-            errors.append(e)
+        with self.collecting():
+            if "alerts" in f:
+                alerts = self.flag(f["alerts"][1], "alerts")
+        with self.collecting():
+            if "message" in f:
+                sample = {"value": 7, "response": "r"}
+                message = self.message(f["message"][1], _NEWS2_PLACEHOLDERS, sample)
+        with self.collecting():
+            if "window" in f:
+                window = self.duration(f["window"][1], "window")
         patients: dict[str, PatientRules] = {}
-        try:
+        broken = len(self.found)
+        with self.collecting():
             if "overrides" in top:
                 patients = self.overrides(top["overrides"][1], rules)
-        except RulesError as e:
-            if not errors or "unknown rule" not in e.reason:  # not one of a broken rule
-                errors.append(e)
+        if broken:  # an override of a rule refused above is not a mistake of its own
+            self.found[broken:] = [e for e in self.found[broken:] if "unknown rule" not in e.reason]
+        errors = self.found
         if len(errors) == 1:
             raise errors[0]
         if errors:
@@ -175,94 +182,153 @@ class _Loader(NodeReader):
             news2_window=window,
         )
 
-    def rule(self, node: Node) -> tuple[Rule, Node]:
+    def rule(self, node: Node) -> tuple[Rule, Node] | None:
+        """The rule of one ``- name: …`` item and its name's node, or None when it has
+        mistakes: each is recorded in ``found``, every key read on its own."""
+        before = len(self.found)
         f = self.fields(node, "rules", _RULE_KEYS, "a rule")
-        name = self.text(f["name"][1], "name") if "name" in f else None
+        name = vital = severity = None
+        with self.collecting():
+            name = self.rule_name(f["name"][1]) if "name" in f else None
         where = f"rule {name!r}" if name else "this rule"
         for key in ("name", "vital", "severity", "message"):
             if key not in f:
-                self.fail(node, key, f"missing in {where}; expected {_EXPECTED[key]}")
-        assert name is not None  # "name" is in f: checked above
+                with self.collecting():
+                    self.fail(node, key, f"missing in {where}; expected {_EXPECTED[key]}")
+        with self.collecting():
+            vital = self.vital(f["vital"][1]) if "vital" in f else None
+        with self.collecting():
+            severity = self.severity(f["severity"][1]) if "severity" in f else None
+        condition = next((k for k in _CONDITIONS if k in f), None)
+        typo = any(  # an unknown key that looks like a condition (abve:) was reported already
+            e.field not in _RULE_KEYS and did_you_mean(e.field or "", _CONDITIONS)
+            for e in self.found[before:]
+        )
+        if condition is None and not typo:
+            with self.collecting():
+                self.fail(node, None, f"{where} has no condition; {_EXPECTED['condition']}")
+        line = line_of(f["name"][0] if "name" in f else node)
+        rule = Rule(
+            name or "?", vital or "heart_rate", condition or "above", None, None,
+            severity or "high", "", line=line,
+        )  # fmt: skip
+        given = f if condition else {k: f[k] for k in f if k != "clear"}  # clear needs one
+        rule = self.patch(rule, given, "this rule")
+        message = ""
+        with self.collecting():
+            if "message" in f:
+                message = self.message(f["message"][1], _PLACEHOLDERS, _sample(rule))
+        limits_read = not any(e.field in (*_LIMIT_KEYS, None) for e in self.found[before:])
+        if vital is not None and condition is not None and limits_read:
+            at = f[condition][0]
+            with self.collecting():
+                rule = self.checked(rule, at, f.get("clear", (at,))[0])
+        if len(self.found) > before:
+            return None
+        return replace(rule, message=message), f["name"][1]
+
+    def rule_name(self, node: Node) -> str:
+        name = self.text(node, "name")
         if not _NAME.fullmatch(name):
-            self.fail(f["name"][1], "name", f"expected {_EXPECTED['name']}, got {name!r}")
+            self.fail(node, "name", f"expected {_EXPECTED['name']}, got {name!r}")
         if name == NEWS2_RULE:
-            self.fail(f["name"][1], "name", "news2 is the built-in NEWS2 rule; choose another name")
-        vital = self.text(f["vital"][1], "vital")
+            self.fail(node, "name", "news2 is the built-in NEWS2 rule; choose another name")
+        return name
+
+    def vital(self, node: Node) -> str:
+        vital = self.text(node, "vital")
         if vital not in VITAL_NAMES:
             alias = _ALIASES.get(vital.lower()) or (
                 vital.lower() if vital.lower() in VITAL_NAMES else None
             )
             hint = f" (did you mean {alias!r}?)" if alias else did_you_mean(vital, VITAL_NAMES)
-            why = f"unknown vital {vital!r}; expected {_EXPECTED['vital']}{hint}"
-            self.fail(f["vital"][1], "vital", why)
-        severity = self.text(f["severity"][1], "severity")
+            self.fail(
+                node, "vital", f"unknown vital {vital!r}; expected {_EXPECTED['vital']}{hint}"
+            )
+        return vital
+
+    def severity(self, node: Node) -> str:
+        severity = self.text(node, "severity")
         if severity not in SEVERITIES:
             hint = did_you_mean(severity, SEVERITIES)
             if severity.lower() in SEVERITIES:
                 hint = f" (did you mean {severity.lower()!r}? severities are lowercase)"
             why = f"unknown severity {severity!r}; expected {_EXPECTED['severity']}{hint}"
-            self.fail(f["severity"][1], "severity", why)
-        condition = next((k for k in _CONDITIONS if k in f), None)
-        if condition is None:
-            self.fail(node, None, f"{where} has no condition; {_EXPECTED['condition']}")
-        rule = Rule(name, vital, condition, None, None, severity, "", line=line_of(f["name"][0]))
-        rule = self.patch(rule, f, "this rule")
-        message = self.message(f["message"][1], _PLACEHOLDERS, _sample(rule))
-        at = f[condition][0]
-        return self.checked(replace(rule, message=message), at, f.get("clear", (at,))[0]), f[
-            "name"
-        ][1]
+            self.fail(node, "severity", why)
+        return severity
 
     def patch(self, rule: Rule, f: Fields, what: str) -> Rule:
-        """``rule`` with the condition, clear, for and enabled keys of ``f`` applied."""
+        """``rule`` with the condition, clear, for and enabled keys of ``f`` applied; a key
+        with a mistake is recorded in ``found`` and left as it was."""
         cond = [k for k in _CONDITIONS if k in f]
-        low: float | None
-        high: float | None
         if len(cond) > 1:
             why = f"{what} already has {cond[0]}:; give only one of above:, below:, outside:"
-            self.fail(f[cond[1]][0], cond[1], why)
+            with self.collecting():
+                self.fail(f[cond[1]][0], cond[1], why)
         if cond and cond[0] != rule.condition:
             why = f"rule {rule.name!r} is an {rule.condition}: rule; change its {rule.condition}: limit"
-            self.fail(f[cond[0]][0], cond[0], why)
-        if cond == ["outside"]:
-            low, high = self.pair(f["outside"][1], "outside")
-            rule = replace(rule, low=low, high=high)
-        elif cond:
-            x = self.number(f[cond[0]][1], cond[0])
-            rule = replace(rule, low=x) if cond[0] == "below" else replace(rule, high=x)
-        if "clear" in f:
-            want, node = _CLEAR_KEY[rule.condition], f["clear"][1]
-            c = self.fields(node, "clear", (want,), f"the clear of an {rule.condition}: rule")
-            if want not in c:
-                self.fail(node, "clear", f"expected {want}: in the clear of this rule, got nothing")
-            if want == "inside":
-                low, high = self.pair(c[want][1], want)
-                rule = replace(rule, clear_low=low, clear_high=high)
-            else:
-                x = self.number(c[want][1], want)
-                low, high = (x, None) if want == "above" else (None, x)
-                rule = replace(rule, clear_low=low, clear_high=high)
-        if "for" in f:
-            count, duration = self.sustained(f["for"][1])
-            rule = replace(rule, for_readings=count, for_duration=duration)
-        if "enabled" in f:
-            rule = replace(rule, enabled=self.flag(f["enabled"][1], "enabled"))
-        if "area" in f:
-            ok = lambda v: is_number(v) and v > 0  # noqa: E731
-            rule = replace(rule, area=self.scalar(f["area"][1], "area", ok, _EXPECTED["area"]))
-        if "extreme" in f:
-            node = f["extreme"][1]
-            if rule.condition == "outside":
-                low, high = self.pair(node, "extreme")
-            else:
-                x = self.number(node, "extreme")
-                low, high = (x, None) if rule.condition == "below" else (None, x)
-            rule = replace(rule, extreme_low=low, extreme_high=high)
-        if "min_for" in f:
-            rule = replace(rule, min_for=self.duration(f["min_for"][1], "min_for"))
-        if "grace" in f:
-            rule = replace(rule, grace=self.duration(f["grace"][1], "grace"))
+            with self.collecting():
+                self.fail(f[cond[0]][0], cond[0], why)
+            cond = []
+        if "for" in f:  # stands in as 1 s if for: has a mistake (recorded): no "needs a for:"
+            rule = replace(rule, for_readings=1, for_duration=timedelta(seconds=1))
+        steps = [(self._condition, cond[0])] if cond else []
+        steps += [(getattr(self, f"_{key}"), key) for key in _PATCHED if key in f]
+        for step, key in steps:
+            with self.collecting():
+                rule = step(rule, f[key][1], key)
         return rule
+
+    def _condition(self, rule: Rule, node: Node, key: str) -> Rule:
+        if key == "outside":
+            low, high = self.pair(node, "outside")
+            return replace(rule, low=low, high=high)
+        x = self.number(node, key)
+        return replace(rule, low=x) if key == "below" else replace(rule, high=x)
+
+    def _clear(self, rule: Rule, node: Node, key: str) -> Rule:
+        low: float | None
+        high: float | None
+        want = _CLEAR_KEY[rule.condition]
+        before = len(self.found)
+        c = self.fields(node, "clear", (want,), f"the clear of an {rule.condition}: rule")
+        if want not in c and len(self.found) == before:  # not when its key was wrong
+            self.fail(node, "clear", f"expected {want}: in the clear of this rule, got nothing")
+        if want not in c:
+            return rule
+        if want == "inside":
+            low, high = self.pair(c[want][1], want)
+            return replace(rule, clear_low=low, clear_high=high)
+        x = self.number(c[want][1], want)
+        low, high = (x, None) if want == "above" else (None, x)
+        return replace(rule, clear_low=low, clear_high=high)
+
+    def _for(self, rule: Rule, node: Node, key: str) -> Rule:
+        count, duration = self.sustained(node)
+        return replace(rule, for_readings=count, for_duration=duration)
+
+    def _enabled(self, rule: Rule, node: Node, key: str) -> Rule:
+        return replace(rule, enabled=self.flag(node, "enabled"))
+
+    def _area(self, rule: Rule, node: Node, key: str) -> Rule:
+        ok = lambda v: is_number(v) and v > 0  # noqa: E731
+        return replace(rule, area=self.scalar(node, "area", ok, _EXPECTED["area"]))
+
+    def _extreme(self, rule: Rule, node: Node, key: str) -> Rule:
+        low: float | None
+        high: float | None
+        if rule.condition == "outside":
+            low, high = self.pair(node, "extreme")
+        else:
+            x = self.number(node, "extreme")
+            low, high = (x, None) if rule.condition == "below" else (None, x)
+        return replace(rule, extreme_low=low, extreme_high=high)
+
+    def _min_for(self, rule: Rule, node: Node, key: str) -> Rule:
+        return replace(rule, min_for=self.duration(node, "min_for"))
+
+    def _grace(self, rule: Rule, node: Node, key: str) -> Rule:
+        return replace(rule, grace=self.duration(node, "grace"))
 
     def checked(self, r: Rule, at: Node, clear_at: Node, hint: str = "") -> Rule:
         """Check the limits of a whole rule (also after overrides); fail at ``at``/``clear_at``."""
@@ -351,36 +417,45 @@ class _Loader(NodeReader):
         """Per patient in order of the file: the SpO2 scale and the rule patches given."""
         scales: dict[str, int] = {}
         patches: dict[str, list[tuple[str, Fields, Node]]] = {}
+        start = len(self.found)
         for item in self.items(node, "overrides", "overrides"):
-            f = self.fields(item, "overrides", _OVERRIDE_KEYS, "an override")
-            if ("patients" in f) == ("patient" in f):
-                self.fail(item, "patients", f"an override needs {_EXPECTED['patients']}")
-            if "patient" in f:
-                pids = [self.patient(f["patient"][1], "patient")]
-            else:
-                ids = self.items(f["patients"][1], "patients", "patient ids")
-                pids = [self.patient(n, "patients") for n in ids]
-            if "spo2_scale" not in f and "rules" not in f:
-                self.fail(item, None, "this override changes nothing; give spo2_scale: or rules:")
-            if "spo2_scale" in f:
-                v = f["spo2_scale"][1]
-                ok = lambda s: s in (1, 2) and not isinstance(s, bool)  # noqa: E731
-                scale = self.scalar(v, "spo2_scale", ok, "1 or 2 (the NEWS2 SpO2 scale)")
-                scales.update(dict.fromkeys(pids, scale))
-            entries: list[tuple[str, Fields, Node]] = []
-            if "rules" in f:
-                node = f["rules"][1]
-                for k, _ in node.value if isinstance(node, MappingNode) else ():
-                    if self.value(k) == NEWS2_RULE:
-                        self.fail(k, NEWS2_RULE, _EXPECTED["news2 override"])
-                rf = self.fields(node, "rules", tuple(rules), "this override", noun="rule")
-                for name, (k, v) in rf.items():
-                    pf = self.fields(v, name, _PATCH_KEYS, f"the override of rule {name!r}")
-                    self.checked(self.patch(rules[name], pf, "this override"), k, k, _OWN_CLEAR)
-                    entries.append((name, pf, k))
-            for pid in pids:
-                patches.setdefault(pid, []).extend(entries)
-                scales.setdefault(pid, 1)
+            with self.collecting():  # each override on its own: all mistakes in one pass
+                f = self.fields(item, "overrides", _OVERRIDE_KEYS, "an override")
+                if ("patients" in f) == ("patient" in f):
+                    self.fail(item, "patients", f"an override needs {_EXPECTED['patients']}")
+                if "patient" in f:
+                    pids = [self.patient(f["patient"][1], "patient")]
+                else:
+                    ids = self.items(f["patients"][1], "patients", "patient ids")
+                    pids = [self.patient(n, "patients") for n in ids]
+                if "spo2_scale" not in f and "rules" not in f:
+                    self.fail(
+                        item, None, "this override changes nothing; give spo2_scale: or rules:"
+                    )
+                if "spo2_scale" in f:
+                    v = f["spo2_scale"][1]
+                    ok = lambda s: s in (1, 2) and not isinstance(s, bool)  # noqa: E731
+                    scale = self.scalar(v, "spo2_scale", ok, "1 or 2 (the NEWS2 SpO2 scale)")
+                    scales.update(dict.fromkeys(pids, scale))
+                entries: list[tuple[str, Fields, Node]] = []
+                if "rules" in f:
+                    node = f["rules"][1]
+                    for k, _ in node.value if isinstance(node, MappingNode) else ():
+                        if self.value(k) == NEWS2_RULE:
+                            self.fail(k, NEWS2_RULE, _EXPECTED["news2 override"])
+                    rf = self.fields(node, "rules", tuple(rules), "this override", noun="rule")
+                    for name, (k, v) in rf.items():
+                        n = len(self.found)
+                        pf = self.fields(v, name, _PATCH_KEYS, f"the override of rule {name!r}")
+                        patched = self.patch(rules[name], pf, "this override")
+                        if len(self.found) == n:  # its keys read: check the rule they make
+                            self.checked(patched, k, k, _OWN_CLEAR)
+                        entries.append((name, pf, k))
+                for pid in pids:
+                    patches.setdefault(pid, []).extend(entries)
+                    scales.setdefault(pid, 1)
+        if len(self.found) > start:  # refused: the effective rules would repeat them
+            return {}
         groups: dict[tuple, PatientRules] = {}  # patients with the same overrides share one
         out: dict[str, PatientRules] = {}
         for pid, scale in scales.items():

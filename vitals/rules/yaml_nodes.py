@@ -5,12 +5,18 @@ into a number, text, flag, list, ``[low, high]`` pair, mapping of known keys or
 duration, and raises ``RulesError(source, line, key, reason)`` naming what was
 expected and what was given (``expected a number, got 'high'``). It knows no
 rule: the vocabulary of a rules file lives in ``vitals.rules.loader``.
+
+A reader reports every mistake of a file in one pass: ``collecting()`` records the
+``RulesError`` a block raises in ``found`` and goes on, and ``fields`` records each bad
+key (unknown, duplicated, not text) and reads the others; the loader raises them together.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any, NoReturn
 
@@ -39,9 +45,19 @@ class NodeReader:
     def __init__(self, source: str) -> None:
         self.source = source
         self.constructor = SafeConstructor()
+        self.found: list[RulesError] = []  # mistakes recorded so far, in the order found
 
     def fail(self, node: Node | None, key: str | None, reason: str) -> NoReturn:
         raise RulesError(self.source, node and node.start_mark.line + 1, key, reason)
+
+    @contextmanager
+    def collecting(self) -> Iterator[None]:
+        """Run the block; a ``RulesError`` it raises is recorded in ``found`` and reading
+        goes on, so a mistake never hides the independent ones after it."""
+        try:
+            yield
+        except RulesError as e:
+            self.found.append(e)
 
     # typed values ------------------------------------------------------------------------
 
@@ -94,19 +110,25 @@ class NodeReader:
         if not isinstance(node, MappingNode):
             self.fail(node, key, f"expected {what} ('key: value' lines), got {self.shown(node)}")
         out: Fields = {}
-        for k, v in node.value:
-            name = self.value(k)
-            if not isinstance(name, str):
-                self.fail(k, str(name), f"keys must be text; {what} takes {', '.join(allowed)}")
-            if name in out:
-                first = out[name][0].start_mark.line + 1
-                self.fail(k, name, f"given twice in {what} (first at line {first})")
-            if name not in allowed:
-                hint = did_you_mean(name, allowed)
-                why = f"unknown {noun} in {what}; expected {', '.join(allowed)}{hint}"
-                self.fail(k, name, why)
-            out[name] = (k, v)
+        for k, v in node.value:  # a bad key is recorded (``found``) and left out
+            with self.collecting():
+                out.update(self._field(k, v, out, allowed, what, noun))
         return out
+
+    def _field(
+        self, k: Node, v: Node, seen: Fields, allowed: tuple[str, ...], what: str, noun: str
+    ) -> Fields:
+        name = self.value(k)
+        if not isinstance(name, str):
+            self.fail(k, str(name), f"keys must be text; {what} takes {', '.join(allowed)}")
+        if name in seen:
+            first = seen[name][0].start_mark.line + 1
+            self.fail(k, name, f"given twice in {what} (first at line {first})")
+        if name not in allowed:
+            hint = did_you_mean(name, allowed)
+            why = f"unknown {noun} in {what}; expected {', '.join(allowed)}{hint}"
+            self.fail(k, name, why)
+        return {name: (k, v)}
 
     # the file ------------------------------------------------------------------------------
 
