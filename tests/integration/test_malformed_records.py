@@ -176,6 +176,13 @@ def malformed(pid: str) -> list[tuple[str, bytes | None, bytes | None, str]]:
             "not below systolic",
         ),
         ("a 10 KB patient id", k, swap("patient_id", "P" * 10_000), "is not a patient id"),
+        (
+            "a patient id a URL would split",
+            k,
+            swap("patient_id", "W3/12"),
+            "patient_id: 'W3/12' is not a patient id (1–64 printable ASCII characters, single "
+            "inner spaces, no '/'",
+        ),
     ]
 
 

@@ -11,6 +11,7 @@ import pytest
 from kafka.admin import KafkaAdminClient
 
 from tests.helpers import KAFKA, committed_and_end, vitals_env
+from vitals.readings import PATIENT_ID_RULE
 
 pytestmark = pytest.mark.services
 
@@ -65,9 +66,10 @@ def test_init_creates_the_named_topics(env):
     [
         (
             "P1," + "X" * 76,
-            "'XXXXXXXXXXXXXXXXXXXX…' is not a patient id (1–64 printable characters); this one has 76",
+            f"'XXXXXXXXXXXXXXXXXXXX…' is not a patient id ({PATIENT_ID_RULE}); this one has 76",
         ),
-        ("P1,bed\t7", "'bed\\t7' is not a patient id (1–64 printable characters)"),
+        ("P1,bed\t7", f"'bed\\t7' is not a patient id ({PATIENT_ID_RULE})"),
+        ("W3/12", f"'W3/12' is not a patient id ({PATIENT_ID_RULE})"),
     ],
 )
 def test_produce_refuses_a_patient_id_the_consumer_would_refuse(env, topics, patients, reason):

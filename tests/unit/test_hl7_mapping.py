@@ -334,3 +334,9 @@ def test_a_reading_dated_over_an_hour_after_its_arrival_is_refused_as_the_consum
     with pytest.raises(MappingError) as e:
         map_message(msg, OPTS, received_at=datetime(2026, 11, 29, 12, 0, tzinfo=UTC))
     assert e.value.where == "OBX[1]-14" and "more than 1 h after" in e.value.reason
+
+
+def test_a_patient_id_a_url_would_split_is_refused_at_pid_3():
+    with pytest.raises(MappingError) as e:
+        mapped(obx("147842^HR^MDC", "70"), pid="PID|||W3/12^^^H^MR")
+    assert e.value.where == "PID-3" and "'W3/12' is not a patient id" in e.value.reason

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from vitals.errors import CsvError, InvalidReading
-from vitals.readings import decode, read_csv
+from vitals.readings import PATIENT_ID_RULE, decode, read_csv
 
 PRODUCED_MS = 1_761_474_615_000  # 2025-10-26T10:30:15Z
 SEED = {
@@ -80,7 +80,10 @@ def test_a_patient_id_with_quotes_and_cql_is_just_text():
         (b"", "empty message"),
         (msg(patient_id=...), "patient_id: missing"),
         (msg(patient_id=""), "patient_id: '' is not a patient id"),
-        (msg(patient_id="P" * 10_000), "is not a patient id (1–64 printable characters)"),
+        (msg(patient_id="P" * 10_000), "is not a patient id (1–64 printable ASCII characters"),
+        (msg(patient_id="W3/12"), f"patient_id: 'W3/12' is not a patient id ({PATIENT_ID_RULE})"),
+        (msg(patient_id="W3\\12"), "patient_id: 'W3\\\\12' is not a patient id"),
+        (msg(patient_id=".."), "patient_id: '..' is not a patient id"),
         (msg(heart_rate="95"), "heart_rate: expected a number, got a string"),
         (msg(heart_rate=True), "heart_rate: expected a number, got a boolean"),
         (msg(heart_rate={}), "heart_rate: expected a number, got a JSON object"),
@@ -171,6 +174,7 @@ def test_bad_csv_headers_fail_at_once(tmp_path, text, expected):
         ("P1,80,98,120,80,15,36.8,extra", "{p}:2: has 8 fields, the header has 7"),
         ("P1,80,98,120,80,15,nan", "{p}:2: temperature: 'nan' is not a finite number"),
         ("P1,80,98,120,80,15,60", "{p}:2: temperature: 60.0 is outside the possible range 25..45"),
+        ("W3/12,80,98,120,80,15,36.8", "{p}:2: patient_id: 'W3/12' is not a patient id (1–64"),
     ],
 )
 def test_bad_csv_rows_name_file_line_and_field(tmp_path, row, expected):

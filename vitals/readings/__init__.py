@@ -8,6 +8,11 @@ cycle, temperature rarely): a vital missing, ``null`` or a blank CSV cell is
 not measured (``None``), never 0. Systolic and diastolic come together.
 ``blood_pressure.timestamp`` is the cuff's own measurement time.
 
+A patient id is 1–64 printable ASCII characters with single inner spaces, without
+``/`` or ``\\`` and not ``.`` or ``..`` (``PATIENT_ID_RULE``): it is one path segment
+of the web's URLs, so an id that a URL would split could be stored but never opened.
+Every format refuses it (dead letter, CSV FILE:LINE, ``--patients``, HL7 ``AE``).
+
 Values that mean "no signal" are data, not errors (IEC 60601-1-8 separates
 physiological from technical alarm conditions):
     * heart rate 0 is a physiological event (asystole / no pulse) and kept;
@@ -39,6 +44,7 @@ from vitals.readings.model import (
     LIMITS,
     MAX_AHEAD,
     MAX_PATIENT_ID,
+    PATIENT_ID_RULE,
     STATUS_VITALS,
     STATUSES,
     VITALS,
@@ -58,6 +64,7 @@ __all__ = [
     "MAX_AHEAD",
     "MAX_DEPTH",
     "MAX_PATIENT_ID",
+    "PATIENT_ID_RULE",
     "STATUSES",
     "STATUS_VITALS",
     "VITALS",

@@ -34,8 +34,18 @@ LIMITS: dict[str, tuple[float, float]] = {
 STATUSES = ("probe_off", "leads_off", "no_signal", "invalid")
 #: Vitals a status may name: the reading's vitals, blood pressure as one.
 STATUS_VITALS = ("heart_rate", "spo2", "blood_pressure", "respiratory_rate", "temperature")
+#: Patient ids: 1–64 printable ASCII characters, single inner spaces, no ``/`` or ``\`` and
+#: not ``.`` or ``..``. The id is one path segment of the web's URLs (``/patients/{id}``,
+#: ``/api/patients/{id}/alerts/{rule}/ack``): a ``/`` (or a ``\``, which browsers read as
+#: one) would split it and a dot segment is resolved away, so such a patient could be stored
+#: and listed but never opened or acknowledged.
 MAX_PATIENT_ID = 64
-_PATIENT_ID = re.compile(r"[\x21-\x7e]+(?: [\x21-\x7e]+)*")  # printable ASCII, single inner spaces
+PATIENT_ID_RULE = (
+    f"1–{MAX_PATIENT_ID} printable ASCII characters, single inner spaces, "
+    "no '/' or '\\', not '.' or '..'"
+)
+_ID_CHAR = r"[\x21-\x2e\x30-\x5b\x5d-\x7e]"  # printable ASCII but space, / and \
+_PATIENT_ID = re.compile(rf"(?!\.\.?$){_ID_CHAR}+(?: {_ID_CHAR}+)*")
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 #: A reading may be at most this far after its Kafka record's time. Its time is the write
 #: time of its ``patient_latest`` cells (``USING TIMESTAMP``), so one dated hours ahead would
@@ -174,10 +184,7 @@ def build(
     """
     if not patient_id or len(patient_id) > MAX_PATIENT_ID or not _PATIENT_ID.fullmatch(patient_id):
         shown = patient_id[:20] + ("…" if len(patient_id) > 20 else "")
-        raise InvalidReading(
-            f"{shown!r} is not a patient id (1–{MAX_PATIENT_ID} printable characters)",
-            "patient_id",
-        )
+        raise InvalidReading(f"{shown!r} is not a patient id ({PATIENT_ID_RULE})", "patient_id")
     _check_time(timestamp, produced_at, "timestamp")
     statuses = _statuses(status or {})
     if "spo2" not in statuses and values.get("spo2") == 0:  # no perfusion signal at the probe
