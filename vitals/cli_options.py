@@ -85,7 +85,10 @@ def _secret(envvar: str, file_opt: str | None) -> str | None:
         try:
             return Path(file_opt).read_text().strip()
         except OSError as e:
-            raise click.BadParameter(f"cannot read {file_opt}: {e.strerror}") from None
+            option = "--" + envvar.removeprefix("VITALS_").lower().replace("_", "-") + "-file"
+            raise click.BadParameter(
+                f"cannot read {file_opt}: {e.strerror}", param_hint=f"'{option}'"
+            ) from None
     return os.environ.get(envvar) or None
 
 

@@ -48,6 +48,25 @@ class KafkaSettings:
     ssl_cafile: str | None = None
     request_timeout_s: float = 10.0
 
+    def __post_init__(self) -> None:
+        if self.security_protocol.startswith("SASL_"):
+            missing = [
+                what
+                for what, value in (
+                    ("user (--kafka-username / VITALS_KAFKA_USERNAME)", self.sasl_username),
+                    (
+                        "password (VITALS_KAFKA_PASSWORD or --kafka-password-file)",
+                        self.sasl_password,
+                    ),
+                )
+                if not value
+            ]
+            if missing:
+                raise ConfigError(
+                    f"--kafka-security-protocol {self.security_protocol} logs in with a user "
+                    f"and a password; missing: the {' and the '.join(missing)}"
+                )
+
     def unreachable(self) -> KafkaUnavailable:
         from vitals.tls_check import kafka_problem  # a TLS or login mistake, named
 

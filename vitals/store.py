@@ -169,7 +169,8 @@ def connect(settings: CassandraSettings, *, keyspace: str | None = "") -> tuple[
             raise CassandraUnavailable(tls_problem) from None
         raise CassandraUnavailable(
             f"cannot reach Cassandra at {where} ({reasons}); is it running? "
-            "(`make up` starts a local one; --cassandra-hosts / VITALS_CASSANDRA_HOSTS)"
+            "(`make up` starts a local one; check --cassandra-hosts / VITALS_CASSANDRA_HOSTS "
+            "and --cassandra-port / VITALS_CASSANDRA_PORT)"
         ) from None
     ks = settings.keyspace if keyspace == "" else keyspace
     if ks:

@@ -50,3 +50,12 @@ def test_a_replication_the_cluster_cannot_meet_names_the_consistency_level(topic
         "Error: Cassandra cannot achieve consistency level LOCAL_QUORUM: it needs 2 replicas "
         "and 1 alive; the keyspace's replication factor is larger than the nodes that are up."
     )
+
+
+def test_a_wrong_cassandra_port_points_at_the_port_option(topics, keyspace):
+    out = run_vitals(vitals_env(topics, keyspace), "query", "X", "--cassandra-port", "1")
+    assert out.returncode == 1, out.stderr
+    assert out.stderr.strip().endswith(
+        "check --cassandra-hosts / VITALS_CASSANDRA_HOSTS and --cassandra-port / "
+        "VITALS_CASSANDRA_PORT)"
+    )

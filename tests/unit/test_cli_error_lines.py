@@ -168,3 +168,45 @@ def test_a_replication_factor_above_the_live_cassandra_nodes_is_refused(hosts, r
             check_cassandra_nodes(_Cluster(*hosts), settings, rf)
     else:
         check_cassandra_nodes(_Cluster(*hosts), settings, rf)
+
+
+@pytest.mark.parametrize(
+    ("args", "missing"),
+    [
+        (
+            ["--kafka-username", "u"],
+            "the password (VITALS_KAFKA_PASSWORD or --kafka-password-file)",
+        ),
+        (
+            [],
+            "the user (--kafka-username / VITALS_KAFKA_USERNAME) and the password "
+            "(VITALS_KAFKA_PASSWORD or --kafka-password-file)",
+        ),
+    ],
+)
+def test_a_sasl_login_without_its_password_is_refused_before_connecting(monkeypatch, args, missing):
+    monkeypatch.delenv("VITALS_KAFKA_PASSWORD", raising=False)
+    code, out = run(
+        "status",
+        "--kafka-security-protocol",
+        "SASL_PLAINTEXT",
+        "--bootstrap-servers",
+        "192.0.2.1:1",
+        *args,
+    )
+    assert (code, out) == (
+        2,
+        "Error: --kafka-security-protocol SASL_PLAINTEXT logs in with a user and a password; "
+        f"missing: {missing}",
+    )
+
+
+@pytest.mark.parametrize("server", ["kafka", "cassandra"])
+def test_an_unreadable_password_file_names_its_option(server, tmp_path):
+    missing = tmp_path / "nope"
+    code, out = run("status", f"--{server}-password-file", str(missing))
+    assert code == 2
+    assert out.splitlines()[-1] == (
+        f"Error: Invalid value for '--{server}-password-file': cannot read {missing}: "
+        "No such file or directory"
+    )
