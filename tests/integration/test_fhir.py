@@ -15,6 +15,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.operationoutcome import OperationOutcome
 
 from tests.helpers import CASSANDRA_HOST, CASSANDRA_PORT
 from vitals.cli import cli
@@ -197,6 +198,27 @@ def test_bad_searches_get_an_operation_outcome_saying_why(
     outcome = r.json()
     assert outcome["resourceType"] == "OperationOutcome"
     assert diagnostics in outcome["issue"][0]["diagnostics"]
+
+
+@pytest.mark.parametrize(
+    ("params", "code", "expression", "diagnostics"),
+    [
+        ({}, "required", "patient", "patient: required; e.g. patient=P001"),
+        ({"patient": "P1", "_count": 0}, "invalid", "_count", "_count: Input should be greater"),
+        ({"patient": "P1", "_count": "ten"}, "invalid", "_count", "_count: Input should be a"),
+        ({"patient": ""}, "invalid", "patient", "patient: String should have at least 1"),
+    ],
+)
+def test_parameters_refused_before_the_search_get_an_operation_outcome_too(
+    client, params, code, expression, diagnostics
+):
+    r = client.get("/api/fhir/Observation", params=params)
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"].startswith("application/fhir+json")
+    outcome = OperationOutcome.model_validate(r.json())  # a valid R4 resource
+    (issue,) = outcome.issue
+    assert (issue.severity, issue.code, issue.expression) == ("error", code, [expression])
+    assert issue.diagnostics.startswith(diagnostics)
 
 
 def test_an_unknown_patient_is_not_found(client):

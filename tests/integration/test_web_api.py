@@ -342,6 +342,26 @@ def test_bad_acknowledgements_get_4xx(web, session, body, status, says):
     assert says in r.json()["detail"]
 
 
+@pytest.mark.parametrize(
+    ("raw", "says"),
+    [
+        (b"{", "body: not valid JSON (Expecting property name enclosed in double quotes at "),
+        (b'{"by": "a",}', "body: not valid JSON ("),
+        (b"by=alice", "body: not valid JSON (Expecting value at character 0)"),
+    ],
+)
+def test_a_malformed_json_acknowledgement_says_so_in_the_usual_error_shape(web, raw, says):
+    r = web.post(
+        f"/api/patients/{pid()}/alerts/low_spo2/ack",
+        content=raw,
+        headers={"content-type": "application/json"},
+    )
+    assert r.status_code == 400, r.text
+    assert list(r.json()) == ["detail"]
+    assert r.json()["detail"].startswith(says)
+    assert r.json()["detail"].endswith("; send a JSON object")
+
+
 # --- auth ------------------------------------------------------------------------------------
 
 

@@ -198,9 +198,15 @@ def _install_errors(app: FastAPI) -> None:
         return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
-    async def bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if request.url.path.startswith("/api/fhir/"):  # FHIR clients expect OperationOutcome
+            return fhir.validation_outcome(list(exc.errors()))
         parts = []
         for err in exc.errors():
+            if err.get("type") == "json_invalid":  # loc: ("body", character position)
+                at, why = err.get("loc", ("", "?"))[-1], (err.get("ctx") or {}).get("error")
+                parts.append(f"body: not valid JSON ({why} at character {at}); send a JSON object")
+                continue
             where = ".".join(str(x) for x in err.get("loc", ()) if x != "body") or "body"
             parts.append(f"{where}: {err.get('msg', 'invalid')}")
         return problem(400, "; ".join(parts) or "invalid request")

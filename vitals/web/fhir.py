@@ -9,7 +9,8 @@ date in UTC; at most 31 days; default: the last 31 days), ``code`` (LOINC/SNOMED
 Newest readings first; a reading's Observations are never split across pages. The ``next``
 link repeats the search with ``date=lt<time of the last reading on this page>``, so pages
 stay exact while new readings arrive. Behind the same authentication as every other path
-(``vitals.web.app.AuthMiddleware``). Errors are OperationOutcome resources.
+(``vitals.web.app.AuthMiddleware``). Errors are OperationOutcome resources, also for a
+parameter missing or of the wrong type (``validation_outcome``, e.g. ``_count=0``).
 """
 
 from __future__ import annotations
@@ -30,16 +31,14 @@ from vitals.web.models import Problem
 FHIR_JSON = "application/fhir+json"
 MS = timedelta(milliseconds=1)
 _OUTCOME = {"schema": {"type": "object", "required": ["resourceType", "issue"]}}
-_PROBLEM = {"schema": {"$ref": "#/components/schemas/Problem"}}
 
 router = APIRouter(
     prefix="/api/fhir",
     tags=["FHIR"],
     responses={
         400: {
-            "description": "Bad search parameters: an OperationOutcome (or a Problem for "
-            "parameters of the wrong type) says which and why.",
-            "content": {FHIR_JSON: _OUTCOME, "application/json": _PROBLEM},
+            "description": "Bad search parameters: an OperationOutcome says which and why.",
+            "content": {FHIR_JSON: _OUTCOME},
         },
         401: {"model": Problem, "description": "Auth is on and no valid credentials were given."},
         404: {
@@ -168,6 +167,24 @@ def _instant_or_day(text: str) -> tuple[datetime, datetime]:
 
 def _text(t: datetime) -> str:
     return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def validation_outcome(errors: list[dict]) -> FhirResponse:
+    """400 OperationOutcome for search parameters FastAPI refused before the search ran
+    (``RequestValidationError.errors()``): one issue per parameter, ``required`` when it is
+    missing, else ``invalid`` (FHIR R4 IssueType), diagnostics naming the parameter."""
+    issues = []
+    for err in errors:
+        where = ".".join(str(x) for x in err.get("loc", ()) if x != "query") or "request"
+        missing = err.get("type") == "missing"
+        text = f"{where}: required; e.g. patient=P001" if missing else f"{where}: {err.get('msg')}"
+        issue = {"severity": "error", "code": "required" if missing else "invalid"}
+        issues.append({**issue, "diagnostics": text, "expression": [where]})
+    body = {"resourceType": "OperationOutcome", "issue": issues or [_INVALID]}
+    return FhirResponse(body, status_code=400)
+
+
+_INVALID = {"severity": "error", "code": "invalid", "diagnostics": "invalid request"}
 
 
 def _outcome(status: int, code: str, text: str) -> FhirResponse:
