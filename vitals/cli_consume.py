@@ -16,6 +16,7 @@ from vitals.cli_options import (
     SEVERITY_COLOUR,
     RateLine,
     cassandra_options,
+    group_option,
     install_signals,
     kafka_options,
     option,
@@ -222,7 +223,7 @@ def _consumer_settings(kw: dict[str, Any]) -> ConsumerSettings:
     """The group member's flags (taken out of ``kw``) as one frozen ``ConsumerSettings``."""
     return ConsumerSettings(
         topic=kw.pop("topic"),
-        group=kw.pop("group"),
+        group=kw.pop("group") or ConsumerSettings.group,
         alerts_topic=kw.pop("alerts_topic"),
         dlq_topic=kw.pop("dlq_topic"),
         max_poll_records=kw.pop("max_poll_records"),
@@ -236,12 +237,7 @@ def _writer_settings(kw: dict[str, Any]) -> WriterSettings:
 
 
 @click.command()
-@option(
-    "--group",
-    envvar="VITALS_GROUP",
-    default=ConsumerSettings.group,
-    help="Kafka consumer group; consumers of one group share the partitions.",
-)
+@group_option
 @topic_options
 @rules_option
 @option(

@@ -18,6 +18,7 @@ from vitals.config import (
     ALERTS_TOPIC,
     CONSISTENCY_LEVELS,
     DLQ_TOPIC,
+    GROUP,
     VITALS_TOPIC,
     CassandraSettings,
     KafkaSettings,
@@ -97,7 +98,10 @@ def _secret(envvar: str, file_opt: str | None) -> str | None:
 # ``VITALS_*`` variable, one meaning (tests/unit/test_cli_contract.py fails otherwise).
 
 #: Old variable names still read, with a warning, and the name that replaced each.
-DEPRECATED_ENVVARS = {"VITALS_WATCH_STALE_AFTER": "VITALS_STALE_AFTER"}
+DEPRECATED_ENVVARS = {
+    "VITALS_WATCH_STALE_AFTER": "VITALS_STALE_AFTER",
+    "VITALS_STATUS_GROUP": "VITALS_GROUP",
+}
 
 
 def option(*decls: str, **attrs: Any) -> Callable[[F], F]:
@@ -127,6 +131,13 @@ def warn_deprecated_envvars() -> None:
             click.echo(f"warning: {old} is deprecated; use {new}", err=True)
 
 
+group_option = option(
+    "--group",
+    envvar=["VITALS_GROUP", "VITALS_STATUS_GROUP"],  # the second: deprecated
+    help=f"Kafka consumer group: the one `vitals consume` joins (its members share the "
+    f"partitions; default {GROUP}); `vitals status` shows only it (default: every group). "
+    "(VITALS_STATUS_GROUP: deprecated name).",
+)
 topic_option = option(
     "--topic", envvar="VITALS_TOPIC", default=VITALS_TOPIC, help="Kafka topic of readings."
 )

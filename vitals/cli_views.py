@@ -16,6 +16,7 @@ import click
 from vitals.cli_options import (
     cassandra_options,
     census_window_option,
+    group_option,
     kafka_options,
     option,
     paint,
@@ -193,7 +194,8 @@ def _time_option(ctx: click.Context, param: click.Parameter, value: str) -> str:
     "--alerts",
     envvar="VITALS_QUERY_ALERTS",
     is_flag=True,
-    help="Alert events (raised/cleared) instead of readings.",
+    help="Alert events (raised, cleared, acknowledged, escalated, monitoring ended) "
+    "instead of readings.",
 )
 @option(
     "--format",
@@ -338,11 +340,7 @@ def _json(rows: list[dict], columns: tuple[str, ...]) -> None:
 
 
 @click.command()
-@option(
-    "--group",
-    envvar="VITALS_STATUS_GROUP",
-    help="Only this consumer group (default: every consumer group).",
-)
+@group_option
 @option(
     "--timeout",
     envvar="VITALS_STATUS_TIMEOUT",

@@ -197,7 +197,7 @@ class History:
         if self.session.execute(self._known, (patient_id,)).one() is None:
             raise UnknownPatient(
                 f"unknown patient {patient_id!r}: no reading of it is stored in keyspace "
-                f"{self.session.keyspace}; `vitals watch --once` lists the patients "
+                f"{self.session.keyspace}; `vitals watch --once --all` lists the patients "
                 "(ids are case-sensitive)"
             )
 

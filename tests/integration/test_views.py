@@ -197,7 +197,7 @@ def test_query_of_an_unknown_patient_fails_at_once(topics, keyspace):
     assert res.returncode == 1, res.stderr
     assert res.stderr.strip() == (
         f"Error: unknown patient 'NOBODY': no reading of it is stored in keyspace {keyspace}; "
-        "`vitals watch --once` lists the patients (ids are case-sensitive)"
+        "`vitals watch --once --all` lists the patients (ids are case-sensitive)"
     )
     assert took < 10, f"took {took:.1f} s"
 

@@ -89,7 +89,20 @@ def test_a_deprecated_variable_still_works_and_says_its_new_name():
     )
     assert res.exit_code == 0
     assert "warning: VITALS_WATCH_STALE_AFTER is deprecated; use VITALS_STALE_AFTER" in res.stderr
-    assert DEPRECATED_ENVVARS == {"VITALS_WATCH_STALE_AFTER": "VITALS_STALE_AFTER"}
+    assert DEPRECATED_ENVVARS == {
+        "VITALS_WATCH_STALE_AFTER": "VITALS_STALE_AFTER",
+        "VITALS_STATUS_GROUP": "VITALS_GROUP",
+    }
+
+
+@pytest.mark.parametrize("variable", ["VITALS_GROUP", "VITALS_STATUS_GROUP"])
+@pytest.mark.parametrize("command", ["status", "consume"])
+def test_one_group_variable_sets_the_group_of_status_and_consume(monkeypatch, variable, command):
+    monkeypatch.delenv("VITALS_GROUP", raising=False)
+    monkeypatch.delenv("VITALS_STATUS_GROUP", raising=False)
+    monkeypatch.setenv(variable, "ward7")
+    ctx = cli.commands[command].make_context(command, [])
+    assert ctx.params["group"] == "ward7"
 
 
 def test_the_deprecated_staleness_variable_sets_the_option(monkeypatch):
