@@ -134,8 +134,11 @@ def render(
     stale_after: float = 60.0,
     title: str = "vitals watch",
     notice: str | None = None,
+    empty: str | None = None,
 ) -> list[str]:
-    """The board's lines, sickest first; at most ``height`` lines, none wider than ``width``."""
+    """The board's lines, sickest first; at most ``height`` lines, none wider than ``width``.
+
+    ``empty``: the line shown when there is no patient (default: no readings yet)."""
     rows = sickest_first(patients)
     alerting = sum(1 for p in rows if p.alerts)
     acked = sum(1 for p in rows if p.alerts and not p.worst_unacknowledged)
@@ -148,7 +151,8 @@ def render(
     if notice:
         lines.append(_style(notice[:width], "yellow", colour, bold=True))
     if not rows:
-        lines.append("no readings yet (is `vitals consume` running, and `vitals produce`?)"[:width])
+        empty = empty or "no readings yet (is `vitals consume` running, and `vitals produce`?)"
+        lines.append(empty[:width])
         return lines
 
     pid_w = min(20, max(7, *(len(p.patient_id) for p in rows)))

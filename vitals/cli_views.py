@@ -124,6 +124,10 @@ def watch(
             )
         except Exception as e:  # Cassandra away: say so on the board, keep trying
             patients, notice = [], f"Cassandra did not answer ({str(e)[:120]}); retrying"
+        empty = None
+        if prefix and notice is None:
+            who = "stored" if include_all else "monitored now (--all: every patient stored)"
+            empty = f"no patient whose id starts with {prefix!r} is {who}"
         return render(
             patients,
             now=datetime.now(UTC),
@@ -133,6 +137,7 @@ def watch(
             height=height,
             stale_after=stale_after,
             notice=notice,
+            empty=empty,
         )
 
     try:
