@@ -451,7 +451,7 @@ def test_watch_in_a_terminal_shows_patients_sickest_first_with_alerts_and_quits_
         f"env -u NO_COLOR -u COLUMNS -u LINES {exports} sh -c 'trap : INT; {watch}; echo exit=$?; read _'"
     )
     tmux.append(term)
-    wait_until(lambda: "no readings yet" in term.screen(), 30, "the empty board")
+    wait_until(lambda: "no patient whose id starts with" in term.screen(), 30, "the empty board")
     assert term.alternate_screen()
 
     now = datetime.now(UTC)
