@@ -120,6 +120,16 @@ def test_ending_monitoring_of_a_patient_prevents_telemetry_lost(topics, keyspace
     ended, watched = (f"END-{uuid.uuid4().hex[:6]}", f"WAT-{uuid.uuid4().hex[:6]}")
     send(topics.vitals, ended, n=2)
     send(topics.vitals, watched, n=2)
+    # both patients known (stored) by a consumer that would not yet call them silent
+    first = start_consumer(topics, keyspace, env=env(topics, keyspace, timeout=600))
+    try:
+        wait_until(
+            lambda: committed_and_end(topics.vitals, topics.group) == (4, 4),
+            60,
+            "the four readings stored and committed",
+        )
+    finally:
+        first.stop()
     out = subprocess.run(
         [
             sys.executable,
