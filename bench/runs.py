@@ -32,7 +32,8 @@ from bench.infra import (
 )
 from vitals.readings import Reading
 from vitals.sources import Ward, patient_ids
-from vitals.store import _INSERT_READING, Writer, reading_row
+from vitals.store import Writer
+from vitals.store.rows import INSERT_READING, reading_row
 
 _SENT = re.compile(r"sent (\d+) readings to \S+: (\d+) acknowledged, (\d+) failed \(([\d,]+)/s\)")
 _STOPPED = re.compile(r"stored (\d+), dead-lettered (\d+), alerts raised (\d+), cleared (\d+)")
@@ -311,7 +312,7 @@ def ceiling_singles(scratch: Scratch, rows: list[tuple], concurrency: int) -> di
     ks = scratch.keyspace("single")
     session = scratch.cluster.connect(ks)
     try:
-        stmt = session.prepare(_INSERT_READING)
+        stmt = session.prepare(INSERT_READING)
         t0 = time.monotonic()
         for ok, res in execute_concurrent_with_args(
             session, stmt, rows, concurrency=concurrency, raise_on_first_error=True

@@ -39,16 +39,16 @@ Record = namedtuple("Record", "topic partition offset timestamp key value")
 STAGES = {
     "decode (msgspec + checks)": [("wire.py", "decode")],
     "NEWS2 + rules (assess)": [("engine.py", "assess")],
-    "reading rows + binding": [("store.py", "reading_rows"), ("store.py", "batches")],
+    "reading rows + binding": [("writer.py", "reading_rows"), ("writer.py", "batches")],
     "patient_latest rows + binding": [
-        ("store.py", "latest_statements"),
-        ("consumer.py", "_latest"),
+        ("writer.py", "latest_statements"),
+        ("records.py", "_latest"),
     ],
-    "alert rows + binding": [("store.py", "alert_statements"), ("consumer.py", "alert_json")],
-    "publish (alerts to Kafka)": [("consumer.py", "_publish")],
-    "driver I/O (execute)": [("store.py", "execute")],
-    "telemetry watch arrivals": [("consumer.py", "_arrivals")],
-    "rule state of new patients": [("consumer.py", "_restore")],
+    "alert rows + binding": [("writer.py", "alert_statements"), ("records.py", "alert_json")],
+    "publish (alerts to Kafka)": [("records.py", "_publish")],
+    "driver I/O (execute)": [("writer.py", "execute")],
+    "telemetry watch arrivals": [("ownership.py", "_arrivals")],
+    "rule state of new patients": [("ownership.py", "_restore")],
 }
 
 
@@ -141,7 +141,7 @@ def shares(prof: cProfile.Profile) -> dict[str, float]:
     for (file, _line, func), (_cc, _nc, _tt, ct, _callers) in st.stats.items():  # type: ignore[attr-defined]
         key = (file.rsplit("/", 1)[-1], func)
         incl[key] = incl.get(key, 0.0) + ct
-        if key == ("consumer.py", "process"):
+        if key == ("records.py", "process"):
             total = ct
     out = {}
     for stage, funcs in STAGES.items():

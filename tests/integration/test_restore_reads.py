@@ -16,7 +16,8 @@ from vitals.monitoring import end_monitoring
 from vitals.readings import Reading
 from vitals.rules import AlertEvent
 from vitals.rules.loader import load_default_rules
-from vitals.store import RESTORE_GROUP, RuleState, Writer
+from vitals.store import Writer
+from vitals.store.reads import RESTORE_GROUP, RuleState
 
 pytestmark = pytest.mark.services
 
