@@ -16,19 +16,20 @@ from datetime import UTC, datetime
 
 from cassandra.cluster import Session
 
-from vitals.errors import ConfigError
+from vitals.errors import ConfigError, InvalidReading
 from vitals.queries import UnknownPatient
-from vitals.readings import MAX_PATIENT_ID
+from vitals.readings import check_patient_id
 
 MONITORING_RULE = "monitoring"
 
 
 def check_request(patient_id: str, *, by: str) -> None:
-    """Raise ``ConfigError`` for an empty or over-long patient id or an empty name."""
-    if not patient_id or len(patient_id) > MAX_PATIENT_ID:
-        raise ConfigError(
-            f"{patient_id[:20]!r} is not a patient id (1–{MAX_PATIENT_ID} characters)"
-        )
+    """Raise ``ConfigError`` for a patient id that breaks ``vitals.readings.PATIENT_ID_RULE``
+    (the rule every reading's id passes) or an empty name."""
+    try:
+        check_patient_id(patient_id)
+    except InvalidReading as e:
+        raise ConfigError(e.reason) from None
     if not by.strip():
         raise ConfigError("say who ends the monitoring (--by NAME); it is recorded")
 
@@ -66,8 +67,8 @@ def end_monitoring(
     """Record that monitoring of ``patient_id`` ended; return the event (a JSON-able dict).
 
     ``now`` defaults to the current time (UTC, millisecond precision as Cassandra stores it).
-    Raises ``ConfigError`` for an empty or over-long patient id or name; driver errors
-    propagate (the CLI reports them as Cassandra unavailable).
+    Raises ``ConfigError`` for a patient id that breaks ``PATIENT_ID_RULE`` or an empty name;
+    driver errors propagate (the CLI reports them as Cassandra unavailable).
     """
     check_request(patient_id, by=by)
     at = (now or datetime.now(UTC)).astimezone(UTC)

@@ -50,6 +50,7 @@ from vitals.readings.model import (
     VITALS,
     Reading,
     build,
+    check_patient_id,
     parse_timestamp,
 )
 from vitals.readings.wire import MAX_DEPTH, decode, record_time
@@ -71,6 +72,7 @@ __all__ = [
     "CsvRow",
     "Reading",
     "build",
+    "check_patient_id",
     "decode",
     "parse_timestamp",
     "read_csv",

@@ -166,6 +166,15 @@ def parse_timestamp(text: str, field: str = "timestamp") -> datetime:
         raise InvalidReading(f"{text[:40]!r} is out of the range of dates", field) from None
 
 
+def check_patient_id(patient_id: str) -> None:
+    """Raise ``InvalidReading`` (field ``patient_id``) unless ``patient_id`` follows
+    ``PATIENT_ID_RULE``: the one patient-id rule of readings and of every request that names
+    a patient. The message shows at most the id's first 20 characters."""
+    if not patient_id or len(patient_id) > MAX_PATIENT_ID or not _PATIENT_ID.fullmatch(patient_id):
+        shown = patient_id[:20] + ("…" if len(patient_id) > 20 else "")
+        raise InvalidReading(f"{shown!r} is not a patient id ({PATIENT_ID_RULE})", "patient_id")
+
+
 def build(
     patient_id: str,
     timestamp: datetime,
@@ -182,9 +191,7 @@ def build(
     ``values``: vital -> number or ``None`` (not measured), units as in ``Reading``.
     At least one vital must be measured or carry a technical ``status``.
     """
-    if not patient_id or len(patient_id) > MAX_PATIENT_ID or not _PATIENT_ID.fullmatch(patient_id):
-        shown = patient_id[:20] + ("…" if len(patient_id) > 20 else "")
-        raise InvalidReading(f"{shown!r} is not a patient id ({PATIENT_ID_RULE})", "patient_id")
+    check_patient_id(patient_id)
     _check_time(timestamp, produced_at, "timestamp")
     statuses = _statuses(status or {})
     if "spo2" not in statuses and values.get("spo2") == 0:  # no perfusion signal at the probe
