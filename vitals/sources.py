@@ -155,27 +155,30 @@ def plan_csv(path: str | Path, *, skip_bad_rows: bool) -> CsvPlan:
     if skipped and not skip_bad_rows:
         if len(skipped) == 1:
             raise skipped[0]
-        listed = "\n".join(f"  {e}" for e in skipped[:MAX_LISTED])
-        more = f"\n  … and {len(skipped) - MAX_LISTED} more" if len(skipped) > MAX_LISTED else ""
         raise CsvError(
             str(path),
             None,
             None,
             f"{len(skipped)} bad rows, nothing sent (--skip-bad-rows sends the others):\n"
-            f"{listed}{more}",
+            f"{_listed(skipped)}",
         )
     if not rows and not skipped:
         raise CsvError(str(path), None, None, "has a header but no data rows")
     if not rows:
-        listed = "\n".join(f"  {e}" for e in skipped[:MAX_LISTED])
-        more = f"\n  … and {len(skipped) - MAX_LISTED} more" if len(skipped) > MAX_LISTED else ""
         raise CsvError(
             str(path),
             None,
             None,
-            f"every row is bad ({len(skipped)}), nothing sent:\n{listed}{more}",
+            f"every row is bad ({len(skipped)}), nothing sent:\n{_listed(skipped)}",
         )
     return CsvPlan(rows, skipped)
+
+
+def _listed(errors: list[CsvError]) -> str:
+    """The first ``MAX_LISTED`` errors, one indented line each, and how many more."""
+    listed = "\n".join(f"  {e}" for e in errors[:MAX_LISTED])
+    more = f"\n  … and {len(errors) - MAX_LISTED} more" if len(errors) > MAX_LISTED else ""
+    return listed + more
 
 
 def csv_readings(

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from kafka import ConsumerRebalanceListener, TopicPartition
 from kafka.errors import KafkaError
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from vitals.consumer.loop import VitalsConsumer
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 WATCH_EVERY_S = 0.5  # how often silent patients are looked for (wall clock)
 ENDED_CHECK_EVERY_S = (
     5.0  # how often patients in telemetry-lost are checked for an ended monitoring
@@ -159,17 +160,11 @@ class Ownership:
 
         False only if asked to stop while waiting for Cassandra."""
         tps = sorted(self._to_adopt, key=lambda tp: (tp.topic, tp.partition))
-        attempt = 0
-        while True:
-            try:
-                found = {tp: self.writer.monitored(tp.topic, tp.partition) for tp in tps}
-                break
-            except Exception as e:  # driver errors of any kind: wait and retry
-                attempt += 1
-                delay = min(10.0, 0.25 * 2**attempt)
-                self.reporter.waiting("Cassandra", len(tps), delay, e)
-                if self._stop.wait(delay):
-                    return False
+        found = self._read_retrying(
+            lambda: {tp: self.writer.monitored(tp.topic, tp.partition) for tp in tps}, len(tps)
+        )
+        if found is None:
+            return False
         for tp, pids in found.items():
             for pid, state in self._stash.pop(tp, {}).items():
                 self.telemetry.reinstate(pid, state)
@@ -184,18 +179,25 @@ class Ownership:
         self._to_adopt.difference_update(tps)
         return True
 
-    def _restore(self, patient_ids: set[str]) -> bool:
+    def _read_retrying(self, read: Callable[[], _T], count: int) -> _T | None:
+        """``read()`` from Cassandra, retried with back-off (0.5 s doubling, at most 10 s)
+        on any driver error, each wait reported for ``count`` items; None only if asked to
+        stop while waiting."""
         attempt = 0
         while True:
             try:
-                state = self.writer.rule_state(patient_ids)
-                break
+                return read()
             except Exception as e:  # driver errors of any kind: wait and retry
                 attempt += 1
                 delay = min(10.0, 0.25 * 2**attempt)
-                self.reporter.waiting("Cassandra", len(patient_ids), delay, e)
+                self.reporter.waiting("Cassandra", count, delay, e)
                 if self._stop.wait(delay):
-                    return False
+                    return None
+
+    def _restore(self, patient_ids: set[str]) -> bool:
+        state = self._read_retrying(lambda: self.writer.rule_state(patient_ids), len(patient_ids))
+        if state is None:
+            return False
         now = utcnow()
         for pid, (rows, last_seen, freshest, ended_at) in state.items():
             if ended_at is None:
