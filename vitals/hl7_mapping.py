@@ -7,9 +7,10 @@ status per vital that has no valid value) plus counts of what was ignored.
 
 Where each thing comes from (HL7 v2.6 chapter 7, IHE PCD TF-2 PCD-01):
 - patient: PID-3 (first repetition, or the one whose CX.5 identifier type is asked),
-  component 1 unless configured;
-- code: OBX-3 identifier + coding system, looked up in ``hl7_codes.yaml`` (IEEE
-  11073-10101 MDC codes and vendor codes); unknown codes are ignored and counted;
+  component 1 unless configured; it must follow ``vitals.readings.PATIENT_ID_RULE``, the one
+  patient-id rule (else ``PID-3.1``, code 102);
+- code: OBX-3 identifier + coding system, looked up in the code table (``vitals.hl7_codes``:
+  IEEE 11073-10101 MDC codes and vendor codes); unknown codes are ignored and counted;
 - value: OBX-5 (type NM), unit OBX-6 (MDC_DIM_* or UCUM; kPa → mmHg, °F → °C);
 - time: OBX-14, else OBR-7 of the OBR the OBX follows, else MSH-7. A time written without
   a zone takes MSH-7's zone, else ``default_tz``;
@@ -30,27 +31,31 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
-from importlib import resources
-from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import hl7
 import msgspec
-import yaml
 
 from vitals.errors import ConfigError, InvalidReading, VitalsError
+from vitals.hl7_codes import UNITS_ACCEPTED, CodeEntry, CodeTable, load_table
 from vitals.news2 import round_half_up
-from vitals.readings import MAX_PATIENT_ID, STATUSES, VITALS, decode
+from vitals.readings import check_patient_id, decode
 
-#: The unit each vital is published in, and the units a device may send it in.
-UNITS_ACCEPTED: dict[str, tuple[str, ...]] = {
-    "heart_rate": ("bpm", "per_min"),
-    "spo2": ("percent",),
-    "systolic": ("mmHg", "kPa"),
-    "diastolic": ("mmHg", "kPa"),
-    "respiratory_rate": ("per_min",),
-    "temperature": ("Cel", "degF"),
-}
+__all__ = [
+    "MMHG_PER_KPA",
+    "UNITS_ACCEPTED",
+    "CodeEntry",
+    "CodeTable",
+    "GatewayReading",
+    "Mapped",
+    "MappingError",
+    "MappingOptions",
+    "load_table",
+    "map_message",
+    "parse",
+    "timezone",
+]
+
 MMHG_PER_KPA = 760 / 101.325  # 7.50062 mmHg per kPa (standard atmosphere)
 _DTM = re.compile(r"\d{4}(?:\d{2}){0,5}(?:\.\d{1,4})?(?:[+-]\d{4})?")  # HL7 DTM
 
@@ -67,28 +72,6 @@ class MappingError(VitalsError):
     def __init__(self, reason: str, where: str | None = None, code: int = 207) -> None:
         self.reason, self.where, self.code = reason, where, code
         super().__init__(f"{where}: {reason}" if where else reason)
-
-
-@dataclass(frozen=True)
-class CodeEntry:
-    code: str
-    system: str
-    vital: str
-    rank: int
-    name: str = ""
-
-
-@dataclass(frozen=True)
-class CodeTable:
-    """OBX-3 codes → vitals, OBX-6 units → unit keys, OBX-8 flags → technical statuses."""
-
-    codes: dict[tuple[str, str], CodeEntry]
-    units: dict[str, str]
-    flags: dict[str, str]
-
-    def lookup(self, code: str, system: str) -> CodeEntry | None:
-        """The entry for ``code`` in ``system``; a code whose system is left empty matches any."""
-        return self.codes.get((code, system.upper())) or self.codes.get((code, ""))
 
 
 @dataclass(frozen=True)
@@ -147,59 +130,6 @@ class Mapped:
     ignored: int = 0  # OBX rows deleted/wrong (OBX-11 D/W) or outranked by another code
 
 
-# --- the code table ---------------------------------------------------------------------
-
-
-def load_table(path: str | Path | None = None) -> CodeTable:
-    """The shipped table (``vitals/hl7_codes.yaml``), plus the entries of ``path`` if given.
-
-    Raises ``ConfigError`` naming the file, the entry and the field for a bad entry.
-    """
-    shipped = resources.files("vitals").joinpath("hl7_codes.yaml").read_text("utf-8")
-    table = _parse_table(yaml.safe_load(shipped), "vitals/hl7_codes.yaml", None)
-    if path is None:
-        return table
-    try:
-        text = Path(path).read_text("utf-8")
-        doc = yaml.safe_load(text)
-    except (OSError, yaml.YAMLError) as e:
-        raise ConfigError(f"{path}: cannot read the HL7 code table: {e}") from None
-    return _parse_table(doc, str(path), table)
-
-
-def _parse_table(doc: object, where: str, base: CodeTable | None) -> CodeTable:
-    if not isinstance(doc, dict):
-        raise ConfigError(f"{where}: expected a mapping with 'observations' and 'units'")
-    codes = dict(base.codes) if base else {}
-    for i, e in enumerate(doc.get("observations") or [], 1):
-        entry = _entry(e, f"{where}: observations[{i}]")
-        codes[(entry.code, entry.system)] = entry
-    units = dict(base.units) if base else {}
-    units.update({str(k): str(v) for k, v in (doc.get("units") or {}).items()})
-    known = {u for us in UNITS_ACCEPTED.values() for u in us}
-    for k, v in units.items():
-        if v not in known:
-            raise ConfigError(f"{where}: units[{k}]: {v!r} is not one of {sorted(known)}")
-    flags = dict(base.flags) if base else {}
-    flags.update({str(k).upper(): str(v) for k, v in (doc.get("technical_flags") or {}).items()})
-    for k, v in flags.items():
-        if v not in STATUSES:
-            raise ConfigError(f"{where}: technical_flags[{k}]: {v!r} is not one of {STATUSES}")
-    return CodeTable(codes, units, flags)
-
-
-def _entry(e: object, where: str) -> CodeEntry:
-    if not isinstance(e, dict) or "code" not in e or "vital" not in e:
-        raise ConfigError(f"{where}: expected {{code: ..., system: ..., vital: ..., rank: ...}}")
-    if e["vital"] not in VITALS:
-        raise ConfigError(f"{where}: vital: {e['vital']!r} is not one of {', '.join(VITALS)}")
-    rank = e.get("rank", 1)
-    if not isinstance(rank, int):
-        raise ConfigError(f"{where}: rank: {rank!r} is not a whole number")
-    system = str(e.get("system") or "").upper()
-    return CodeEntry(str(e["code"]), system, e["vital"], rank, str(e.get("name") or ""))
-
-
 def timezone(name: str) -> tzinfo:
     """A zone by IANA name (``Europe/London``) or ``UTC``; ``ConfigError`` if unknown."""
     if name.upper() == "UTC":
@@ -235,9 +165,10 @@ def map_message(
     and only that: python-hl7's own errors on a broken structure become one too.
 
     Every reading passes the consumer's own validation (``vitals.readings.decode`` of its
-    wire JSON: possible ranges, blood-pressure pair, patient id, time), so a message the
-    consumer would dead-letter is refused here, naming the OBX (``OBX[2]-5: heart_rate:
-    -40.0 is outside the possible range 0..350``). ``received_at`` (UTC): when the message
+    wire JSON: possible ranges, blood-pressure pair, time), so a message the consumer would
+    dead-letter is refused here, naming the OBX (``OBX[2]-5: heart_rate: -40.0 is outside
+    the possible range 0..350``). The patient id is held to the same rule
+    (``vitals.readings.check_patient_id``) at PID-3, even in a message without readings. ``received_at`` (UTC): when the message
     arrived, as the record's Kafka time will say; a reading more than 1 h after it is
     refused too (``None``: that check is skipped)."""
     try:
@@ -262,9 +193,7 @@ def _validate(r: GatewayReading, received_ms: int) -> None:
         field_ = (e.field or "").split(".")[0]
         vital = "systolic" if field_ == "blood_pressure" else field_
         source = r.sources.get(vital) or next(iter(r.sources.values()), None)
-        if field_ == "patient_id":
-            where = "PID-3"
-        elif source is None:
+        if source is None:
             where = None
         else:
             where = f"{source}-14" if field_ == "timestamp" else f"{source}-5"
@@ -403,10 +332,10 @@ def _patient(msg: hl7.Message, options: MappingOptions) -> str:
     value = _component(chosen, options.patient_component)
     if not value:
         raise MappingError("empty patient identifier", which, 101)
-    if len(value) > MAX_PATIENT_ID or not value.isprintable():
-        raise MappingError(
-            f"patient identifier {value[:80]!r} is not a valid patient id", which, 102
-        )
+    try:
+        check_patient_id(value)  # the one patient-id rule (PATIENT_ID_RULE)
+    except InvalidReading as e:
+        raise MappingError(str(e), which, 102) from None
     return value
 
 

@@ -226,6 +226,24 @@ def test_an_impossible_value_is_answered_ae_naming_the_obx_and_never_published(t
     assert gw.stop() == 0
 
 
+def test_a_patient_id_outside_the_one_rule_is_answered_ae_at_pid_3_1_and_never_published(
+    topics, keyspace
+):
+    """``W3/12`` would be stored but never opened (a URL splits it): PATIENT_ID_RULE refuses it."""
+    t = datetime.now(UTC).replace(microsecond=0)
+    gw, port = start_gateway(topics, keyspace)
+    ack = send(port, pcd01("W3/12", "PID-1", [(t, SIX_T)]))
+
+    assert ack_code(ack) == "AE"
+    assert str(ack.segment("MSA")(2)) == "PID-1"
+    err = ack.segment("ERR")
+    assert str(err(2)) == "PID^1^3^1^1"
+    assert str(err(3)) == "102^Data type error^HL70357"
+    assert str(err(8)).startswith("PID-3.1: patient_id: 'W3/12' is not a patient id (1–64 ")
+    assert committed_and_end(topics.vitals, "nobody")[1] == 0  # nothing published
+    assert gw.stop() == 0
+
+
 def test_while_kafka_is_unreachable_the_answer_is_ar_and_the_resent_message_is_not_lost(
     topics, keyspace
 ):

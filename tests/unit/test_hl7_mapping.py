@@ -19,6 +19,7 @@ from vitals.hl7_mapping import (
     parse,
     timezone,
 )
+from vitals.readings import PATIENT_ID_RULE
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLE = load_table()
@@ -336,7 +337,24 @@ def test_a_reading_dated_over_an_hour_after_its_arrival_is_refused_as_the_consum
     assert e.value.where == "OBX[1]-14" and "more than 1 h after" in e.value.reason
 
 
-def test_a_patient_id_a_url_would_split_is_refused_at_pid_3():
+@pytest.mark.parametrize(
+    ("pid", "shown"),
+    [
+        ("W3/12", "'W3/12'"),  # a URL would split it
+        ("W3\\E\\12", "'W3\\\\E\\\\12'"),  # a backslash (the HL7 escape, read as sent)
+        ("..", "'..'"),
+        ("Bed  7", "'Bed  7'"),  # two inner spaces
+        ("P" * 65, "'" + "P" * 20 + "…'"),  # longer than MAX_PATIENT_ID
+        ("Zoë", "'Zoë'"),  # not ASCII
+    ],
+)
+def test_a_patient_id_outside_the_one_rule_is_refused_at_pid_3_1(pid, shown):
     with pytest.raises(MappingError) as e:
-        mapped(obx("147842^HR^MDC", "70"), pid="PID|||W3/12^^^H^MR")
-    assert e.value.where == "PID-3" and "'W3/12' is not a patient id" in e.value.reason
+        mapped(obx("147842^HR^MDC", "70"), pid=f"PID|||{pid}^^^H^MR")
+    assert e.value.where == "PID-3.1" and e.value.code == 102
+    assert e.value.reason == f"patient_id: {shown} is not a patient id ({PATIENT_ID_RULE})"
+
+
+def test_the_patient_id_is_judged_in_a_message_without_readings_too():
+    with pytest.raises(MappingError, match=r"^PID-3\.4: patient_id: '\.\.' is not a patient id"):
+        mapped(pid="PID|||P1^^^..^MR", opts=MappingOptions(table=TABLE, patient_component=4))
