@@ -209,6 +209,12 @@ function vitalAge(latest, param) {
   return { age, own: Math.abs(Date.parse(latest.timestamp) - at) < 1000, stale: Boolean(m.stale) || age > m.window_s, ahead: Boolean(m.clock_ahead), window: m.window_s };
 }
 
+// "dated 10 min ahead of the server's clock": a value from a device whose clock runs ahead
+// (more than 30 s, vitals.freshness.CLOCK_SKEW); its true age is unknown
+function aheadText(seconds) {
+  return `dated ${span(-seconds)} ahead of the server's clock`;
+}
+
 // The age note of a vital: "" when it is the newest reading's own and fresh
 function ageNote(a) {
   if (!a || (a.own && !a.stale)) return "";
@@ -244,8 +250,10 @@ function refreshAges(box, latest) {
     const age = cell.querySelector(".age");
     if (age && age.textContent !== note) age.textContent = note;
     const base = cell.dataset.label;
-    cell.title = a && a.stale
-      ? `${base} · ${ago(a.age)}: older than its ${span(a.window)} window, not current`
-      : note ? `${base} · ${note}` : base;
+    cell.title = a && a.ahead
+      ? `${base} · ${aheadText(a.age)}: not current`
+      : a && a.stale
+        ? `${base} · ${ago(a.age)}: older than its ${span(a.window)} window, not current`
+        : note ? `${base} · ${note}` : base;
   }
 }

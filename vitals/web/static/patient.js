@@ -155,18 +155,29 @@ function renderNow(state) {
     item("respiratory_rate", `RR ${fmt(l.respiratory_rate)} /min`),
     item("temperature", `Temp ${fmt(l.temperature, 1)} °C`),
   ];
-  const when = el("div", { class: "when" }, ...items, el("span", {}, `at ${timeOf(l.timestamp)}`));
+  const when = el("div", { class: "when" }, ...items, el("span", { class: "at" }));
   box.replaceChildren(
     el("div", { class: "tile-head" }, el("span", { class: "pid" }, state.patient_id), badge(state), news2Part(l)),
     when,
     el("ul", { class: "alerts" }, state.alerts.map((a) => alertItem(state.patient_id, a, acknowledge))),
   );
-  refreshAges(when, l);
   nowState = state;
+  refreshNow();
+}
+
+// The ages of the summary line (every second): each vital's, and the reading's own time
+function refreshNow() {
+  const box = document.getElementById("now");
+  const l = nowState.latest || {};
+  refreshAges(box, l);
+  const at = box.querySelector(".when .at");
+  const age = (serverNow() - Date.parse(l.timestamp)) / 1000;
+  const text = nowState.clock_ahead ? `at ${timeOf(l.timestamp)}, ${aheadText(age)}` : `at ${timeOf(l.timestamp)}`;
+  if (at && at.textContent !== text) at.textContent = text;
 }
 
 let nowState = null;
-setInterval(() => nowState && refreshAges(document.getElementById("now"), nowState.latest), 1000);
+setInterval(() => nowState && refreshNow(), 1000);
 
 function tileClass(state) {
   const sev = state.severity || "ok";

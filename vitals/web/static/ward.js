@@ -107,6 +107,10 @@ function updateWhen(t) {
     return;
   }
   const age = (serverNow() - Date.parse(ts)) / 1000;
+  if (t.state.clock_ahead) {
+    t.parts.when.textContent = `CLOCK AHEAD: last reading ${aheadText(age)} · ${timeOf(ts)}`;
+    return;
+  }
   const staleNote = t.state.stale ? "STALE: last reading " : "";
   t.parts.when.textContent = `${staleNote}${ago(age)} · ${timeOf(ts)}`;
 }
