@@ -83,7 +83,7 @@ function alertItem(patientId, a, onAck) {
 
 // --- acknowledgement dialog -----------------------------------------------------------------
 let AUTH = "off";
-let ROLE = "clinician"; // viewer: read only, no acknowledge or audio-pause controls
+let ROLE = ""; // "" until /api/health answers; viewer: read only, no acknowledge or audio-pause controls
 let CLOCK_SKEW_MS = 0; // server time minus browser time
 let STALE_AFTER_S = 30;
 
@@ -96,7 +96,20 @@ async function loadHealth() {
     STALE_AFTER_S = h.stale_after_s;
   } catch (e) {
     console.warn(e);
+    ROLE = "clinician"; // unknown: the controls stay, and the server refuses what a viewer may not do
   }
+}
+
+// May this user do `what` (acknowledge, pause alarm audio)? A viewer may not (the server would
+// refuse it, 403): nothing is sent, and the page says a clinician is needed. Nor before the
+// page knows the role.
+function mayAct(what) {
+  if (ROLE === "viewer") {
+    const live = document.getElementById("announce");
+    if (live) live.textContent = `Only a clinician may ${what}: you are signed in as a viewer.`;
+    return false;
+  }
+  return ROLE !== "";
 }
 
 function ackDialog() {
@@ -126,7 +139,7 @@ function ackDialog() {
 }
 
 function acknowledge(patientId, alert) {
-  if (ROLE === "viewer") return; // the server would refuse it (403)
+  if (!mayAct("acknowledge alarms")) return;
   const d = ackDialog();
   d.querySelector("#ack-title").textContent = `${patientId}: ${alert.message || alert.rule}`;
   d.querySelector("#ack-name-label").style.display = AUTH === "off" ? "" : "none";

@@ -377,6 +377,7 @@ function showSound(s) {
 }
 
 async function togglePause() {
+  if (!mayAct("pause alarm audio")) return;
   const by = AUTH === "off" ? localStorage.getItem("vitals.name") || undefined : undefined;
   try {
     if (vitalsAlarm.state().paused) await vitalsAlarm.resumeAudio(by);
