@@ -2,9 +2,9 @@
 
 Prepared statements only. The ward view is the census read (``vitals.census``): the rows
 of the patients monitored now, found by index and by key, so repeating it every second costs
-in proportion to the census, not to every patient ever stored. A patient's history is read
-partition by partition (one per UTC day), newest first, so a limit keeps the newest
-readings, then returned oldest first.
+in proportion to the census, not to every patient ever stored. A patient's history is the
+one history read (``vitals.queries.History``) over ``[start, end)``, newest first, so a
+limit keeps the newest readings, then returned oldest first.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from cassandra.cluster import Session
 from cassandra.concurrent import execute_concurrent_with_args
@@ -32,6 +32,7 @@ from vitals.freshness import DEFAULT_WINDOWS
 from vitals.queries import (
     MEASURED,
     SEVERITY_RANK,
+    History,
     as_stored,
     days_newest_first,
     same_raise,
@@ -45,10 +46,9 @@ log = logging.getLogger(__name__)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _LATEST_COLS, _ACTIVE_COLS, _ACK_COLS = LATEST_COLUMNS, ACTIVE_COLUMNS, ACK_COLUMNS
-_READING_COLS = (
-    "timestamp, heart_rate, spo2, systolic, diastolic, respiratory_rate, temperature, news2"
-)
-_ALERT_COLS = "timestamp, rule, kind, severity, message, value, raised_at"
+#: What the API shows of a history row (``vitals.queries.History`` reads them), in order.
+_READING_KEYS = ("timestamp", *VITALS, "news2")
+_ALERT_KEYS = ("timestamp", "rule", "kind", "severity", "message", "value", "raised_at")
 
 
 class NotFound(VitalsError):
@@ -110,7 +110,9 @@ def incomplete(text: str | None) -> list[str]:
 
 
 @dataclass(frozen=True)
-class History:
+class Page:
+    """One read of a patient's history for the API."""
+
     rows: list[dict[str, Any]]  # oldest first
     truncated: bool  # the limit cut off older rows
 
@@ -130,13 +132,10 @@ class WardStore:
         )
         self._acks_one = p(f"SELECT {_ACK_COLS} FROM alert_acks WHERE patient_id = ?")
         self.register = Register(session)
-        self._readings = p(
-            f"SELECT {_READING_COLS} FROM patient_vitals WHERE patient_id = ? AND day = ? "
-            "AND timestamp >= ? AND timestamp < ? LIMIT ?"
-        )
-        self._alerts = p(
-            f"SELECT {_ALERT_COLS} FROM patient_alerts WHERE patient_id = ? AND day = ? "
-            "AND timestamp >= ? AND timestamp < ? LIMIT ?"
+        self.history = History(session, end_exclusive=True)
+        self._trend = p(
+            "SELECT timestamp, heart_rate, spo2 FROM patient_vitals WHERE patient_id = ? "
+            "AND day = ? AND timestamp >= ? AND timestamp < ? LIMIT ?"
         )
         self._insert_ack = p(
             "INSERT INTO alert_acks (patient_id, rule, raised_at, acked_by, acked_at, comment) "
@@ -183,45 +182,27 @@ class WardStore:
 
     # history --------------------------------------------------------------------------------
 
-    def readings(self, patient_id: str, start: datetime, end: datetime, limit: int) -> History:
+    def readings(self, patient_id: str, start: datetime, end: datetime, limit: int) -> Page:
         """Readings with ``start <= timestamp < end``, oldest first; the newest ``limit``."""
-        rows = self._history(self._readings, patient_id, start, end, limit)
-        out = [
-            {
-                "timestamp": utc(r.timestamp),
-                **{v: as_stored(v, getattr(r, v)) for v in VITALS},
-                "news2": r.news2,
-            }
-            for r in rows
-        ]
-        return History(out[:limit][::-1], len(out) > limit)
+        return self._page("readings", _READING_KEYS, patient_id, start, end, limit)
 
-    def alerts(self, patient_id: str, start: datetime, end: datetime, limit: int) -> History:
+    def alerts(self, patient_id: str, start: datetime, end: datetime, limit: int) -> Page:
         """Raised / cleared / acknowledged events in the range, oldest first."""
-        rows = self._history(self._alerts, patient_id, start, end, limit)
-        out = [
-            {
-                "timestamp": utc(r.timestamp),
-                "rule": r.rule,
-                "kind": r.kind,
-                "severity": r.severity,
-                "message": r.message,
-                "value": r.value,
-                "raised_at": utc(r.raised_at),
-            }
-            for r in rows
-        ]
-        return History(out[:limit][::-1], len(out) > limit)
+        return self._page("alerts", _ALERT_KEYS, patient_id, start, end, limit)
 
-    def _history(self, stmt, patient_id: str, start: datetime, end: datetime, limit: int) -> list:
-        """Newest first, at most ``limit + 1`` rows (the extra one tells of truncation)."""
-        rows: list = []
-        for day in days_newest_first(start, end):
-            want = limit + 1 - len(rows)
-            if want <= 0:
-                break
-            rows.extend(self.session.execute(stmt, (patient_id, day, start, end, want)))
-        return rows
+    def _page(
+        self,
+        kind: Literal["readings", "alerts"],
+        keys: tuple[str, ...],
+        patient_id: str,
+        start: datetime,
+        end: datetime,
+        limit: int,
+    ) -> Page:
+        """The newest ``limit`` rows, oldest first; one more is read to tell of truncation."""
+        rows = self.history.span(kind, patient_id, start, end, limit=limit + 1)
+        out = [{k: r[k] for k in keys} for r in rows]
+        return Page(out[:limit][::-1], len(out) > limit)
 
     def trends(
         self, patient_ids: Iterable[str], *, now: datetime, minutes: int, points: int
@@ -236,7 +217,7 @@ class WardStore:
         ]
         out: dict[str, dict[str, list]] = {}
         results = execute_concurrent_with_args(
-            self.session, self._readings, args, concurrency=32, raise_on_first_error=True
+            self.session, self._trend, args, concurrency=32, raise_on_first_error=True
         )
         rows_by_pid: dict[str, list] = {}
         for (pid, *_), (_ok, rows) in zip(args, results, strict=True):
@@ -334,7 +315,7 @@ def build_states(
                 "raised_at": utc(a.raised_at),
                 "acknowledged": (
                     {"by": ack.acked_by, "at": utc(ack.acked_at), "comment": ack.comment}
-                    if applies
+                    if ack is not None and applies
                     else None
                 ),
             }
