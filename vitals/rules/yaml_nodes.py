@@ -130,8 +130,6 @@ class NodeReader:
             self.fail(k, name, why)
         return {name: (k, v)}
 
-    # the file ------------------------------------------------------------------------------
-
     # durations ---------------------------------------------------------------------------
 
     def duration(self, node: Node, key: str) -> timedelta:
