@@ -138,11 +138,6 @@ class Reading:
 _encode = msgspec.json.Encoder().encode
 
 
-def _whole(value: float) -> int:
-    """Round half up (90.5 -> 91), the one rounding rule for whole-number vitals."""
-    return math.floor(value + 0.5)
-
-
 def _check_range(field: str, value: float) -> None:
     low, high = LIMITS[field]
     if not low <= value <= high:  # also false for NaN
@@ -191,54 +186,122 @@ def build(
     ``values``: vital -> number or ``None`` (not measured), units as in ``Reading``.
     At least one vital must be measured or carry a technical ``status``.
     """
-    check_patient_id(patient_id)
+    get = values.get
+    return validated(
+        patient_id,
+        timestamp,
+        get("heart_rate"),
+        get("spo2"),
+        get("systolic"),
+        get("diastolic"),
+        get("respiratory_rate"),
+        get("temperature"),
+        consciousness,
+        on_oxygen,
+        produced_at,
+        bp_timestamp,
+        status,
+    )
+
+
+def validated(
+    patient_id: str,
+    timestamp: datetime,
+    heart_rate: float | None,
+    spo2: float | None,
+    systolic: float | None,
+    diastolic: float | None,
+    respiratory_rate: float | None,
+    temperature: float | None,
+    consciousness: str,
+    on_oxygen: bool,
+    produced_at: datetime | None,
+    bp_timestamp: datetime | None,
+    status: dict[str, str] | None,
+) -> Reading:
+    """``build`` with the vitals as arguments (the decoder's path: no dict per reading).
+
+    Checks in this order, the first failure raising ``InvalidReading``: patient id,
+    time, statuses, each vital's range in ``VITALS`` order, blood pressure pairing,
+    something measured, the cuff's time, consciousness.
+    """
+    if patient_id not in _VALID_IDS:  # a ward's ids recur every few seconds: check each once
+        check_patient_id(patient_id)
+        if len(_VALID_IDS) >= _VALID_IDS_MAX:
+            _VALID_IDS.clear()
+        _VALID_IDS.add(patient_id)
     _check_time(timestamp, produced_at, "timestamp")
-    statuses = _statuses(status or {})
-    if "spo2" not in statuses and values.get("spo2") == 0:  # no perfusion signal at the probe
+    statuses = _statuses(status) if status else None
+    if spo2 == 0 and (statuses is None or "spo2" not in statuses):  # no perfusion signal
+        if statuses is None:
+            statuses = {}
         statuses["spo2"] = "no_signal"
-    out: dict[str, float | None] = {}
-    for field in VITALS:
-        value = values.get(field)
-        if value is not None and _status_key(field) in statuses:
-            value = None  # the device says the value is not valid: it is not used
-        if value is not None:
-            _check_range(field, value)
-        out[field] = value
-    sys_, dia = out["systolic"], out["diastolic"]
-    if (sys_ is None) != (dia is None):
-        missing = "diastolic" if dia is None else "systolic"
-        raise InvalidReading(f"{missing} missing; a blood pressure has both", "blood_pressure")
-    if sys_ is not None and dia is not None and dia >= sys_:
-        raise InvalidReading(f"diastolic {dia:g} is not below systolic {sys_:g}", "blood_pressure")
-    if all(v is None for v in out.values()) and not statuses:
+    if statuses:  # the device says these values are not valid: they are not used
+        if "heart_rate" in statuses:
+            heart_rate = None
+        if "spo2" in statuses:
+            spo2 = None
+        if "blood_pressure" in statuses:
+            systolic = diastolic = None
+        if "respiratory_rate" in statuses:
+            respiratory_rate = None
+        if "temperature" in statuses:
+            temperature = None
+    if heart_rate is not None and not _HR[0] <= heart_rate <= _HR[1]:  # also true for NaN
+        _check_range("heart_rate", heart_rate)
+    if spo2 is not None and not _SPO2[0] <= spo2 <= _SPO2[1]:
+        _check_range("spo2", spo2)
+    if systolic is not None and not _SYS[0] <= systolic <= _SYS[1]:
+        _check_range("systolic", systolic)
+    if diastolic is not None and not _DIA[0] <= diastolic <= _DIA[1]:
+        _check_range("diastolic", diastolic)
+    if respiratory_rate is not None and not _RR[0] <= respiratory_rate <= _RR[1]:
+        _check_range("respiratory_rate", respiratory_rate)
+    if temperature is not None and not _TEMP[0] <= temperature <= _TEMP[1]:
+        _check_range("temperature", temperature)
+    if systolic is None:
+        if diastolic is not None:
+            raise InvalidReading("systolic missing; a blood pressure has both", "blood_pressure")
+        if not statuses and (
+            heart_rate is None and spo2 is None and respiratory_rate is None and temperature is None
+        ):
+            raise InvalidReading(
+                "no vital measured; a reading carries at least one of " + ", ".join(VITALS)
+            )
+    elif diastolic is None:
+        raise InvalidReading("diastolic missing; a blood pressure has both", "blood_pressure")
+    elif diastolic >= systolic:
         raise InvalidReading(
-            "no vital measured; a reading carries at least one of " + ", ".join(VITALS)
+            f"diastolic {diastolic:g} is not below systolic {systolic:g}", "blood_pressure"
         )
     if bp_timestamp is not None:
-        if sys_ is None:
+        if systolic is None:
             raise InvalidReading("given without a blood pressure", "blood_pressure.timestamp")
         _check_time(bp_timestamp, produced_at, "blood_pressure.timestamp")
     if consciousness not in CONSCIOUSNESS:
         raise InvalidReading(f"{consciousness!r} is not one of A, C, V, P, U", "consciousness")
-    temp = out["temperature"]
+    # whole-number vitals rounded half up (90.5 -> 91): floor(v + 0.5), the one rounding rule
     return Reading(
-        patient_id=patient_id,
-        timestamp=timestamp,
-        heart_rate=_whole_or_none(out["heart_rate"]),
-        spo2=_whole_or_none(out["spo2"]),
-        systolic=_whole_or_none(sys_),
-        diastolic=_whole_or_none(dia),
-        respiratory_rate=_whole_or_none(out["respiratory_rate"]),
-        temperature=None if temp is None else float(round_half_up(temp, 1)),
-        consciousness=consciousness,
-        on_oxygen=on_oxygen,
-        bp_timestamp=bp_timestamp,
-        status=tuple(sorted(statuses.items())),
+        patient_id,
+        timestamp,
+        None if heart_rate is None else _floor(heart_rate + 0.5),
+        None if spo2 is None else _floor(spo2 + 0.5),
+        None if systolic is None else _floor(systolic + 0.5),
+        None if diastolic is None else _floor(diastolic + 0.5),
+        None if respiratory_rate is None else _floor(respiratory_rate + 0.5),
+        None if temperature is None else float(round_half_up(temperature, 1)),
+        consciousness,
+        on_oxygen,
+        bp_timestamp,
+        tuple(sorted(statuses.items())) if statuses else (),
     )
 
 
-def _status_key(field: str) -> str:
-    return "blood_pressure" if field in ("systolic", "diastolic") else field
+_HR, _SPO2, _SYS, _DIA, _RR, _TEMP = (LIMITS[v] for v in VITALS)
+_floor = math.floor
+#: Patient ids already found valid (``check_patient_id``); cleared when this many.
+_VALID_IDS: set[str] = set()
+_VALID_IDS_MAX = 100_000
 
 
 def _statuses(given: dict[str, str]) -> dict[str, str]:
@@ -266,7 +329,3 @@ def _check_time(ts: datetime, produced_at: datetime | None, field: str) -> None:
             f"({produced_at.isoformat()})",
             field,
         )
-
-
-def _whole_or_none(value: float | None) -> int | None:
-    return None if value is None else _whole(value)
