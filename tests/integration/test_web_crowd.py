@@ -20,6 +20,7 @@ pytestmark = pytest.mark.services
 
 CROWD = 50
 ALERTING = 5  # the first patients of the crowd have alerts (alert rows on their tiles)
+LONG_WARD = "CARDIOTHORACICINTENSIVECAREUNIT" * 2  # 62 letters: a patient's ward on the list
 
 
 @pytest.fixture(scope="module")
@@ -36,12 +37,14 @@ def crowd(ward, session):  # noqa: F811
         for n, p in enumerate(ids)
     ]
     readings += [Reading(p, now, 128, 84, 95, 60, 26, 38.4) for p in ids[:ALERTING]]
+    # listed under a ward named by its 62 letters before the first digit (vitals.census.group_of)
+    readings.append(Reading(LONG_WARD + "01", now, 72, 97, 121, 76, 16, 36.9))
     ward.send(readings)
     active = session.prepare("SELECT rule FROM active_alerts WHERE patient_id = ?")
     latest = session.prepare("SELECT timestamp FROM patient_latest WHERE patient_id = ?")
     for p in ids[:ALERTING]:
         wait_until(lambda p=p: session.execute(active, (p,)).one(), 60, f"an alert of {p}")
-    for p in ids:
+    for p in [*ids, LONG_WARD + "01"]:
         wait_until(lambda p=p: session.execute(latest, (p,)).one(), 60, f"{p}'s reading stored")
     assert all(len(p) == MAX_PATIENT_ID for p in ids)
     return ids
@@ -54,7 +57,7 @@ CUT_JS = """() => {
   const W = window.innerWidth;
   const name = (e) => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') +
     (e.className && typeof e.className === 'string' ? '.' + e.className.trim().split(/\\s+/).join('.') : '');
-  for (const box of document.querySelectorAll('header.bar, section.tile, .chart, main.patient > section, .ranges')) {
+  for (const box of document.querySelectorAll('header.bar, section.tile, .chart, main.patient > section, .ranges, #tiles.wardlist')) {
     const b = box.getBoundingClientRect();
     for (const e of box.querySelectorAll('*')) {
       const r = e.getBoundingClientRect();
@@ -112,6 +115,18 @@ def test_a_long_ids_patient_page_fits_the_screen(page, ward, crowd, width):  # n
     p.wait_for_selector(".chart canvas", timeout=15_000)
     SHOTS.mkdir(exist_ok=True)
     p.screenshot(path=str(SHOTS / f"crowd-patient-{width}.png"), full_page=True)
+    got = p.evaluate(CUT_JS)
+    assert got["document"] <= got["window"], got
+    assert got["problems"] == []
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_the_ward_list_of_a_long_ward_name_fits_the_screen(page, ward, crowd, width):  # noqa: F811
+    p = page(width)
+    p.goto(f"{ward.url}/")
+    p.locator(f'#tiles.wardlist tr[data-ward="{LONG_WARD}"]').wait_for(timeout=30_000)
+    SHOTS.mkdir(exist_ok=True)
+    p.screenshot(path=str(SHOTS / f"crowd-wards-{width}.png"), full_page=True)
     got = p.evaluate(CUT_JS)
     assert got["document"] <= got["window"], got
     assert got["problems"] == []
