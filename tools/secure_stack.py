@@ -223,22 +223,6 @@ def client_env(files: Files, kafka_port: int, cassandra_port: int) -> dict[str, 
 
 # ---------------------------------------------------------------- compose profile `secure`
 
-COMPOSE_KAFKA_BASE = {  # the single node of services.py, inside a container
-    "process.roles": "broker,controller",
-    "node.id": "1",
-    "controller.quorum.voters": "1@localhost:9093",
-    "controller.listener.names": "CONTROLLER",
-    "log.dirs": "/var/lib/kafka/data",
-    "num.partitions": "6",
-    "offsets.topic.replication.factor": "1",
-    "offsets.topic.num.partitions": "6",
-    "transaction.state.log.replication.factor": "1",
-    "transaction.state.log.min.isr": "1",
-    "share.coordinator.state.topic.replication.factor": "1",
-    "share.coordinator.state.topic.min.isr": "1",
-    "group.initial.rebalance.delay.ms": "0",
-}
-
 
 def compose(files: Files) -> None:
     """Write what the compose profile ``secure`` mounts at /secure (see docker-compose.yml).
@@ -249,8 +233,13 @@ def compose(files: Files) -> None:
     (TLS on 9042, published as 9142). The containers' users differ from the generator's,
     so the files are made readable by all: keep the volume private to this compose project.
     """
+    from tools.stack.kafka import node_settings  # here: tools.stack imports this module
+
     ensure(files)
-    kafka = dict(COMPOSE_KAFKA_BASE)
+    kafka = node_settings(  # the single node of services.py, inside a container
+        node_id=1, voters="1@localhost:9093", host="localhost", port=9094,
+        controller_port=9093, log_dir="/var/lib/kafka/data",
+    )  # fmt: skip
     kafka.update(kafka_settings(files, 9094, 9093))
     kafka.update(
         {
@@ -343,5 +332,6 @@ def main(argv: list[str]) -> int:
     return 2
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # python3 tools/secure_stack.py: make ``tools`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     sys.exit(main(sys.argv[1:]))

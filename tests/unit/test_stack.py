@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from tools.stack import CLUSTER_CASSANDRA_HOSTS, Ports, ServiceError, Stack
+from tools.stack.kafka import node_settings, server_properties
 
 
 def test_the_environment_names_the_stack_when_asked_not_at_import(tmp_path: Path):
@@ -77,3 +80,48 @@ def test_nothing_runs_in_an_empty_stack(tmp_path: Path):
     stack = Stack(dir=tmp_path, ports=Ports(kafka=1, cassandra=2))
     assert not stack.is_running("kafka")
     assert stack.log_tail("cassandra").startswith("(no log at ")
+
+
+def _properties(path: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in path.read_text().splitlines())
+
+
+def test_the_single_node_and_a_cluster_member_share_one_kraft_base(tmp_path: Path):
+    stack = Stack(dir=tmp_path, ports=Ports(kafka=19092, cassandra=19042))
+    single = server_properties(stack.spec("kafka"))
+    assert single["controller.quorum.voters"] == f"1@127.0.0.1:{stack.spec('kafka').ports()[1]}"
+    assert single["offsets.topic.replication.factor"] == "1"
+    assert single["transaction.state.log.min.isr"] == "1"
+    assert single["broker.session.timeout.ms"] == "4000"  # quick kill-and-restart faults
+    member = server_properties(stack.members(3)["kafka-1"])
+    assert member["offsets.topic.replication.factor"] == "3"
+    assert member["min.insync.replicas"] == member["transaction.state.log.min.isr"] == "2"
+    shared = ("process.roles", "num.partitions", "group.initial.rebalance.delay.ms")
+    assert [single[k] for k in shared] == [member[k] for k in shared]
+
+
+def test_the_compose_profile_kafka_is_the_single_node_with_sasl_ssl(tmp_path: Path):
+    """Run as the container runs it: a bare python3 (no site-packages) on the script."""
+    root = tmp_path / "secure"
+    root.mkdir()
+    for what in ("store", "kafka-admin", "kafka-vitals", "cassandra-vitals"):
+        (root / f"{what}.password").write_text(f"pw-{what}\n")
+    (root / ".complete").write_text("")  # a generated set: no keytool run
+    script = Path(__file__).resolve().parents[2] / "tools" / "secure_stack.py"
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", str(script), "compose", str(root)],
+        capture_output=True, text=True, cwd=tmp_path, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    kafka = _properties(root / "kafka.properties")
+    base = node_settings(
+        node_id=1, voters="1@localhost:9093", host="localhost", port=9094,
+        controller_port=9093, log_dir="/var/lib/kafka/data",
+    )  # fmt: skip
+    listeners = ("listeners", "advertised.listeners", "inter.broker.listener.name")
+    unchanged = {
+        k: v for k, v in base.items() if k not in (*listeners, "listener.security.protocol.map")
+    }
+    assert {k: kafka[k] for k in unchanged} == unchanged
+    assert kafka["listeners"] == "SASL_SSL://:9094,INTERNAL://:29094,CONTROLLER://localhost:9093"
+    assert kafka["ssl.keystore.password"] == "pw-store"

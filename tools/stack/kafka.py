@@ -24,27 +24,34 @@ from tools.stack.spec import (
 )
 
 
-def _cluster_settings(spec: Spec) -> dict[str, str]:
-    """A broker that is also one of the KRaft controller voters; everything replicated 3x."""
-    port, controller_port = spec.ports()
-    host = spec.host
-    voters = ",".join(f"{i}@{h}:{controller_port}" for i, h in enumerate(spec.peers, 1))
-    rf, min_isr = str(len(spec.peers)), str(len(spec.peers) - 1)
+def node_settings(
+    *,
+    node_id: int,
+    voters: str,
+    host: str,
+    port: int,
+    controller_port: int,
+    log_dir: str,
+    replicas: int = 1,
+) -> dict[str, str]:
+    """``server.properties`` of a KRaft node that is broker and controller voter at once: the
+    one home of what every local Kafka shares (the single node of ``make up``, a cluster
+    member, the compose profile ``secure``). PLAINTEXT listeners on ``host`` (the secured
+    stack replaces them); internal topics replicated ``replicas`` times, ``replicas - 1``
+    (at least 1) in sync; 6 partitions a topic; no rebalance delay (quick test groups)."""
+    rf, min_isr = str(replicas), str(max(1, replicas - 1))
     return {
         "process.roles": "broker,controller",
-        "node.id": str(spec.node),
+        "node.id": str(node_id),
         "controller.quorum.voters": voters,
         "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller_port}",
         "advertised.listeners": f"PLAINTEXT://{host}:{port}",
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
         "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-        "log.dirs": str(spec.data_dir),
+        "log.dirs": log_dir,
         "num.partitions": "6",
         "auto.create.topics.enable": "true",
-        "default.replication.factor": rf,
-        "min.insync.replicas": min_isr,
-        "unclean.leader.election.enable": "false",
         "offsets.topic.replication.factor": rf,
         "offsets.topic.num.partitions": "6",
         "transaction.state.log.replication.factor": rf,
@@ -52,8 +59,32 @@ def _cluster_settings(spec: Spec) -> dict[str, str]:
         "share.coordinator.state.topic.replication.factor": rf,
         "share.coordinator.state.topic.min.isr": min_isr,
         "group.initial.rebalance.delay.ms": "0",
-        "broker.session.timeout.ms": "4000",
-        "broker.heartbeat.interval.ms": "1000",
+    }
+
+
+#: A SIGKILLed broker re-registers only after its old session expires (default 9 s);
+#: shorter keeps kill-and-restart fault tests quick.
+_QUICK_RESTART = {"broker.session.timeout.ms": "4000", "broker.heartbeat.interval.ms": "1000"}
+
+
+def server_properties(spec: Spec) -> dict[str, str]:
+    """The single node on 127.0.0.1, or a cluster member with everything replicated 3x."""
+    port, controller_port = spec.ports()
+    if not spec.node:
+        voters = f"1@127.0.0.1:{controller_port}"
+        node = node_settings(node_id=1, voters=voters, host="127.0.0.1", port=port,
+                             controller_port=controller_port, log_dir=str(spec.data_dir))  # fmt: skip
+        return node | _QUICK_RESTART
+    voters = ",".join(f"{i}@{h}:{controller_port}" for i, h in enumerate(spec.peers, 1))
+    replicas = len(spec.peers)
+    node = node_settings(node_id=spec.node, voters=voters, host=spec.host, port=port,
+                         controller_port=controller_port, log_dir=str(spec.data_dir),
+                         replicas=replicas)  # fmt: skip
+    return node | {
+        "default.replication.factor": str(replicas),
+        "min.insync.replicas": node["transaction.state.log.min.isr"],
+        "unclean.leader.election.enable": "false",
+        **_QUICK_RESTART,
         "num.network.threads": "2",
         "num.io.threads": "4",
         "background.threads": "4",
@@ -67,30 +98,7 @@ def prepare(spec: Spec) -> list[str]:
     for d in (spec.conf_dir, spec.data_dir, spec.log_file.parent):
         d.mkdir(parents=True, exist_ok=True)
     props = spec.conf_dir / spec.config_name
-    settings = _cluster_settings(spec) if spec.node else {
-        "process.roles": "broker,controller",
-        "node.id": "1",
-        "controller.quorum.voters": f"1@127.0.0.1:{controller_port}",
-        "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
-        "controller.listener.names": "CONTROLLER",
-        "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-        "log.dirs": str(spec.data_dir),
-        "num.partitions": "6",
-        "auto.create.topics.enable": "true",
-        "offsets.topic.replication.factor": "1",
-        "offsets.topic.num.partitions": "6",
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
-        "share.coordinator.state.topic.replication.factor": "1",
-        "share.coordinator.state.topic.min.isr": "1",
-        "group.initial.rebalance.delay.ms": "0",
-        # A SIGKILLed broker re-registers only after its old session expires (default 9 s);
-        # shorter keeps kill-and-restart fault tests quick.
-        "broker.session.timeout.ms": "4000",
-        "broker.heartbeat.interval.ms": "1000",
-    }  # fmt: skip
+    settings = server_properties(spec)
     secure = spec.secure_files() if spec.secure is not None else None
     if secure is not None:
         settings.update(secure_stack.kafka_settings(secure, port, controller_port))
