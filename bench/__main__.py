@@ -108,6 +108,7 @@ def details(results: dict, d: dict) -> str:
         ("ingest2", "2 consumers"),
         ("scale_100", "100 patients"),
         ("scale_10000", "10,000 patients"),
+        ("scale_10000_every_poll", "10,000 patients, --commit-interval 0"),
         ("storm", "alarm storm"),
     ):
         runs_ = results.get(key)
@@ -195,7 +196,11 @@ def run_all(a: argparse.Namespace, scratch: Scratch, results: dict, stamp: str) 
         return first_start, datetime.now(UTC)
 
     def ingest(
-        members: int, patients: int, profile_to: Path | None = None, topic: str | None = None
+        members: int,
+        patients: int,
+        profile_to: Path | None = None,
+        topic: str | None = None,
+        commit_interval: float | None = None,
     ) -> dict:
         return runs.ingest(
             scratch,
@@ -207,6 +212,7 @@ def run_all(a: argparse.Namespace, scratch: Scratch, results: dict, stamp: str) 
             alerts=alerts,
             dlq=dlq,
             profile_to=profile_to,
+            commit_interval=commit_interval,
         )
 
     tail = 0.0 if "latency" in a.skip else a.latency_s + 25
@@ -245,6 +251,9 @@ def run_all(a: argparse.Namespace, scratch: Scratch, results: dict, stamp: str) 
             for patients in (100, 10_000):
                 log(f"{tag}: scaling, 1 consumer, {patients:,} patients")
                 add(f"scale_{patients}", ingest(1, patients))
+            # side by side: patient_latest written after every poll, as before 2026-11-29
+            log(f"{tag}: scaling, 1 consumer, 10,000 patients, --commit-interval 0")
+            add("scale_10000_every_poll", ingest(1, 10_000, commit_interval=0.0))
         if storm:
             log(f"{tag}: alarm storm, 1 consumer, 1,000 patients")
             add("storm", ingest(1, 1000, topic=topics["storm"]))

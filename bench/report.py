@@ -66,6 +66,12 @@ def derived(results: dict) -> dict:
         "scale_10000_vs_100": spread(
             per_repeat(results, ratio("scale_10000", lambda i: _rate(results, "scale_100", i)))
         ),
+        "scale_10000_every_poll_vs_100": spread(
+            per_repeat(
+                results,
+                ratio("scale_10000_every_poll", lambda i: _rate(results, "scale_100", i)),
+            )
+        ),
         "storm_vs_quiet": spread(
             per_repeat(results, ratio("storm", lambda i: _rate(results, "ingest1", i)))
         ),
@@ -168,12 +174,16 @@ def table(results: dict, d: dict) -> list[Row]:
         ("scale_100", "7 scaling: 1 consumer, 100 patients"),
         ("ingest1", "7 scaling: 1 consumer, 1,000 patients"),
         ("scale_10000", "7 scaling: 1 consumer, 10,000 patients"),
+        ("scale_10000_every_poll", "   10,000 patients, --commit-interval 0 (before)"),
     ):
         if results.get(key):
             rows.append(Row(label, s(rates(results, key))))
     r = d.get("scale_10000_vs_100")
     if r:
         rows.append(Row("   10,000 ÷ 100 patients", r, "×", "≥ 0.9", _ge(r, 0.9)))
+    r = d.get("scale_10000_every_poll_vs_100")
+    if r:
+        rows.append(Row("   10,000 (every poll) ÷ 100 patients", r, "×"))
     if results.get("storm"):
         rows.append(Row("7 alarm storm: 1 consumer, random vitals", s(rates(results, "storm"))))
         r = d.get("storm_vs_quiet")
@@ -191,7 +201,14 @@ def table(results: dict, d: dict) -> list[Row]:
 
 def _consumer_rss(results: dict) -> list[float]:
     out = []
-    for key in ("ingest1", "ingest2", "scale_100", "scale_10000", "storm"):
+    for key in (
+        "ingest1",
+        "ingest2",
+        "scale_100",
+        "scale_10000",
+        "scale_10000_every_poll",
+        "storm",
+    ):
         for run in results.get(key, []):
             out += [x for x in run["rss_mb"] if x is not None]
     lat = results.get("latency")

@@ -127,9 +127,11 @@ def ingest(
     alerts: str,
     dlq: str,
     profile_to: Path | None = None,
+    commit_interval: float | None = None,
 ) -> dict:
     """Time ``members`` × `vitals consume --quiet` (one fresh group, fresh keyspace) to store
-    all ``n`` rows of ``topic`` and commit the end offsets.
+    all ``n`` rows of ``topic`` and commit the end offsets (``commit_interval``: the
+    members' ``--commit-interval``, None: its default).
 
     The clock starts when the first member prints its partition assignment (the moment
     polling begins) and stops when the group's committed offsets reach the end of every
@@ -138,6 +140,8 @@ def ingest(
     ks = scratch.keyspace("ingest")
     group = scratch.group("ingest")
     env = vitals_env(Topics(topic, alerts, dlq, group), ks)
+    if commit_interval is not None:
+        env["VITALS_COMMIT_INTERVAL"] = str(commit_interval)
     offsets = Offsets(topic)
     ends = offsets.ends()
     if sum(ends.values()) != n:

@@ -42,7 +42,7 @@ STAGES = {
     "reading rows + binding": [("writer.py", "reading_rows"), ("writer.py", "batches")],
     "patient_latest rows + binding": [
         ("writer.py", "latest_statements"),
-        ("records.py", "_latest"),
+        ("records.py", "_newest"),
     ],
     "alert rows + binding": [("writer.py", "alert_statements"), ("records.py", "alert_json")],
     "publish (alerts to Kafka)": [("records.py", "_publish")],
@@ -83,13 +83,20 @@ def polls(recs: list[Record], size: int) -> list[dict]:
     return out
 
 
-def run_case(scratch: Scratch, name: str, n: int, patients: int, storm: bool) -> dict:
+def run_case(
+    scratch: Scratch, name: str, n: int, patients: int, storm: bool, commit_interval: float
+) -> dict:
     ks = scratch.keyspace("stages")
     alerts = scratch.topic("alerts", 1)
     dlq = scratch.topic("dlq", 1)
     cluster, session = connect(scratch_settings(ks))
     kafka = KafkaSettings(bootstrap_servers=(KAFKA,))
-    settings = ConsumerSettings(alerts_topic=alerts, dlq_topic=dlq, telemetry_timeout_s=30.0)
+    settings = ConsumerSettings(
+        alerts_topic=alerts,
+        dlq_topic=dlq,
+        telemetry_timeout_s=30.0,
+        commit_interval_s=commit_interval,
+    )
     c = VitalsConsumer(
         kafka=kafka, settings=settings, writer=Writer(session), rules=load_default_rules()
     )
@@ -99,19 +106,24 @@ def run_case(scratch: Scratch, name: str, n: int, patients: int, storm: bool) ->
         # rest under it (later readings, so none is taken for a replay)
         batches = polls(records(2 * n, patients, storm=storm), settings.max_poll_records)
         half = len(batches) // 2
-        c.process(batches[0])  # warm-up: prepared-statement paths, patients' first rows
+        step(c, batches[0], 0.0)  # warm-up: prepared-statement paths, patients' first rows
+        assert c.flush_latest()
         timed, profiled = batches[1 : half + 1], batches[half + 1 :]
         rows0, ev0 = c.stats.stored, c.stats.alerts_raised + c.stats.alerts_cleared
         cpu0, wall0 = time.process_time(), time.monotonic()
+        due = wall0 + commit_interval
         for p in timed:
-            assert c.process(p)
+            due = step(c, p, due)
+        assert c.flush_latest()
         cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
         rows = c.stats.stored - rows0
         events = c.stats.alerts_raised + c.stats.alerts_cleared - ev0
         prof = cProfile.Profile()
         prof.enable()
+        due = time.monotonic() + commit_interval
         for p in profiled:
-            c.process(p)
+            due = step(c, p, due)
+        c.flush_latest()
         prof.disable()
     finally:
         c._producer.close(timeout=10)
@@ -127,6 +139,17 @@ def run_case(scratch: Scratch, name: str, n: int, patients: int, storm: bool) ->
     }
 
 
+def step(c: VitalsConsumer, poll: dict, due: float) -> float:
+    """One poll as ``VitalsConsumer.run`` takes it: process it, and write the newest values
+    held per patient once the commit interval is over (the loop then commits); the next
+    due time (``time.monotonic()``)."""
+    assert c.process(poll)
+    if time.monotonic() >= due:
+        assert c.flush_latest()
+        due = time.monotonic() + c.settings.commit_interval_s
+    return due
+
+
 def scratch_settings(ks: str):
     from bench.infra import cassandra_settings
 
@@ -134,15 +157,15 @@ def scratch_settings(ks: str):
 
 
 def shares(prof: cProfile.Profile) -> dict[str, float]:
-    """Each stage's inclusive share (%) of the profiled ``process`` time."""
+    """Each stage's inclusive share (%) of the profiled ``process`` and ``flush_latest`` time."""
     st = pstats.Stats(prof)
     incl: dict[tuple[str, str], float] = {}
     total = 0.0
     for (file, _line, func), (_cc, _nc, _tt, ct, _callers) in st.stats.items():  # type: ignore[attr-defined]
         key = (file.rsplit("/", 1)[-1], func)
         incl[key] = incl.get(key, 0.0) + ct
-        if key == ("records.py", "process"):
-            total = ct
+        if key in (("records.py", "process"), ("records.py", "flush_latest")):
+            total += ct
     out = {}
     for stage, funcs in STAGES.items():
         out[stage] = 100.0 * sum(incl.get(f, 0.0) for f in funcs) / total if total else 0.0
@@ -185,14 +208,23 @@ def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.stages", description=__doc__)
     ap.add_argument("--n", type=int, default=20_000, help="timed records per case (default 20,000)")
     ap.add_argument("--cases", default=",".join(CASES), help="comma list of " + ",".join(CASES))
+    ap.add_argument(
+        "--commit-interval",
+        default=str(ConsumerSettings.commit_interval_s),
+        help="seconds between patient_latest writes (comma list: each case runs with each, "
+        "side by side; 0 = after every poll, as before 2026-11-29)",
+    )
     a = ap.parse_args(argv)
     scratch = Scratch.open()
     results = []
     try:
+        intervals = [float(x) for x in a.commit_interval.split(",")]
         for name in a.cases.split(","):
             patients, storm = CASES[name]
-            print(f"[{time.strftime('%H:%M:%S')}] {name}", file=sys.stderr, flush=True)
-            results.append(run_case(scratch, name, a.n, patients, storm))
+            for every in intervals:
+                label = name if len(intervals) == 1 else f"{name}@{every:g}s"
+                print(f"[{time.strftime('%H:%M:%S')}] {label}", file=sys.stderr, flush=True)
+                results.append(run_case(scratch, label, a.n, patients, storm, every))
     finally:
         scratch.cleanup()
     print(render(results))

@@ -227,6 +227,7 @@ def _consumer_settings(kw: dict[str, Any]) -> ConsumerSettings:
         alerts_topic=kw.pop("alerts_topic"),
         dlq_topic=kw.pop("dlq_topic"),
         max_poll_records=kw.pop("max_poll_records"),
+        commit_interval_s=kw.pop("commit_interval"),
         telemetry_timeout_s=kw.pop("telemetry_timeout"),
     )
 
@@ -245,7 +246,17 @@ def _writer_settings(kw: dict[str, Any]) -> WriterSettings:
     envvar="VITALS_MAX_POLL_RECORDS",
     type=click.IntRange(1, 100_000),
     default=ConsumerSettings.max_poll_records,
-    help="Most records handled per poll (one write+commit cycle).",
+    help="Most records handled per poll (one write cycle).",
+)
+@option(
+    "--commit-interval",
+    "commit_interval",
+    envvar="VITALS_COMMIT_INTERVAL",
+    type=click.FloatRange(0, 10),
+    default=ConsumerSettings.commit_interval_s,
+    help="Seconds between writes of each patient's newest values (patient_latest, what the "
+    "boards show) and commits of the offsets written since; readings and alerts are written "
+    "every poll. Lower: fresher boards, more writes; 0: after every poll.",
 )
 @option(
     "--batch-rows",

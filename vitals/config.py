@@ -139,6 +139,9 @@ class ConsumerSettings:
     group: str = GROUP
     alerts_topic: str = ALERTS_TOPIC
     dlq_topic: str = DLQ_TOPIC
-    max_poll_records: int = 5000  # records per poll: one write + commit cycle
+    max_poll_records: int = 5000  # records per poll: one write cycle
+    # how often (s) each patient's newest values are written to ``patient_latest`` and the
+    # offsets of the polls written since are committed; 0 = after every poll
+    commit_interval_s: float = 1.0
     # no record from a patient for this long (s, wall clock) -> telemetry lost; 0 = off
     telemetry_timeout_s: float = 30.0

@@ -1,11 +1,16 @@
 """The consumer loop: poll → validate → NEWS2 + rules → publish → write → commit.
 
 Processing is synchronous per poll: a poll's alerts and dead letters are delivered
-to Kafka, then its rows written to Cassandra, and only then are its offsets
-committed, before the next poll. (Publishing first means a crash in between can
-publish an alert twice, never lose it: a replay re-raises what was not stored.) Kafka runs rebalance callbacks inside ``poll``, so when partitions
-are revoked everything this member processed is already committed: nothing is
-committed early, nothing stored is re-read by the next owner.
+to Kafka, then its readings and alerts written to Cassandra, before the next poll.
+(Publishing first means a crash in between can publish an alert twice, never lose it:
+a replay re-raises what was not stored.) Each patient's newest values are held and
+written to ``patient_latest`` once per commit interval (``ConsumerSettings.
+commit_interval_s``, 1 s), however many readings the patient sent in it, or as soon as a
+poll comes back empty, and only then are the offsets of the polls written since committed: nothing is committed before all
+its rows are written, and a member that dies replays from the last commit. Kafka runs
+rebalance callbacks inside ``poll``; a member whose partitions are revoked writes what
+it holds and commits first, so the next owner reads every stored row, and re-reads
+nothing stored.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from vitals.store import Writer
 from vitals.telemetry import TelemetryWatch
 
 log = logging.getLogger(__name__)
+#: longest commit interval while catching up (seconds): Kafka's default auto-commit interval
+CATCH_UP_S = 5.0
 
 
 class VitalsConsumer(RecordProcessing, Ownership):
@@ -68,6 +75,11 @@ class VitalsConsumer(RecordProcessing, Ownership):
         self._no_end: set[str] = set()
         self._next_watch = 0.0
         self._next_ended_check = 0.0
+        # per patient, the readings ``patient_latest`` still needs (see ``flush_latest``)
+        self._latest_held: dict[str, list] = {}
+        # the next offset of each partition whose polls are written but not yet committed
+        self._written: dict[TopicPartition, OffsetAndMetadata] = {}
+        self._commit_due = 0.0  # time.monotonic() of the next checkpoint
         self._consumer: KafkaConsumer | None = None
         self._producer = None
 
@@ -139,19 +151,48 @@ class VitalsConsumer(RecordProcessing, Ownership):
             if polled:
                 if not self.process(polled):
                     break  # asked to stop while waiting for Cassandra: commit nothing
-                self._commit(polled)
+                self._written_up_to(polled)
+            # due, or caught up (an empty poll): nothing more to coalesce, write and commit now
+            due = self._written and (not polled or time.monotonic() >= self._commit_due)
+            if due and not self.checkpoint():
+                break
             if self.telemetry.enabled and time.monotonic() >= self._next_watch:
                 self._next_watch = time.monotonic() + WATCH_EVERY_S
                 if not self._watch_telemetry():
                     break
+        self.checkpoint()  # what was written before stopping (one attempt when stopped)
         return self.stats
 
-    def _commit(self, polled: dict[TopicPartition, list]) -> None:
-        offsets = {
-            tp: OffsetAndMetadata(records[-1].offset + 1, "", -1)
-            for tp, records in polled.items()
-            if records
-        }
+    def _written_up_to(self, polled: dict[TopicPartition, list]) -> None:
+        """Note a poll as written: its offsets are committed at the next checkpoint, due one
+        commit interval after the first poll since the last, or up to ``CATCH_UP_S`` when
+        the poll's newest record is older than that (a backlog: what the boards show is
+        that late anyway, and fewer writes per reading catch up sooner)."""
+        newest = 0
+        for tp, records in polled.items():
+            if records:
+                self._written[tp] = OffsetAndMetadata(records[-1].offset + 1, "", -1)
+                newest = max(newest, records[-1].timestamp)
+        if len(self._written) and not self._commit_due:
+            every = self.settings.commit_interval_s
+            behind = time.time() - newest / 1000 if newest > 0 else 0.0
+            if every and behind > every:
+                every = max(every, min(behind, CATCH_UP_S))
+            self._commit_due = time.monotonic() + every
+
+    def checkpoint(self) -> bool:
+        """Write the newest values held per patient, then commit the offsets of every poll
+        written since the last checkpoint. False (nothing committed) only if asked to stop
+        while waiting for Cassandra."""
+        if not self.flush_latest():
+            return False
+        offsets, self._written = self._written, {}
+        self._commit_due = 0.0
+        if offsets:
+            self._commit(offsets)
+        return True
+
+    def _commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
         try:
             self._consumer.commit(offsets)
         except CommitFailedError as e:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 
 import msgspec
 from kafka import TopicPartition
@@ -42,7 +43,8 @@ def alert_json(e: AlertEvent) -> bytes:
 
 
 class RecordProcessing:
-    """``process`` and ``_publish`` of ``VitalsConsumer`` (mixed in; the state is the consumer's)."""
+    """``process``, ``flush_latest`` and ``_publish`` of ``VitalsConsumer`` (mixed in; the
+    state is the consumer's)."""
 
     def process(self, polled: dict[TopicPartition, list]) -> bool:
         """Validate, evaluate, write and publish one poll's records. False if stopped early.
@@ -109,7 +111,6 @@ class RecordProcessing:
 
         w = self.writer
         statements = w.batches(w.reading_rows(readings, scores, bases))
-        statements += w.latest_statements(_latest(by_patient))
         statements += w.alert_statements(events)
         statements += w.batched(registrations)  # once per patient per owner: batched
         started = time.monotonic()
@@ -123,6 +124,10 @@ class RecordProcessing:
         if self.metrics is not None:
             self.metrics.observe_write(time.monotonic() - started, len(readings))  # type: ignore[attr-defined]
 
+        held = self._latest_held  # written by ``flush_latest``, before the offsets' commit
+        for pid, items in by_patient.items():
+            before = held.get(pid)
+            held[pid] = _newest(before + items if before else items)
         self.stats.stored += len(readings)
         self.stats.dead_lettered += len(dead)
         self.stats.batches += 1
@@ -133,6 +138,24 @@ class RecordProcessing:
             records = sum(len(v) for v in polled.values())
             self.metrics.observe_batch(records, len(readings), len(dead), events)  # type: ignore[attr-defined]
         return True
+
+    def flush_latest(self, should_stop: Callable[[], bool] | None = None) -> bool:
+        """Write the newest values held per patient to ``patient_latest`` (one upsert per
+        patient and vital set since the last flush, however many readings it sent), retried
+        until written; False if ``should_stop()`` (default: asked to stop) became true while
+        waiting to retry (then they stay held)."""
+        held = self._latest_held
+        if not held:
+            return True
+        w = self.writer
+        ok = w.execute(
+            w.latest_statements(item for items in held.values() for item in items),
+            should_stop=should_stop or self._stop.is_set,
+            on_retry=lambda n, d, e: self.reporter.waiting("Cassandra", n, d, e),
+        )
+        if ok:
+            held.clear()
+        return ok
 
     def _publish(self, messages: list[tuple]) -> bool:
         """Deliver alert events and dead letters; retry until Kafka acknowledges each."""
@@ -176,25 +199,25 @@ class RecordProcessing:
 DLQ_MAX_VALUE = 512 * 1024
 
 
-def _latest(
-    by_patient: dict[str, list[tuple[Reading, int | None, Basis | None]]],
-) -> list[tuple[Reading, int | None, Basis | None]]:
-    """The poll's readings that ``patient_latest`` needs: per patient the newest, plus each
-    older one that carries a vital no newer reading of the poll carries (a blood pressure
-    before a run of heart rates). Complete readings: only the newest, as before."""
-    out = []
-    for items in by_patient.values():
-        if len(items) == 1:
-            out.append(items[0])
-            continue
-        covered: set[str] = set()
-        for item in sorted(items, key=lambda it: it[0].timestamp, reverse=True):
-            carried = set(item[0].measured())
-            if not covered or carried - covered:
-                out.append(item)
-                covered |= carried
-            if len(covered) == len(VITALS):
-                break
+Held = tuple[Reading, int | None, Basis | None]  # a reading, its NEWS2 total, its basis
+
+
+def _newest(items: list[Held]) -> list[Held]:
+    """Of one patient's readings, those ``patient_latest`` needs: the newest, plus each
+    older one that carries a vital no newer reading carries (a blood pressure before a run
+    of heart rates). Complete readings: only the newest. At most one per vital, so what a
+    patient holds between flushes stays small however many readings it sends."""
+    if len(items) == 1:
+        return items
+    out: list[Held] = []
+    covered: set[str] = set()
+    for item in sorted(items, key=lambda it: it[0].timestamp, reverse=True):
+        carried = set(item[0].measured())
+        if not covered or carried - covered:
+            out.append(item)
+            covered |= carried
+        if len(covered) == len(VITALS):
+            break
     return out
 
 
