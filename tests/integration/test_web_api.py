@@ -411,7 +411,7 @@ def test_auth_on_wrong_credentials_are_401(authed, credentials):
     [
         ({"auth": ("alice", "correct horse battery")}, "alice"),
         ({"headers": {"Authorization": f"Bearer {TOKEN}"}}, "api-token"),
-        ({"auth": ("Nurse Lee", TOKEN)}, "Nurse Lee"),
+        ({"auth": ("Nurse Lee", TOKEN)}, "api-token (as Nurse Lee)"),
     ],
 )
 def test_auth_on_good_credentials_are_let_in(authed, credentials, user):

@@ -193,7 +193,59 @@ def test_the_token_is_a_viewer_unless_told_otherwise(server, alarm):
     bearer = {"Authorization": f"Bearer {TOKEN}"}
     with httpx.Client(base_url=server, headers=bearer, timeout=30) as c:
         assert c.get("/api/health").json()["role"] == "viewer"
-        assert c.post(f"/api/patients/{pid}/alerts/low_spo2/ack").status_code == 403
+        r = c.post(f"/api/patients/{pid}/alerts/low_spo2/ack")
+    assert r.status_code == 403
+    assert r.json()["detail"] == (
+        "api-token (VITALS_API_TOKEN, --token-role viewer) is a viewer: acknowledging an "
+        "alarm needs the clinician role (an administrator restarts `vitals serve` with "
+        "--token-role clinician, or you log in with your own clinician account)"
+    )
+
+
+@pytest.fixture(scope="module")
+def token_clinician_server(kafka_settings, cassandra_settings, alerts_topic) -> Iterator[str]:
+    """A server whose token is a clinician (``--token-role clinician``), with carol a user."""
+    settings = WebSettings(
+        cassandra=replace(cassandra_settings), kafka=kafka_settings, alerts_topic=alerts_topic
+    )
+    auth = Authenticator(
+        users={"carol": hash_password(PASSWORD)},
+        roles={"carol": "clinician"},
+        token=TOKEN,
+        token_role="clinician",
+    )
+    with BackgroundServer(create_app(settings, auth)) as url:
+        yield url
+
+
+def acked_by(session, pid: str) -> str | None:
+    row = session.execute(
+        "SELECT acked_by FROM alert_acks WHERE patient_id = %s AND rule = 'low_spo2'", (pid,)
+    ).one()
+    return row.acked_by if row else None
+
+
+def test_the_token_cannot_act_under_a_users_name(token_clinician_server, session, alarm):
+    pid, _ = alarm
+    with httpx.Client(base_url=token_clinician_server, auth=("carol", TOKEN)) as c:
+        r = c.post(f"/api/patients/{pid}/alerts/low_spo2/ack", json={"comment": "seen"})
+    assert r.status_code == 401
+    assert r.json()["detail"].startswith(
+        "carol is a user of the users file and the token is not their password"
+    )
+    assert acked_by(session, pid) is None
+
+
+def test_an_acknowledgement_by_the_token_is_stored_and_audited_as_the_token(
+    token_clinician_server, session, alarm
+):
+    pid, _ = alarm
+    with httpx.Client(base_url=token_clinician_server, auth=("DrHouse", TOKEN)) as c:
+        r = c.post(f"/api/patients/{pid}/alerts/low_spo2/ack", json={"by": "carol"})
+    assert r.status_code == 200, r.text
+    assert r.json()["by"] == acked_by(session, pid) == "api-token (as DrHouse)"
+    (row,) = rows(session, 1, patient=pid)
+    assert (row.user, row.role, row.outcome) == ("api-token (as DrHouse)", "clinician", "ok")
 
 
 def test_health_tells_the_page_the_callers_role(server):

@@ -51,6 +51,55 @@ def test_without_auth_everyone_is_a_clinician_as_before_roles():
     assert Authenticator().identify(None) == ("local", "clinician")
 
 
+TOKEN = "t0ken-shared-by-the-ward-0123"
+
+
+def test_the_token_with_a_users_file_name_is_refused_and_the_holder_told_why():
+    auth = Authenticator(users={"alice": HASH}, roles={"alice": "clinician"}, token=TOKEN)
+    assert auth.identify(basic("alice", TOKEN)) is None
+    assert auth.failure(basic("alice", TOKEN)) == (
+        "alice is a user of the users file and the token is not their password: log in with "
+        "alice's own password, or present the token as 'Authorization: Bearer' (or with a "
+        "name that is not in the users file)"
+    )
+    assert auth.failure(basic("alice", "guess")) == "wrong user name, password or token"
+
+
+@pytest.mark.parametrize(
+    ("header", "who"),
+    [
+        (f"Bearer {TOKEN}", "api-token"),
+        (basic("DrHouse", TOKEN), "api-token (as DrHouse)"),
+        (basic("Alice", TOKEN), "api-token (as Alice)"),  # not alice: names are exact
+    ],
+)
+def test_a_request_authenticated_by_the_token_is_the_tokens_identity(header, who):
+    auth = Authenticator(
+        users={"alice": HASH}, roles={"alice": "clinician"}, token=TOKEN, token_role="clinician"
+    )
+    assert auth.identify(header) == (who, "clinician")
+
+
+def test_a_users_file_may_not_hold_the_tokens_name(tmp_path):
+    users = tmp_path / "users.txt"
+    users.write_text(f"kim:{HASH}\nAPI-token:{HASH}:clinician\n")
+    with pytest.raises(ConfigError) as e:
+        load_users_with_roles(str(users))
+    assert str(e.value) == (
+        f"{users}:2: user name 'API-token' is reserved: 'api-token' is who presents "
+        "VITALS_API_TOKEN; choose another name"
+    )
+
+
+@pytest.mark.parametrize("who", ["api-token", "api-token (as alice)"])
+def test_a_refusal_of_the_token_names_the_token_and_its_role_option(who):
+    assert refusal(who, "viewer", "POST", "/api/audio/pause") == (
+        f"{who} (VITALS_API_TOKEN, --token-role viewer) is a viewer: pausing alarm audio needs "
+        "the clinician role (an administrator restarts `vitals serve` with --token-role "
+        "clinician, or you log in with your own clinician account)"
+    )
+
+
 def test_a_bad_token_role_is_refused():
     with pytest.raises(ConfigError, match="--token-role: unknown role 'nurse'"):
         Authenticator(token="x" * 20, token_role="nurse")

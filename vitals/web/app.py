@@ -104,13 +104,8 @@ class AuthMiddleware:
                 break
         found = self.auth.identify(header)
         if found is None:
-            detail = (
-                "authentication required: log in with your user name and password"
-                if header is None
-                else "wrong user name, password or token"
-            )
             response = JSONResponse(
-                {"detail": detail},
+                {"detail": self.auth.failure(header)},
                 status_code=401,
                 headers={"WWW-Authenticate": 'Basic realm="vitals", charset="UTF-8"'},
             )

@@ -5,9 +5,12 @@ and/or a bearer token.
   hash made by argon2-cffi (``vitals serve --hash-password NAME --role ROLE`` prints such a
   line). Browsers log in with HTTP Basic; the user's name is recorded on acknowledgements.
 - Token (``VITALS_API_TOKEN``, at least 16 characters): ``Authorization: Bearer TOKEN``
-  (recorded as user ``api-token``), or HTTP Basic with any user name and the token as
-  password (recorded as that name: the token is shared, so the name is the caller's word).
-  Its role is ``token_role`` (``vitals serve --token-role``, viewer unless set).
+  (recorded as user ``api-token``), or HTTP Basic with the token as password and a name
+  that is not in the users file (recorded as ``api-token (as NAME)``: the token is shared,
+  so the name is only the caller's word and never passes for a user's own login). A users-file
+  name with the token as password is refused (401): whoever holds the token cannot act under
+  a user's name. Its role is ``token_role`` (``vitals serve --token-role``, viewer unless
+  set); a refusal names the token and that option, not a users-file line.
 - Neither: only a loopback bind is allowed, everyone is ``clinician`` (a bench or demo
   station, as before roles existed), and acknowledgements record the name the caller
   gives (``local`` when none).
@@ -54,7 +57,7 @@ _ACTIONS = (
     (re.compile(r"^/api/patients/[^/]+/end-monitoring$"), "ending monitoring"),
     (re.compile(r"^/api/patients/[^/]+/register$"), "placing a patient"),
 )
-TOKEN_USER = "api-token"
+TOKEN_USER = "api-token"  # who a request authenticated by VITALS_API_TOKEN is
 LOCAL_USER = "local"
 MIN_TOKEN_LENGTH = 16
 _hasher = PasswordHasher()
@@ -79,12 +82,31 @@ def may(role: str, method: str) -> bool:
     return method.upper() in READ_METHODS or role == CLINICIAN
 
 
+def token_identity(name: str = "") -> str:
+    """The recorded identity of a request authenticated by the token: ``api-token``, or
+    ``api-token (as NAME)`` when HTTP Basic gave a display name (see the module)."""
+    return f"{TOKEN_USER} (as {name})" if name else TOKEN_USER
+
+
+def is_token_identity(user: str) -> bool:
+    """Whether ``user`` is an identity made by :func:`token_identity` (a users file may not
+    hold such a name: :func:`load_users_with_roles` refuses it)."""
+    return user == TOKEN_USER or user.startswith(f"{TOKEN_USER} (as ")
+
+
 def refusal(user: str, role: str, method: str, path: str) -> str | None:
-    """The 403 message for a request ``role`` may not send (None: allowed). Names the user,
-    the role, what was refused and the fix; never a secret."""
+    """The 403 message for a request ``role`` may not send (None: allowed). Names the user
+    (or the API token and ``--token-role``), the role, what was refused and the fix; never
+    a secret."""
     if may(role, method):
         return None
     what = next((w for rx, w in _ACTIONS if rx.match(path)), f"{method.upper()} {path}")
+    if is_token_identity(user):
+        return (
+            f"{user} (VITALS_API_TOKEN, --token-role {role}) is a {role}: {what} needs the "
+            f"{CLINICIAN} role (an administrator restarts `vitals serve` with "
+            f"--token-role {CLINICIAN}, or you log in with your own clinician account)"
+        )
     return (
         f"{user} is a {role}: {what} needs the {CLINICIAN} role (an administrator adds "
         f"':{CLINICIAN}' to {user}'s line in the users file)"
@@ -126,6 +148,11 @@ def load_users_with_roles(path: str) -> dict[str, tuple[str, str]]:
             )
         if name in users:
             raise ConfigError(f"{path}:{n}: user {name!r} is listed twice")
+        if name.lower().startswith(TOKEN_USER):
+            raise ConfigError(
+                f"{path}:{n}: user name {name!r} is reserved: {TOKEN_USER!r} is who presents "
+                "VITALS_API_TOKEN; choose another name"
+            )
         users[name] = (hashed, parse_role(role, f"{path}:{n}") if has_role else DEFAULT_ROLE)
     if not users:
         raise ConfigError(
@@ -193,19 +220,30 @@ class Authenticator:
         scheme, value = scheme.lower(), value.strip()
         if scheme == "bearer":
             return (TOKEN_USER, self.token_role) if self._token_ok(value) else None
-        if scheme != "basic":
+        basic = _basic(scheme, value)
+        if basic is None:
             return None
-        try:
-            name, sep, password = base64.b64decode(value, validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        if not sep or not name:
-            return None
+        name, password = basic
         if self._password_ok(name, password):
             return name, self.roles.get(name, DEFAULT_ROLE)
-        if self._token_ok(password):
-            return name, self.token_role
+        if self._token_ok(password) and name not in self.users:
+            return token_identity(name), self.token_role
         return None
+
+    def failure(self, header: str | None) -> str:
+        """The 401 message for a header :meth:`identify` did not accept. Only a caller who
+        already holds the token learns that its user name is taken by the users file."""
+        if header is None:
+            return "authentication required: log in with your user name and password"
+        scheme, _, value = header.partition(" ")
+        basic = _basic(scheme.lower(), value.strip())
+        if basic and basic[0] in self.users and self._token_ok(basic[1]):
+            return (
+                f"{basic[0]} is a user of the users file and the token is not their password: "
+                f"log in with {basic[0]}'s own password, or present the token as "
+                "'Authorization: Bearer' (or with a name that is not in the users file)"
+            )
+        return "wrong user name, password or token"
 
     def _token_ok(self, given: str) -> bool:
         return self.token is not None and hmac.compare_digest(given.encode(), self.token.encode())
@@ -228,3 +266,14 @@ class Authenticator:
                 self._good.clear()
             self._good.add(digest)
         return True
+
+
+def _basic(scheme: str, value: str) -> tuple[str, str] | None:
+    """``(name, password)`` of an HTTP Basic credential (``scheme`` lower-cased), or None."""
+    if scheme != "basic":
+        return None
+    try:
+        name, sep, password = base64.b64decode(value, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return (name, password) if sep and name else None
