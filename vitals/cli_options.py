@@ -316,7 +316,8 @@ _cassandra_flags = options(
         "--keyspace",
         envvar="VITALS_KEYSPACE",
         default=CassandraSettings.keyspace,
-        help="Cassandra keyspace.",
+        help="Cassandra keyspace: a lower-case letter, then lower-case letters, digits or "
+        "underscores (48 at most).",
     ),
     _login_options("cassandra", "Cassandra", user="Cassandra"),
     option(

@@ -96,6 +96,29 @@ class KafkaSettings:
         return kw
 
 
+KEYSPACE_RULE = re.compile(r"[a-z][a-z0-9_]{0,47}")
+
+
+def check_keyspace(name: str) -> None:
+    """Refuse a keyspace ``name`` that is not ``[a-z][a-z0-9_]{0,47}``: Cassandra folds an
+    unquoted name to lower case (``Nc2Upper`` would be created as ``nc2upper`` and then not
+    be found under the name given), and takes at most 48 letters, digits or underscores.
+    Raises ``ConfigError`` naming the name, the rule and, for upper case, the name to use."""
+    if KEYSPACE_RULE.fullmatch(name or ""):
+        return
+    where = "(--keyspace / VITALS_KEYSPACE)"
+    lower = (name or "").lower()
+    if name != lower and KEYSPACE_RULE.fullmatch(lower):
+        raise ConfigError(
+            f"keyspace name {name!r} is not all lower case: Cassandra would make it {lower!r} "
+            f"and then not find {name!r}; use --keyspace {lower} {where}"
+        )
+    raise ConfigError(
+        f"keyspace name {name!r} is not valid: use a lower-case letter, then up to 47 "
+        f"lower-case letters, digits or underscores (48 at most), e.g. hospital_ward7 {where}"
+    )
+
+
 @dataclass(frozen=True)
 class CassandraSettings:
     hosts: tuple[str, ...] = ("127.0.0.1",)
@@ -109,11 +132,7 @@ class CassandraSettings:
     connect_timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
-        if not re.fullmatch(r"[A-Za-z0-9_]{1,48}", self.keyspace or "_"):
-            raise ConfigError(
-                f"keyspace name {self.keyspace!r} is not valid: use 1–48 letters, digits or "
-                "underscores (Cassandra's rule), e.g. hospital_ward7 (--keyspace / VITALS_KEYSPACE)"
-            )
+        check_keyspace(self.keyspace)
         if self.consistency.upper() not in CONSISTENCY_LEVELS:
             raise ConfigError(
                 f"consistency level {self.consistency!r} is not one of "

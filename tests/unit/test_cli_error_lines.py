@@ -70,14 +70,50 @@ def test_a_since_out_of_range_is_refused(command, since, message):
     assert "Traceback" not in out
 
 
-@pytest.mark.parametrize("name", ["bad-name", "k" * 49, "sp ace"])
+@pytest.mark.parametrize("name", ["bad-name", "k" * 49, "sp ace", "_ward", "7a", "Ward-7"])
 def test_a_keyspace_name_cassandra_refuses_is_refused_before_connecting(name):
     code, out = run("init", "--keyspace", name, "--cassandra-hosts", "192.0.2.1")
     assert (code, out) == (
         2,
-        f"Error: keyspace name {name!r} is not valid: use 1–48 letters, digits or underscores "
-        "(Cassandra's rule), e.g. hospital_ward7 (--keyspace / VITALS_KEYSPACE)",
+        f"Error: keyspace name {name!r} is not valid: use a lower-case letter, then up to 47 "
+        "lower-case letters, digits or underscores (48 at most), e.g. hospital_ward7 "
+        "(--keyspace / VITALS_KEYSPACE)",
     )
+
+
+# every command with --keyspace, with the arguments it needs (a black-hole host: a command
+# that got past the check would take seconds and fail with another message)
+KEYSPACE_COMMANDS = [
+    ["init"],
+    ["consume"],
+    ["query", "L1"],
+    ["watch", "--once"],
+    ["status"],
+    ["serve"],
+    ["audit"],
+    ["monitoring", "end", "L1", "--by", "kim", "--reason", "discharged"],
+    ["patient", "set", "L1", "--ward", "7A"],
+    ["patient", "show", "L1"],
+]
+
+
+@pytest.mark.parametrize("command", KEYSPACE_COMMANDS, ids=lambda c: " ".join(c[:2]))
+def test_an_upper_case_keyspace_is_refused_at_every_command_with_its_lower_case_name(command):
+    code, out = run(*command, "--keyspace", "Nc2Upper", "--cassandra-hosts", "192.0.2.1")
+    assert (code, out.splitlines()[-1]) == (
+        2,
+        "Error: keyspace name 'Nc2Upper' is not all lower case: Cassandra would make it "
+        "'nc2upper' and then not find 'Nc2Upper'; use --keyspace nc2upper "
+        "(--keyspace / VITALS_KEYSPACE)",
+    )
+
+
+def test_every_command_with_a_keyspace_is_checked_above():
+    from tools.gen_options_doc import commands
+
+    having = {n for n, c in commands(cli) if any(p.name == "keyspace" for p in c.params)}
+    assert having == {"vitals " + " ".join(c[: 2 if c[0] in ("monitoring", "patient") else 1])
+                      for c in KEYSPACE_COMMANDS}  # fmt: skip
 
 
 @pytest.fixture
