@@ -299,11 +299,12 @@ class Gateway:
         if records and not await self._publish(records):
             return self._ack(msg, "AR", _KAFKA_DOWN)
         self._count(mapped)
+        patients = dict.fromkeys(r.patient_id for r in mapped.readings)  # in message order
         log.info(
             "%s: %s %s → %d readings, AA",
             peer,
             mapped.control_id,
-            mapped.readings[0].patient_id if mapped.readings else "-",
+            ",".join(patients) or "-",
             len(records),
         )
         return self._ack(msg, "AA")
@@ -348,15 +349,19 @@ class Gateway:
 
     def _ack(self, msg: hl7.Message | None, code: str, error: MappingError | None = None) -> bytes:
         self.stats.acks[code] += 1
+        delimiters = _DEFAULT_DELIMITERS
         if msg is not None:
             try:
                 ack = str(msg.create_ack(code, application="VITALS"))
+                seps = msg.separators  # "\r|~^&": segment, field, repetition, component, sub
+                delimiters = _Delimiters(seps[1], seps[3], msg.esc, seps[2], seps[4])
             except Exception:  # an MSH too broken for python-hl7 to answer from
                 ack = _bare_ack(code, "")
         else:
             ack = _bare_ack(code, "")
         if error is not None:
-            ack = ack.rstrip("\r") + _msa_text(error) + "\r" + _err_segment(error) + "\r"
+            msa = _msa_text(error, delimiters)
+            ack = ack.rstrip("\r") + msa + "\r" + _err_segment(error, delimiters) + "\r"
         return ack.encode("utf-8")
 
 
@@ -380,39 +385,63 @@ def _control_id(msg: hl7.Message | None) -> str:
         return ""
 
 
-def _escape(text: str) -> str:
-    """HL7 escape sequences for the default delimiters (HL7 v2 2.7.4)."""
-    return (
-        text.replace("\\", "\\E\\")
-        .replace("|", "\\F\\")
-        .replace("^", "\\S\\")
-        .replace("&", "\\T\\")
-        .replace("~", "\\R\\")
-        .replace("\r", " ")
-        .replace("\n", " ")
-    )
+@dataclass(frozen=True)
+class _Delimiters:
+    """The message's own field, component and escape characters (MSH-1, MSH-2), which the
+    ACK copies: its MSA and ERR segments are written with them."""
+
+    field: str = "|"
+    component: str = "^"
+    escape: str = "\\"
+    repetition: str = "~"
+    subcomponent: str = "&"
 
 
-def _msa_text(error: MappingError) -> str:
+_DEFAULT_DELIMITERS = _Delimiters()
+
+
+def _escape(text: str, d: _Delimiters = _DEFAULT_DELIMITERS) -> str:
+    """``text`` as HL7 text (HL7 v2.6 2.7.4): each delimiter written as its escape sequence
+    (``|`` → ``\\F\\``, ``^`` → ``\\S\\``, ``&`` → ``\\T\\``, ``~`` → ``\\R\\``, the
+    escape character → ``\\E\\``), line breaks as spaces; other characters as they are
+    (the ACK is UTF-8)."""
+    e = d.escape
+    names = {e: "E", d.field: "F", d.component: "S", d.subcomponent: "T", d.repetition: "R"}
+    out = []
+    for c in text:
+        if c in names:
+            out.append(f"{e}{names[c]}{e}")
+        else:
+            out.append(" " if c in "\r\n" else c)
+    return "".join(out)
+
+
+def _msa_text(error: MappingError, d: _Delimiters = _DEFAULT_DELIMITERS) -> str:
     """MSA-3 (text message, kept for v2.3 senders), appended to the MSA segment."""
-    return "|" + _escape(str(error))[:80]
+    return d.field + _escape(str(error)[:80], d)
 
 
-def _err_segment(error: MappingError) -> str:
+def _err_segment(error: MappingError, d: _Delimiters = _DEFAULT_DELIMITERS) -> str:
     """ERR (v2.5+): ERR-2 location, ERR-3 HL7 error code (table 0357), ERR-4 severity E,
     ERR-8 user message with the full reason."""
-    loc = ""
+    loc: list[str] = []
     if error.where:
         seg, _, rest = error.where.partition("[")
         seq, _, fld = rest.partition("]-") if rest else ("", "", "")
         if not rest:
             seg, _, fld = error.where.partition("-")
             seq = "1" if fld or seg else ""
-        loc = "^".join([seg, seq, fld.replace(".", "^1^")])  # ERL: seg^seq^field^rep^component
+        elif not fld:  # OBX[3]: the segment, no field
+            seq = seq.rstrip("]")
+        loc = [seg, seq, *fld.replace(".", ".1.").split(".")]  # ERL: seg^seq^field^rep^component
     text = {100: "Segment sequence error", 101: "Required field missing", 102: "Data type error"}
     text |= {103: "Table value not found", 200: "Unsupported message type"}
     name = text.get(error.code, "Application internal error")
-    return f"ERR||{loc}|{error.code}^{name}^HL70357|E||||{_escape(str(error))}"
+    f, c = d.field, d.component
+    code = c.join([str(error.code), name, "HL70357"])
+    return f.join(
+        ["ERR", "", c.join(x for x in loc if x), code, "E", "", "", "", _escape(str(error), d)]
+    )
 
 
 def _bare_ack(code: str, control_id: str) -> str:

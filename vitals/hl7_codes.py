@@ -4,7 +4,8 @@
 as used by IHE PCD-01 and the IHE PCD Rosetta Terminology Mapping), plus a vendor's own file
 (``vitals gateway --codes FILE``) whose entries are added to it and replace any with the same
 code and system. Every entry is checked at load time: a bad one raises ``ConfigError`` naming
-the file, the entry and the field. ``vitals.hl7_mapping`` uses the table to map a message.
+the file, the entry and the field; a key the table does not know (``observation:``, or a rules
+file given by mistake) raises ``InputFileError`` naming FILE:LINE, the key and the known keys. ``vitals.hl7_mapping`` uses the table to map a message.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from pathlib import Path
 
 import yaml
 
-from vitals.errors import ConfigError
+from vitals.errors import ConfigError, InputFileError
 from vitals.readings import STATUSES, VITALS
+from vitals.rules.yaml_nodes import did_you_mean
 
 #: The unit each vital is published in, and the units a device may send it in.
 UNITS_ACCEPTED: dict[str, tuple[str, ...]] = {
@@ -67,9 +69,43 @@ def load_table(path: str | Path | None = None) -> CodeTable:
     try:
         text = Path(path).read_text("utf-8")
         doc = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
     except (OSError, yaml.YAMLError) as e:
         raise ConfigError(f"{path}: cannot read the HL7 code table: {e}") from None
+    _check_keys(root, str(path))
     return _parse_table(doc, str(path), table)
+
+
+#: The keys of a code table, and of one entry under ``observations``.
+TABLE_KEYS = ("observations", "units", "technical_flags")
+ENTRY_KEYS = ("code", "system", "name", "vital", "rank")
+
+
+def _check_keys(root: yaml.Node | None, path: str) -> None:
+    """``InputFileError`` (FILE:LINE, exit 2) for the first key that is not one of
+    ``TABLE_KEYS`` at the top or ``ENTRY_KEYS`` in an observation, so a misspelt key
+    (``observation:``) or another kind of file (a rules file) is refused at start instead of
+    its codes being silently left out."""
+    if not isinstance(root, yaml.MappingNode):
+        return  # not a mapping: _parse_table says what is expected
+    for k, v in root.value:
+        _known(k, TABLE_KEYS, "an HL7 code table", path)
+        if k.value == "observations" and isinstance(v, yaml.SequenceNode):
+            for item in v.value:
+                if isinstance(item, yaml.MappingNode):
+                    for ek, _ in item.value:
+                        _known(ek, ENTRY_KEYS, "an observation of an HL7 code table", path)
+
+
+def _known(key: yaml.Node, allowed: tuple[str, ...], what: str, path: str) -> None:
+    if key.value not in allowed:
+        name = str(key.value)
+        raise InputFileError(
+            path,
+            key.start_mark.line + 1,
+            name,
+            f"unknown key in {what}; expected {', '.join(allowed)}{did_you_mean(name, allowed)}",
+        )
 
 
 def _parse_table(doc: object, where: str, base: CodeTable | None) -> CodeTable:

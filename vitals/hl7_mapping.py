@@ -6,17 +6,24 @@ time, the vitals observed at that time in bpm, %, mmHg, breaths/min, °C, and a 
 status per vital that has no valid value) plus counts of what was ignored.
 
 Where each thing comes from (HL7 v2.6 chapter 7, IHE PCD TF-2 PCD-01):
-- patient: PID-3 (first repetition, or the one whose CX.5 identifier type is asked),
-  component 1 unless configured; it must follow ``vitals.readings.PATIENT_ID_RULE``, the one
-  patient-id rule (else ``PID-3.1``, code 102);
+- patient: each OBX belongs to the PATIENT_RESULT group of the PID before it (ORU^R01:
+  {PID, {OBR, {OBX}}}), so one message may carry several patients; an OBX before any PID
+  is refused (``OBX[n]``, code 100). The id is PID-3 (first repetition, or the one whose CX.5
+  identifier type is asked), component 1 unless configured, HL7 escapes (``\\F\\``…)
+  replaced; it must follow ``vitals.readings.PATIENT_ID_RULE``, the one patient-id rule
+  (else ``PID-3.1``, or ``PID[2]-3.1`` for the second PID of a message, code 102);
 - code: OBX-3 identifier + coding system, looked up in the code table (``vitals.hl7_codes``:
   IEEE 11073-10101 MDC codes and vendor codes); unknown codes are ignored and counted;
 - value: OBX-5 (type NM), unit OBX-6 (MDC_DIM_* or UCUM; kPa → mmHg, °F → °C);
-- time: OBX-14, else OBR-7 of the OBR the OBX follows, else MSH-7. A time written without
-  a zone takes MSH-7's zone, else ``default_tz``;
+- time: OBX-14, else OBR-7 of the OBR the OBX follows (in its patient group), else MSH-7;
+  the one used must give at least the minute (``vitals.hl7_time``). A time written without
+  an offset takes MSH-7's, else ``default_tz``;
+- one reading per patient and observation time;
 - status: OBX-11 ``X`` (cannot be obtained) or an empty OBX-5 → ``"invalid"``; OBX-11 ``D``/``W``
   (deleted / wrong) → ignored and counted; an OBX-8 flag listed under ``technical_flags``
-  (e.g. ``LEADS_OFF``) → that status.
+  (e.g. ``LEADS_OFF``) → that status; a status on systolic or diastolic is the blood
+  pressure's. A systolic without any diastolic OBX (or the reverse) is refused at that OBX,
+  as the consumer refuses the same JSON (``blood_pressure: diastolic missing``).
 - OBX rows of the device hierarchy (MDS/VMD/channel rows, no value and no known code) are
   skipped silently.
 
@@ -38,6 +45,7 @@ import msgspec
 
 from vitals.errors import ConfigError, InvalidReading, VitalsError
 from vitals.hl7_codes import UNITS_ACCEPTED, CodeEntry, CodeTable, load_table
+from vitals.hl7_time import HL7TimeError, Stamp, parse_time
 from vitals.news2 import round_half_up
 from vitals.readings import check_patient_id, decode
 
@@ -57,7 +65,6 @@ __all__ = [
 ]
 
 MMHG_PER_KPA = 760 / 101.325  # 7.50062 mmHg per kPa (standard atmosphere)
-_DTM = re.compile(r"\d{4}(?:\d{2}){0,5}(?:\.\d{1,4})?(?:[+-]\d{4})?")  # HL7 DTM
 
 
 class MappingError(VitalsError):
@@ -103,11 +110,9 @@ class GatewayReading:
         for name in ("heart_rate", "spo2"):
             if name in self.values:
                 out[name] = self.values[name]
-        if "systolic" in self.values:
-            out["blood_pressure"] = {
-                "systolic": self.values["systolic"],
-                "diastolic": self.values["diastolic"],
-            }
+        pressure = {k: self.values[k] for k in ("systolic", "diastolic") if k in self.values}
+        if pressure:  # one without the other is refused by the consumer's decoder, as JSON is
+            out["blood_pressure"] = pressure
         for name in ("respiratory_rate", "temperature"):
             if name in self.values:
                 out[name] = self.values[name]
@@ -168,7 +173,8 @@ def map_message(
     wire JSON: possible ranges, blood-pressure pair, time), so a message the consumer would
     dead-letter is refused here, naming the OBX (``OBX[2]-5: heart_rate: -40.0 is outside
     the possible range 0..350``). The patient id is held to the same rule
-    (``vitals.readings.check_patient_id``) at PID-3, even in a message without readings. ``received_at`` (UTC): when the message
+    (``vitals.readings.check_patient_id``) at PID-3, even in a message without readings.
+    ``received_at`` (UTC): when the message
     arrived, as the record's Kafka time will say; a reading more than 1 h after it is
     refused too (``None``: that check is skipped)."""
     try:
@@ -191,8 +197,10 @@ def _validate(r: GatewayReading, received_ms: int) -> None:
         decode(r.to_json(), received_ms)
     except InvalidReading as e:
         field_ = (e.field or "").split(".")[0]
-        vital = "systolic" if field_ == "blood_pressure" else field_
-        source = r.sources.get(vital) or next(iter(r.sources.values()), None)
+        vitals = ("systolic", "diastolic") if field_ == "blood_pressure" else (field_,)
+        named = [r.sources[v] for v in vitals if v in r.sources]
+        sources = named or list(r.sources.values())
+        source = sources[0] if sources else None
         if source is None:
             where = None
         else:
@@ -202,64 +210,116 @@ def _validate(r: GatewayReading, received_ms: int) -> None:
 
 def _map(msg: hl7.Message, options: MappingOptions) -> Mapped:
     msh = msg.segment("MSH")
-    control_id = _field(msh, 10)
-    msg_type = _field(msh, 9)
+    control_id = _field(msg, msh, 10)
+    msg_type = _field(msg, msh, 9)
     if not msg_type.startswith("ORU^R01"):
         raise MappingError(f"message type {msg_type!r} is not ORU^R01", "MSH-9", 200)
-    msh_time = _time(_field(msh, 7), "MSH-7", options.default_tz, None)
-    if msh_time is None:
+    msh_text = _field(msg, msh, 7)
+    if not msh_text:
         raise MappingError("no message time", "MSH-7", 101)
-    zone = msh_time.tzinfo
-    patient = _patient(msg, options)
+    msh_time = _time(msh_text, "MSH-7", options.default_tz)
+    pids = sum(1 for seg in msg if str(seg[0]) == "PID")
+    if not pids:
+        raise MappingError("no PID segment: the patient is unknown", "PID", 100)
     out = Mapped(control_id, [])
-    # (time, vital) -> (rank, value | None, status | None, the OBX it came from)
-    found: dict[tuple[datetime, str], tuple[int, float | None, str | None, str]] = {}
-    obr_time: datetime | None = None
+    # (patient, time, vital) -> (rank, value | None, status | None, the OBX it came from)
+    found: dict[tuple[str, datetime, str], tuple[int, float | None, str | None, str]] = {}
+    zone = msh_time.when.tzinfo  # the sender's zone, for times written without an offset
+    group = _Group(None, msh_time, "MSH-7")
     seen: Counter = Counter()
     for seg in msg:
         kind = str(seg[0])
         seen[kind] += 1
-        if kind == "OBR":
-            obr_time = _time(_field(seg, 7), f"OBR[{seen[kind]}]-7", zone, None)
+        n = seen[kind]
+        if kind == "PID":  # a new PATIENT_RESULT group: its OBX belong to this patient
+            where = f"PID[{n}]" if pids > 1 else "PID"
+            group = _Group(_patient(msg, seg, where, options), msh_time, "MSH-7")
+        elif kind == "OBR":
+            text = _field(msg, seg, 7)
+            where = f"OBR[{n}]-7"
+            if text:
+                group.fallback, group.fallback_where = _time(text, where, zone), where
         elif kind == "OBX":
-            _obx(seg, seen[kind], options.table, zone, obr_time or msh_time, found, out)
-    by_time: dict[datetime, GatewayReading] = {}
-    for (when, vital), (_rank, value, status, where) in sorted(
-        found.items(), key=lambda kv: kv[0][0]
+            if group.patient is None:
+                raise MappingError(
+                    "OBX before any PID: it belongs to no patient (ORU^R01 PATIENT_RESULT "
+                    "group: PID, then OBR, then its OBX)",
+                    f"OBX[{n}]",
+                    100,
+                )
+            _obx(msg, seg, n, group, options.table, zone, found, out)
+    readings: dict[tuple[str, datetime], GatewayReading] = {}
+    for (patient, when, vital), (_rank, value, status, where) in sorted(
+        found.items(), key=lambda kv: kv[0][1]
     ):
-        r = by_time.setdefault(when, GatewayReading(patient, when.astimezone(UTC)))
+        r = readings.setdefault((patient, when), GatewayReading(patient, when.astimezone(UTC)))
         r.sources[vital] = where
         if value is not None:
             r.values[vital] = value
         else:
             r.status[vital] = status or "invalid"
-    for r in by_time.values():
+    for r in readings.values():
         _pair_blood_pressure(r)
-    out.readings = [r for r in by_time.values() if r.values or r.status]
+    out.readings = [r for r in readings.values() if r.values or r.status]
     return out
 
 
-def _obx(seg, n: int, table: CodeTable, zone, fallback: datetime, found: dict, out: Mapped):
+@dataclass
+class _Group:
+    """The PATIENT_RESULT group being read: its patient (``None`` before the first PID) and
+    the observation time of an OBX without OBX-14 (its OBR-7, else MSH-7)."""
+
+    patient: str | None
+    fallback: Stamp
+    fallback_where: str
+
+
+def _time(text: str, where: str, zone) -> Stamp:
+    try:
+        return parse_time(text, zone)
+    except HL7TimeError as e:
+        raise MappingError(e.reason, where, 102) from None
+
+
+def _observed(stamp: Stamp, where: str) -> datetime:
+    """``stamp`` as an observation time: it must give at least the minute."""
+    if not stamp.precise:
+        raise MappingError(
+            f"{stamp.text!r} is less precise than the minute; an observation time needs "
+            "at least YYYYMMDDHHMM",
+            where,
+            102,
+        )
+    return stamp.when
+
+
+def _obx(msg, seg, n: int, group: _Group, table: CodeTable, zone, found: dict, out: Mapped):
     where = f"OBX[{n}]"
-    code, system = _field(seg, 3, 1), _field(seg, 3, 3)
-    value_text = _field(seg, 5)
+    code, system = _field(msg, seg, 3, 1, at=where), _field(msg, seg, 3, 3, at=where)
+    value_text = _field(msg, seg, 5, at=where)
     entry = table.lookup(code, system) if code else None
     if entry is None:
         if value_text:
             out.unknown_codes[f"{code}^{system}"] += 1
         return  # a device-hierarchy row (MDS/VMD/channel) or a code we do not use
-    result_status = _field(seg, 11).upper()
+    result_status = _field(msg, seg, 11, at=where).upper()
     if result_status in ("D", "W"):
         out.ignored += 1
         return
-    when = _time(_field(seg, 14), f"{where}-14", zone, None) or fallback
-    flag = table.flags.get(_field(seg, 8).upper().replace(" ", "_"))
+    when_text = _field(msg, seg, 14, at=where)
+    if when_text:
+        when = _observed(_time(when_text, f"{where}-14", zone), f"{where}-14")
+    else:
+        when = _observed(group.fallback, group.fallback_where)
+    key = (group.patient, when, entry.vital)
+    flag = table.flags.get(_field(msg, seg, 8, at=where).upper().replace(" ", "_"))
     if flag or result_status == "X" or not value_text:
         out.invalid += 1
-        _keep(found, (when, entry.vital), (entry.rank, None, flag or "invalid", where))
+        _keep(found, key, (entry.rank, None, flag or "invalid", where))
         return
-    value = _value(value_text, _field(seg, 6, 1), _field(seg, 6, 2), entry, table, where)
-    _keep(found, (when, entry.vital), (entry.rank, value, None, where))
+    unit1, unit2 = _field(msg, seg, 6, 1, at=where), _field(msg, seg, 6, 2, at=where)
+    value = _value(value_text, unit1, unit2, entry, table, where)
+    _keep(found, key, (entry.rank, value, None, where))
 
 
 def _keep(found: dict, key: tuple, new: tuple) -> None:
@@ -304,32 +364,31 @@ def _unit(unit1: str, unit2: str, vital: str, table: CodeTable, where: str) -> s
 
 
 def _pair_blood_pressure(r: GatewayReading) -> None:
-    """Systolic and diastolic travel together; one without the other is ``invalid``."""
-    has = [k in r.values for k in ("systolic", "diastolic")]
-    if (any(has) and not all(has)) or r.status.keys() & {"systolic", "diastolic"}:
+    """Systolic and diastolic travel together: a status on either (``X``, a flag) is the
+    status of the blood pressure. One value without the other OBX at all is left as it
+    is, for ``_validate`` to refuse as the consumer refuses that JSON."""
+    if r.status.keys() & {"systolic", "diastolic"}:
         r.values.pop("systolic", None)
         r.values.pop("diastolic", None)
         statuses = [r.status.pop(k) for k in ("systolic", "diastolic") if k in r.status]
-        r.status["blood_pressure"] = statuses[0] if statuses else "invalid"
+        r.status["blood_pressure"] = statuses[0]
 
 
-def _patient(msg: hl7.Message, options: MappingOptions) -> str:
-    try:
-        pid = msg.segment("PID")
-    except KeyError:
-        raise MappingError("no PID segment: the patient is unknown", "PID", 100) from None
+def _patient(msg: hl7.Message, pid, at: str, options: MappingOptions) -> str:
+    """The patient id of one PID segment (``at``: ``PID``, or ``PID[2]`` in a message with
+    several), unescaped, held to ``PATIENT_ID_RULE``."""
     reps = pid[3] if len(pid) > 3 else []
     chosen = None
     for rep in reps:
-        id_type = _component(rep, 5)
+        id_type = _component(msg, rep, 5, f"{at}-3.5")
         if options.patient_id_type is None or id_type == options.patient_id_type:
             chosen = rep
             break
-    which = f"PID-3.{options.patient_component}"
+    which = f"{at}-3.{options.patient_component}"
     if chosen is None:
         want = f" of type {options.patient_id_type}" if options.patient_id_type else ""
-        raise MappingError(f"no patient identifier{want}", "PID-3", 101)
-    value = _component(chosen, options.patient_component)
+        raise MappingError(f"no patient identifier{want}", f"{at}-3", 101)
+    value = _component(msg, chosen, options.patient_component, which)
     if not value:
         raise MappingError("empty patient identifier", which, 101)
     try:
@@ -339,35 +398,44 @@ def _patient(msg: hl7.Message, options: MappingOptions) -> str:
     return value
 
 
-def _component(rep, i: int) -> str:
+def _component(msg: hl7.Message, rep, i: int, where: str) -> str:
     if isinstance(rep, str):
-        return rep if i == 1 else ""
-    return str(rep[i - 1]) if len(rep) >= i else ""
+        text = rep if i == 1 else ""
+    else:
+        text = str(rep[i - 1]) if len(rep) >= i else ""
+    return _unescape(msg, text, where)
 
 
-def _field(seg, i: int, component: int | None = None) -> str:
-    """Field ``i`` (MSH counted as HL7 does) as text; one component of its first repetition."""
+def _field(msg: hl7.Message, seg, i: int, component: int | None = None, at: str = "") -> str:
+    """Field ``i`` (MSH counted as HL7 does) as text, unescaped; one component of its first
+    repetition. ``at`` names the segment in errors (``OBX[3]``; default: its name)."""
     try:
         value = seg(i)
     except (IndexError, KeyError):
         return ""
+    where = f"{at or seg[0]}-{i}" + (f".{component}" if component else "")
     if component is not None:
         rep = value(1) if not isinstance(value, str) else value
-        value = _component(rep, component)
-    return str(value).strip()
+        return _component(msg, rep, component, where).strip()
+    return _unescape(msg, str(value), where).strip()
 
 
-def _time(text: str, where: str, zone, fallback):
-    if not text:
-        return fallback
-    try:
-        if not _DTM.fullmatch(text):
-            raise ValueError(text)
-        t = hl7.parse_datetime(text)
-    except (ValueError, OverflowError):
+def _unescape(msg: hl7.Message, text: str, where: str) -> str:
+    """``text`` with its HL7 escape sequences replaced (HL7 v2.6 2.7.4: ``\\F\\`` ``|``,
+    ``\\S\\`` ``^``, ``\\T\\`` ``&``, ``\\R\\`` ``~``, ``\\E\\`` the escape character,
+    ``\\Xhh…\\`` bytes), by python-hl7's ``Message.unescape``. Any other sequence (highlighting,
+    formatting, character sets, site-defined ``\\Z…\\``) or a lone escape character raises
+    ``MappingError``: python-hl7 would drop it, and a patient id read with a part dropped
+    could name another patient."""
+    esc = msg.esc
+    if esc not in text:
+        return text
+    e = re.escape(esc)
+    if not re.fullmatch(rf"(?:[^{e}]|{e}(?:[FSTRE]|X(?:[0-9A-Fa-f]{{2}})+){e})*", text):
         raise MappingError(
-            f"{text!r} is not an HL7 time (YYYYMMDDHHMMSS[+ZZZZ])", where, 102
-        ) from None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=zone)
-    return t
+            f"{text!r} has an HL7 escape sequence this gateway does not read (only "
+            f"{esc}F{esc} {esc}S{esc} {esc}T{esc} {esc}R{esc} {esc}E{esc} {esc}Xhh{esc})",
+            where,
+            102,
+        )
+    return msg.unescape(text)

@@ -186,8 +186,36 @@ def test_deleted_or_wrong_observations_are_ignored_and_counted():
     assert "spo2" not in m.readings[0].to_wire() and m.ignored == 1
 
 
-def test_one_pressure_without_the_other_is_an_invalid_blood_pressure():
-    r = one(obx("150021^SYS^MDC", "120", "mmHg"))
+@pytest.mark.parametrize(
+    ("segments", "where", "reason"),
+    [
+        (
+            [obx("147842^HR^MDC", "70"), obx("150021^SYS^MDC", "120", "mmHg")],
+            "OBX[2]-5",
+            "blood_pressure: diastolic missing; a blood pressure has both",
+        ),
+        (
+            [obx("147842^HR^MDC", "70"), obx("150022^DIA^MDC", "80", "mmHg")],
+            "OBX[2]-5",
+            "blood_pressure: systolic missing; a blood pressure has both",
+        ),
+    ],
+    ids=["systolic alone", "diastolic alone"],
+)
+def test_one_pressure_without_the_other_is_refused_naming_its_obx_as_the_json_is(
+    segments, where, reason
+):
+    """The consumer dead-letters ``{"blood_pressure": {"systolic": 120}}``: the gateway
+    answers AE for the same reading instead of publishing a technical alarm."""
+    with pytest.raises(MappingError) as e:
+        mapped(*segments)
+    assert (e.value.where, e.value.reason, e.value.code) == (where, reason, 102)
+
+
+@pytest.mark.parametrize("invalid", ["150021^SYS^MDC", "150022^DIA^MDC"])
+def test_a_pressure_the_device_marks_invalid_makes_the_blood_pressure_invalid(invalid):
+    other = "150022^DIA^MDC" if invalid.startswith("150021") else "150021^SYS^MDC"
+    r = one(obx(invalid, "", "mmHg", status="X"), obx(other, "80", "mmHg"))
     assert r["status"] == {"blood_pressure": "invalid"} and "blood_pressure" not in r
 
 
@@ -341,7 +369,8 @@ def test_a_reading_dated_over_an_hour_after_its_arrival_is_refused_as_the_consum
     ("pid", "shown"),
     [
         ("W3/12", "'W3/12'"),  # a URL would split it
-        ("W3\\E\\12", "'W3\\\\E\\\\12'"),  # a backslash (the HL7 escape, read as sent)
+        ("W3\\E\\12", "'W3\\\\12'"),  # \E\ is a backslash once unescaped
+        ("A\\F\\B/1", "'A|B/1'"),  # shown unescaped
         ("..", "'..'"),
         ("Bed  7", "'Bed  7'"),  # two inner spaces
         ("P" * 65, "'" + "P" * 20 + "…'"),  # longer than MAX_PATIENT_ID
@@ -358,3 +387,157 @@ def test_a_patient_id_outside_the_one_rule_is_refused_at_pid_3_1(pid, shown):
 def test_the_patient_id_is_judged_in_a_message_without_readings_too():
     with pytest.raises(MappingError, match=r"^PID-3\.4: patient_id: '\.\.' is not a patient id"):
         mapped(pid="PID|||P1^^^..^MR", opts=MappingOptions(table=TABLE, patient_component=4))
+
+
+# --- several patients in one message (ORU^R01 PATIENT_RESULT groups) ----------------------
+
+
+def two_patients(second_pid: str = "PID|||PB2^^^H^MR") -> str:
+    return "\r".join(
+        [
+            MSH,
+            "PID|||PA1^^^H^MR",
+            OBR,
+            obx("147842^HR^MDC", "70", when="20261129115000+0000"),
+            second_pid,
+            OBR,
+            obx("147842^HR^MDC", "155", when="20261129115500+0000"),
+            obx("150456^SPO2^MDC", "82", "%", when="20261129115500+0000"),
+        ]
+    )
+
+
+def test_each_obx_belongs_to_the_patient_of_the_pid_before_it():
+    m = map_message(parse(two_patients()), OPTS)
+    assert [r.to_wire() for r in m.readings] == [
+        {"patient_id": "PA1", "timestamp": "2026-11-29T11:50:00+00:00", "heart_rate": 70},
+        {
+            "patient_id": "PB2",
+            "timestamp": "2026-11-29T11:55:00+00:00",
+            "heart_rate": 155,
+            "spo2": 82,
+        },
+    ]
+
+
+def test_two_patients_observed_at_the_same_time_give_one_reading_each():
+    text = two_patients().replace("20261129115000", "20261129115500")
+    m = map_message(parse(text), OPTS)
+    assert [(r.patient_id, r.values) for r in m.readings] == [
+        ("PA1", {"heart_rate": 70}),
+        ("PB2", {"heart_rate": 155, "spo2": 82}),
+    ]
+
+
+def test_an_obx_without_its_own_time_takes_the_obr7_of_its_own_patient_group():
+    text = "\r".join(
+        [
+            MSH,
+            "PID|||PA1",
+            OBR,  # OBR-7 11:59
+            obx("147842^HR^MDC", "70"),
+            "PID|||PB2",
+            obx("147842^HR^MDC", "90"),  # no OBR in this group: MSH-7, not PA1's OBR-7
+        ]
+    )
+    m = map_message(parse(text), OPTS)
+    assert [(r.patient_id, r.timestamp.isoformat()) for r in m.readings] == [
+        ("PA1", "2026-11-29T11:59:00+00:00"),
+        ("PB2", "2026-11-29T12:00:00+00:00"),
+    ]
+
+
+def test_the_second_patient_id_is_held_to_the_rule_and_named_pid_2():
+    with pytest.raises(MappingError) as e:
+        map_message(parse(two_patients("PID|||W3/12^^^H^MR")), OPTS)
+    assert e.value.where == "PID[2]-3.1" and e.value.code == 102
+
+
+def test_an_obx_before_any_pid_is_refused_naming_it():
+    text = "\r".join([MSH, OBR, obx("147842^HR^MDC", "70"), PID, obx("147842^HR^MDC", "71")])
+    with pytest.raises(MappingError) as e:
+        map_message(parse(text), OPTS)
+    assert (e.value.where, e.value.code) == ("OBX[1]", 100)
+    assert e.value.reason.startswith("OBX before any PID: it belongs to no patient")
+
+
+# --- observation times: precision and zones ----------------------------------------------
+
+
+@pytest.mark.parametrize("when", ["2026", "202611", "20261129", "2026112911", "2026+0100"])
+def test_an_obx14_less_precise_than_the_minute_is_refused(when):
+    with pytest.raises(MappingError) as e:
+        mapped(obx("147842^HR^MDC", "70", when=when))
+    assert (e.value.where, e.value.code) == ("OBX[1]-14", 102)
+    assert e.value.reason == (
+        f"{when!r} is less precise than the minute; an observation time needs at least YYYYMMDDHHMM"
+    )
+
+
+def test_a_time_to_the_minute_is_an_observation_time():
+    r = one(obx("147842^HR^MDC", "70", when="202611291158+0000"))
+    assert r["timestamp"] == "2026-11-29T11:58:00+00:00"
+
+
+def test_an_imprecise_obr7_is_refused_only_where_an_obx_takes_its_time():
+    obr = OBR.replace("20261129115900+0000", "20261129")
+    msg = "\r".join([MSH, PID, obr, obx("147842^HR^MDC", "70", when="20261129115800+0000")])
+    assert map_message(parse(msg), OPTS).readings  # every OBX has its own time
+    with pytest.raises(MappingError) as e:
+        map_message(parse("\r".join([MSH, PID, obr, obx("147842^HR^MDC", "70")])), OPTS)
+    assert e.value.where == "OBR[1]-7" and "less precise than the minute" in e.value.reason
+
+
+def test_an_imprecise_msh7_is_refused_where_an_obx_takes_its_time():
+    msh = MSH.replace("20261129120000+0000", "20261129+0000")
+    with pytest.raises(MappingError) as e:
+        map_message(parse("\r".join([msh, PID, obx("147842^HR^MDC", "70")])), OPTS)
+    assert e.value.where == "MSH-7" and "less precise than the minute" in e.value.reason
+
+
+@pytest.mark.parametrize(
+    "when",
+    ["20261025013000", "20260329013000"],
+    ids=["repeated when the clocks go back", "skipped when they go forward"],
+)
+def test_a_local_time_at_a_clock_change_is_refused_not_guessed(when):
+    msh = MSH.replace("20261129120000+0000", "20261129120000")
+    opts = MappingOptions(table=TABLE, default_tz=timezone("Europe/London"))
+    with pytest.raises(MappingError) as e:
+        mapped(obx("147842^HR^MDC", "70", when=when), msh=msh, opts=opts)
+    assert e.value.where == "OBX[1]-14"
+    assert "no UTC offset and is ambiguous or does not exist in Europe/London" in e.value.reason
+    r = one(obx("147842^HR^MDC", "70", when=when + "+0100"), msh=msh, opts=opts)
+    assert r["timestamp"] == f"2026-{when[4:6]}-{when[6:8]}T00:30:00+00:00"
+
+
+def test_an_offset_that_is_not_a_utc_offset_is_refused():
+    with pytest.raises(MappingError) as e:
+        mapped(obx("147842^HR^MDC", "70", when="20261129115800+0199"))
+    assert e.value.where == "OBX[1]-14" and "is not a UTC offset" in e.value.reason
+
+
+# --- HL7 escape sequences ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sent", "patient"),
+    [
+        ("A\\F\\B", "A|B"),
+        ("A\\S\\B\\T\\C\\R\\D", "A^B&C~D"),
+        ("P\\X41\\1", "PA1"),
+        ("PLAIN-1", "PLAIN-1"),
+    ],
+)
+def test_the_patient_id_is_unescaped_before_the_rule(sent, patient):
+    assert one(obx("147842^HR^MDC", "70"), pid=f"PID|||{sent}^^^H^MR")["patient_id"] == patient
+
+
+@pytest.mark.parametrize("sent", ["P\\H\\1", "P\\Zx\\1", "P\\.br\\1", "P1\\", "P\\\\1"])
+def test_a_patient_id_with_an_escape_we_do_not_read_is_refused_never_shortened(sent):
+    """python-hl7 drops sequences it does not know (``P\\H\\1`` → ``P_1``, ``P\\Zx\\1`` → ``P1``):
+    an id read with a part dropped could name another patient."""
+    with pytest.raises(MappingError) as e:
+        mapped(obx("147842^HR^MDC", "70"), pid=f"PID|||{sent}^^^H^MR")
+    assert (e.value.where, e.value.code) == ("PID-3.1", 102)
+    assert "has an HL7 escape sequence this gateway does not read" in e.value.reason
