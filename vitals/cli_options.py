@@ -7,7 +7,8 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -178,6 +179,35 @@ labels_option = option(
     help="Ground truth JSON (deterioration episodes and artifacts, with times): random-mode "
     "`produce` writes it, `rules replay` reads it for the alarm-quality report.",
 )
+
+
+def check_writable(path: str | None, flag: str) -> None:
+    """Refuse (exit 2, naming ``flag`` and ``path``) a file to be written whose directory is
+    missing or not writable, before any work is done; no file is created."""
+    if not path:
+        return
+    folder = Path(path).parent
+    if not folder.is_dir():
+        raise click.BadParameter(
+            f"{path}: directory {folder} does not exist; create it or give another path",
+            param_hint=flag,
+        )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise click.BadParameter(f"{path}: directory {folder} is not writable", param_hint=flag)
+
+
+@contextmanager
+def writing(path: str, flag: str) -> Iterator[None]:
+    """Turn an ``OSError`` while writing ``path`` (given by ``flag``) into one ``Error:``
+    line naming both (exit 2) instead of a traceback."""
+    try:
+        yield
+    except OSError as e:
+        raise click.BadParameter(
+            f"{path}: cannot be written: {e.strerror or e}", param_hint=flag
+        ) from None
+
+
 stale_after_option = option(
     "--stale-after",
     envvar=["VITALS_STALE_AFTER", "VITALS_WATCH_STALE_AFTER"],  # the second: deprecated

@@ -12,12 +12,14 @@ import click
 from vitals.cli_options import (
     RateLine,
     UserError,
+    check_writable,
     install_signals,
     kafka_options,
     labels_option,
     option,
     quiet_option,
     topic_option,
+    writing,
 )
 from vitals.config import KafkaSettings
 
@@ -201,6 +203,8 @@ def produce(
     simulation = simulation or ("load" if rate is not None else "ward")
     if simulation == "load" and (output or labels):
         raise click.UsageError("--output and --labels need --simulation ward.")
+    check_writable(output, "--output")
+    check_writable(labels, "--labels")  # before sending: it is written at the end
     if output:
         first = parse_start(start) if start else datetime.now(UTC) - timedelta(seconds=duration)
         ward = LabelledWard(
@@ -212,9 +216,11 @@ def produce(
             episodes_per_hour=episodes_per_hour,
         )
         readings = simulate(ward, interval=interval or 1.0, count=count)
-        rows = write_csv([device.apply(r) for r in readings], output)
+        with writing(output, "--output"):
+            rows = write_csv([device.apply(r) for r in readings], output)
         if labels:
-            write_labels(ward, labels)
+            with writing(labels, "--labels"):
+                write_labels(ward, labels)
         what = f" and labels to {labels}" if labels else ""
         click.echo(f"wrote {rows:,} readings to {output}{what}", err=True)
         return
@@ -272,7 +278,8 @@ def produce(
                 on_sent=on_sent,
             )
             if labels and isinstance(ward, LabelledWard):
-                write_labels(ward, labels)
+                with writing(labels, "--labels"):
+                    write_labels(ward, labels)
         else:
             stream_csv(
                 producer,

@@ -137,12 +137,46 @@ def vitals(*args: str) -> tuple[int, str]:
         ),
         (["produce", "--mode", "csv"], "Error: --mode csv needs --csv FILE."),
         (["rules", "check", "/nonexistent.yaml"], "Error: /nonexistent.yaml: "),
+        (
+            ["produce", "--output", "/nonexistent/dir/o.csv", "--duration", "10"],
+            "Error: Invalid value for --output: /nonexistent/dir/o.csv: directory "
+            "/nonexistent/dir does not exist; create it or give another path",
+        ),
+        (  # checked before connecting to Kafka, though it is written after sending
+            ["produce", "--labels", "/nonexistent/l.json", "--duration", "10"],
+            "Error: Invalid value for --labels: /nonexistent/l.json: directory /nonexistent "
+            "does not exist; create it or give another path",
+        ),
+        (  # a directory that exists but takes no file: the write itself fails
+            ["produce", "--output", "/proc/o.csv", "--duration", "10"],
+            "Error: Invalid value for --output: /proc/o.csv: cannot be written: No such file or "
+            "directory",
+        ),
     ],
 )
 def test_mistakes_get_one_clear_line_and_exit_2(args, message):
     code, err = vitals(*args)
     assert code == 2, err
     assert message in err.splitlines()[-1], err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "option", ["--auth", "--tls-cert", "--rules", "--compare", "--labels", "--codes", "--csv"]
+)
+def test_a_missing_input_file_is_one_error_line_naming_it(option):
+    command = {
+        "--auth": ["serve"],
+        "--tls-cert": ["serve", "--tls-key", "/nonexistent/in.pem"],
+        "--rules": ["consume"],
+        "--compare": ["rules", "replay", "sample_data/vitals_timed.csv"],
+        "--labels": ["rules", "replay", "sample_data/vitals_timed.csv"],
+        "--codes": ["gateway"],
+        "--csv": ["produce", "--mode", "csv"],
+    }[option]
+    code, err = vitals(*command, option, "/nonexistent/in.file")
+    assert code == 2, err
+    assert err.splitlines()[-1].startswith("Error: ") and "/nonexistent/in.file" in err
     assert "Traceback" not in err
 
 
