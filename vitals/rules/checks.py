@@ -4,6 +4,8 @@
 half up, see ``vitals.news2``): ``Check`` turns each limit into one cut between
 two grid values, so evaluating a reading is a float comparison, not a rounding.
 ``charted`` is the value as the chart reads it, for messages and events.
+``Checks`` is one group's enabled rules compiled once per rule set, with the range of
+each vital inside which none of them can raise.
 """
 
 from __future__ import annotations
@@ -83,6 +85,36 @@ class Check:
         if self.area is not None and run[3] >= self.area:
             return True
         return run[4] is not None and ts - run[4] >= self.min_for
+
+
+class Checks:
+    """The enabled rules of one group of patients (file order), compiled once per rule set.
+
+    ``names``: their names. ``quiet``: ``(slot, lo, hi)`` per vital slot some check reads
+    (see ``vitals.rules.model._SLOT``): a value ``lo <= v < hi`` raises none of that
+    slot's checks. A reading ``calm`` on every slot, of a patient with no run under way
+    and none of these rules active, can neither raise, clear nor move a run: the engine
+    need not visit each check.
+    """
+
+    __slots__ = ("checks", "names", "quiet")
+
+    def __init__(self, rules: tuple[Rule, ...]) -> None:
+        self.checks = tuple(Check(r) for r in rules if r.enabled)
+        self.names = frozenset(c.name for c in self.checks)
+        bounds: dict[int, tuple[float, float]] = {}
+        for c in self.checks:
+            lo, hi = bounds.get(c.slot, (-_INF, _INF))
+            bounds[c.slot] = (max(lo, c.lo), min(hi, c.hi))
+        self.quiet = tuple((slot, lo, hi) for slot, (lo, hi) in sorted(bounds.items()))
+
+    def calm(self, values: tuple[float | None, ...]) -> bool:
+        """True if no value (by slot; ``None``: not measured) is beyond a raise limit."""
+        for slot, lo, hi in self.quiet:
+            v = values[slot]
+            if v is not None and (v < lo or v >= hi):
+                return False
+        return True
 
 
 # The value R as the chart reads it (rounded half up to a multiple of ``step``) compared with

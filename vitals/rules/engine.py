@@ -10,7 +10,7 @@ from vitals.freshness import Basis, Freshest
 from vitals.news2 import RESPONSES, News2
 from vitals.news2 import score as news2_score
 from vitals.readings import Reading
-from vitals.rules.checks import Check, charted
+from vitals.rules.checks import Check, Checks, charted
 from vitals.rules.model import _RANK, NEWS2_RULE, VITAL_NAMES, AlertEvent, Rule, RuleSet
 from vitals.rules.news2_window import News2Window
 from vitals.technical import TechnicalAlarms, is_technical_status_rule
@@ -24,7 +24,7 @@ _VITALS = VITAL_NAMES[:-1]  # the slots of a reading's own vitals (the last is n
 class _Patient:
     __slots__ = ("active", "checks", "last", "n2", "runs", "stale")
 
-    def __init__(self, checks: tuple[Check, ...]) -> None:
+    def __init__(self, checks: Checks) -> None:
         self.checks = checks
         self.last: datetime | None = None
         self.active: dict[str, AlertEvent] = {}
@@ -51,15 +51,17 @@ class RuleEngine:
     def _compile(self, ruleset: RuleSet) -> None:
         self._ruleset = ruleset
         self._news2 = ruleset.news2_alerts
-        compiled: dict[int, tuple[Check, ...]] = {}
+        self._window = ruleset.news2_window
+        compiled: dict[int, Checks] = {}
 
-        def checks(rules: tuple[Rule, ...]) -> tuple[Check, ...]:
+        def checks(rules: tuple[Rule, ...]) -> Checks:
             if id(rules) not in compiled:
-                compiled[id(rules)] = tuple(Check(r) for r in rules if r.enabled)
+                compiled[id(rules)] = Checks(rules)
             return compiled[id(rules)]
 
         self._default = checks(ruleset.rules)
         self._overridden = {pid: checks(p.rules) for pid, p in ruleset.patients.items()}
+        self._scales = {pid: p.spo2_scale for pid, p in ruleset.patients.items()}
 
     def _state(self, patient_id: str) -> _Patient:
         st = self._patients.get(patient_id)
@@ -79,17 +81,19 @@ class RuleEngine:
         score was based on is ``basis(patient_id)``. Returns ``(news2, events)``;
         raises nothing for a valid ``Reading``.
         """
-        basis = self.freshest.update(reading)
-        self._basis[reading.patient_id] = basis
-        n = None
-        if basis.reading is not None:
-            scale = self._ruleset.spo2_scale(reading.patient_id)
-            n = news2_score(basis.reading, spo2_scale=scale)
-        st = self._patients.get(reading.patient_id)
-        replay = st is not None and st.last is not None and reading.timestamp <= st.last
-        events = self.evaluate(reading, n)
-        if not replay:
-            events += self.technical.evaluate(reading)  # leads off, probe off: the equipment
+        pid = reading.patient_id
+        basis = self._basis[pid] = self.freshest.update(reading)
+        full = basis.reading
+        n = None if full is None else news2_score(full, spo2_scale=self._scales.get(pid, 1))
+        st = self._patients.get(pid)
+        if st is None:
+            st = self._state(pid)
+        elif st.last is not None and reading.timestamp <= st.last:
+            return n, []  # a replay: already evaluated
+        events = self._evaluate(st, reading, n)
+        technical = self.technical.evaluate(reading)  # leads off, probe off: the equipment
+        if technical:
+            events += technical
         return n, events
 
     def basis(self, patient_id: str) -> Basis | None:
@@ -98,14 +102,15 @@ class RuleEngine:
 
     def evaluate(self, reading: Reading, news2: News2 | None) -> list[AlertEvent]:
         """Raised and cleared events caused by one reading, in rule order."""
-        r = reading
-        st = self._patients.get(r.patient_id) or self._state(r.patient_id)
-        ts = r.timestamp
-        if st.last is not None and ts <= st.last:
+        st = self._patients.get(reading.patient_id) or self._state(reading.patient_id)
+        if st.last is not None and reading.timestamp <= st.last:
             return []  # a replay: already evaluated
-        st.last = ts
+        return self._evaluate(st, reading, news2)
+
+    def _evaluate(self, st: _Patient, r: Reading, news2: News2 | None) -> list[AlertEvent]:
+        """``evaluate`` of a reading newer than the patient's last."""
+        st.last = r.timestamp
         events: list[AlertEvent] = []
-        active, runs = st.active, st.runs
         if st.stale:
             self._clear_orphans(st, r, events)
         values = (
@@ -117,7 +122,18 @@ class RuleEngine:
             r.temperature,
             None if news2 is None else news2.total,
         )
-        for c in st.checks:
+        active, checks = st.active, st.checks
+        if st.runs or (active and not checks.names.isdisjoint(active)) or not checks.calm(values):
+            self._judge(st, r, values, events)
+        if self._news2 and news2 is not None:
+            self._news2_alert(st, r, news2, events)
+        return events
+
+    def _judge(self, st: _Patient, r: Reading, values: tuple, events: list) -> None:
+        """Each rule on the reading's values (by slot), in file order: raise, clear, runs."""
+        ts = r.timestamp
+        active, runs = st.active, st.runs
+        for c in st.checks.checks:
             v = values[c.slot]
             if v is None:  # not measured in this reading: the rule neither raises nor clears
                 continue
@@ -151,9 +167,6 @@ class RuleEngine:
                         del runs[c.name]
                     else:  # a brief return inside the limit: the run goes on
                         run[4], run[5] = None, ts
-        if self._news2 and news2 is not None:
-            self._news2_alert(st, r, news2, events)
-        return events
 
     def _raise(self, st: _Patient, c: Check, r: Reading, v: float) -> AlertEvent:
         rule, shown = c.rule, charted(v, c.decimals)
@@ -173,7 +186,7 @@ class RuleEngine:
 
     def _news2_alert(self, st: _Patient, r: Reading, n: News2, events: list) -> None:
         """Raise, escalate or clear the NEWS2 alert (see the module docstring)."""
-        window = self._ruleset.news2_window
+        window = self._window
         if window is None:  # the alert follows each reading's score
             level = _RANK.get(n.alert_severity, 0)  # type: ignore[arg-type]
             clear = level == 0
@@ -223,7 +236,7 @@ class RuleEngine:
         )
 
     def _clear_orphans(self, st: _Patient, r: Reading, events: list) -> None:
-        names = {c.name for c in st.checks}
+        names = set(st.checks.names)
         if self._news2:
             names.add(NEWS2_RULE)
         st.stale = False
@@ -247,7 +260,7 @@ class RuleEngine:
         rules (NEWS2 excluded); no state is read or changed (for reports)."""
         checks = self._overridden.get(reading.patient_id, self._default)
         out = []
-        for c in checks:
+        for c in checks.checks:
             if c.slot < len(_VITALS):
                 v = getattr(reading, _VITALS[c.slot])
                 if v is not None and (v < c.lo or v >= c.hi):
@@ -298,7 +311,7 @@ class RuleEngine:
         self._compile(ruleset)
         for pid, st in self._patients.items():
             st.checks = self._overridden.get(pid, self._default)
-            names = {c.name for c in st.checks}
+            names = st.checks.names
             for name in [n for n in st.runs if n not in names]:
                 del st.runs[name]
             st.stale = bool(st.active)
