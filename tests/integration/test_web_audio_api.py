@@ -122,7 +122,7 @@ def test_with_auth_the_pause_records_the_authenticated_user(settings, session):
             auth=("Nurse Lee", TOKEN),
         )
         assert r.status_code == 200, r.text
-    assert [x.paused_by for x in rows(session, ward)] == ["Nurse Lee"]
+    assert [x.paused_by for x in rows(session, ward)] == ["api-token (as Nurse Lee)"]
 
 
 def test_a_keyspace_without_the_table_gets_503_saying_run_vitals_init(
