@@ -15,6 +15,7 @@ import json
 import math
 import os
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -377,3 +378,17 @@ def test_blood_pressure_pairs_are_judged_as_the_reference(systolic, diastolic, s
     assert outcome(build, "P001", at, vals, status=status) == outcome(
         reference_build, "P001", at, vals, status=status
     )
+
+
+def test_a_decoded_reading_is_a_frozen_reading_like_one_built_by_its_constructor():
+    import dataclasses
+    import pickle
+
+    got = decode(json.dumps(SEED).encode(), PRODUCED_MS)
+    built = Reading(**{f.name: getattr(got, f.name) for f in dataclasses.fields(Reading)})
+    assert type(got) is Reading and got == built and hash(got) == hash(built)
+    assert repr(got) == repr(built)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        got.heart_rate = 50  # type: ignore[misc]
+    assert dataclasses.replace(got, heart_rate=50).heart_rate == 50
+    assert pickle.loads(pickle.dumps(got)) == got
