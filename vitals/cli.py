@@ -44,7 +44,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
     \b
     Typical session (each in its own terminal):
       vitals init                      # schema + topics, once
-      vitals consume                   # as many as you like: one consumer group
+      vitals consume                   # one or more: one group shares the topic's
+                                       # partitions (init --partitions, default 6);
+                                       # members beyond that many sit idle
       vitals produce --patient-count 10
       vitals query P001 --since 1h
     """

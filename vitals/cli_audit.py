@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import click
 
-from vitals.cli_options import cassandra_options, option, plural
+from vitals.cli_options import cassandra_options, option, patient_id, plural
 from vitals.config import CassandraSettings
 
 OUTCOMES = ("ok", "refused", "not-found", "rejected", "failed")  # vitals.audit.OUTCOMES
 
 
 @click.command()
-@click.argument("patient", required=False)
+@click.argument("patient", required=False, callback=patient_id)
 @option(
     "--patient",
     "patient_option",
     metavar="ID",
+    callback=patient_id,
     help="Only this patient's rows (the same as the PATIENT argument).",
 )
 @option("--user", metavar="NAME", help="Only this user's rows (as they logged in).")

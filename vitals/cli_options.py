@@ -181,6 +181,21 @@ labels_option = option(
 )
 
 
+def patient_id(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Click callback: hold a PATIENT argument or option to the one patient-id rule
+    (``vitals.readings.check_patient_id``) before anything is connected to; None passes."""
+    if value is None:
+        return None
+    from vitals.errors import InvalidReading
+    from vitals.readings import check_patient_id
+
+    try:
+        check_patient_id(value)
+    except InvalidReading as e:
+        raise click.BadParameter(e.reason) from None
+    return value
+
+
 def check_writable(path: str | None, flag: str) -> None:
     """Refuse (exit 2, naming ``flag`` and ``path``) a file to be written whose directory is
     missing or not writable, before any work is done; no file is created."""

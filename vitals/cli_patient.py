@@ -6,7 +6,7 @@ import getpass
 
 import click
 
-from vitals.cli_options import cassandra_options, option
+from vitals.cli_options import cassandra_options, option, patient_id
 from vitals.config import CassandraSettings
 
 
@@ -16,7 +16,7 @@ def patient() -> None:
 
 
 @patient.command("set")
-@click.argument("patient_id")
+@click.argument("patient_id", callback=patient_id)
 @option("--ward", help="Ward or unit, e.g. 'Ward 7' (\"\" clears it).")
 @option("--bed", help='Bed, e.g. 7 or 7A ("" clears it).')
 @option("--name", help="Display name, e.g. 'J. Smith' (\"\" clears it).")
@@ -53,7 +53,7 @@ def set_(
 
 
 @patient.command("show")
-@click.argument("patient_id", required=False)
+@click.argument("patient_id", required=False, callback=patient_id)
 @cassandra_options
 def show(patient_id: str | None, cassandra: CassandraSettings) -> None:
     """The register: every patient (or PATIENT_ID) with ward, bed and name.

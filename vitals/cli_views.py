@@ -20,6 +20,7 @@ from vitals.cli_options import (
     kafka_options,
     option,
     paint,
+    patient_id,
     plural,
     stale_after_option,
     use_colour,
@@ -128,6 +129,12 @@ def watch(
         if prefix and notice is None:
             who = "stored" if include_all else "monitored now (--all: every patient stored)"
             empty = f"no patient whose id starts with {prefix!r} is {who}"
+        elif not patients and notice is None and not include_all and board.anyone_stored():
+            empty = (
+                "no patient is monitored now: readings are stored, none in the last "
+                f"{_span(census_window)} (or monitoring ended); --all or a longer "
+                "--census-window shows them"
+            )
         return render(
             patients,
             now=datetime.now(UTC),
@@ -166,6 +173,15 @@ def watch(
         cluster.shutdown()
 
 
+def _span(window: timedelta) -> str:
+    """``window`` as --census-window is written: 90s, 30m, 12h, 2d."""
+    seconds = int(window.total_seconds())
+    for unit, size in (("d", 86_400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
 # --- vitals query --------------------------------------------------------------------------
 
 
@@ -180,7 +196,7 @@ def _time_option(ctx: click.Context, param: click.Parameter, value: str) -> str:
 
 
 @click.command()
-@click.argument("patient")
+@click.argument("patient", callback=patient_id)
 @option(
     "--since",
     envvar="VITALS_QUERY_SINCE",

@@ -90,6 +90,26 @@ def test_resume_ends_the_pause_and_both_are_kept(web, session):
     ]
 
 
+def test_resuming_a_station_never_paused_is_404_and_stores_nothing(web, session):
+    ward = station()
+    r = web.post("/api/audio/resume", json={"station": ward})
+    assert r.status_code == 404
+    assert r.json()["detail"] == (
+        f"the alarm audio of station {ward!r} was never paused: nothing to resume (is the "
+        "ward spelt as the board shows it?)"
+    )
+    assert rows(session, ward) == []
+
+
+def test_a_second_resume_of_a_real_station_answers_the_same(web, session):
+    ward = station()
+    web.post("/api/audio/pause", json={"station": ward}).raise_for_status()
+    for _ in range(2):
+        r = web.post("/api/audio/resume", json={"station": ward})
+        assert (r.status_code, r.json()["action"]) == (200, "resumed")
+    assert web.get("/api/audio/pause", params={"station": ward}).json()["pause"] is None
+
+
 @pytest.mark.parametrize(
     ("body", "says"),
     [

@@ -161,6 +161,32 @@ def test_mistakes_get_one_clear_line_and_exit_2(args, message):
     assert "Traceback" not in err
 
 
+RULE = "(1–64 printable ASCII characters, single inner spaces, no '/' or '\\', not '.' or '..')"
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["query", ""], "'PATIENT': ''"),
+        (["query", "a/b"], "'PATIENT': 'a/b'"),
+        (["audit", ".."], "'[PATIENT]': '..'"),
+        (["audit", "--patient", "a  b"], "'--patient': 'a  b'"),
+        (["patient", "show", ""], "'[PATIENT_ID]': ''"),
+        (["patient", "set", "", "--ward", "7A"], "'PATIENT_ID': ''"),
+    ],
+)
+def test_a_patient_id_is_held_to_the_one_rule_before_connecting(args, named):
+    code, err = vitals(*args)
+    assert code == 2, err
+    assert err.splitlines()[-1] == f"Error: Invalid value for {named} is not a patient id {RULE}"
+
+
+def test_the_help_says_consumers_beyond_the_partitions_sit_idle():
+    out = CliRunner().invoke(cli, ["--help"]).output
+    assert "as many as you like" not in out
+    assert "members beyond that many sit idle" in out
+
+
 @pytest.mark.parametrize(
     "option", ["--auth", "--tls-cert", "--rules", "--compare", "--labels", "--codes", "--csv"]
 )

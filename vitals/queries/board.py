@@ -186,6 +186,13 @@ class Board:
         self._fill_series(ordered[:series_for], timedelta(minutes=minutes))
         return ordered
 
+    def anyone_stored(self) -> bool:
+        """Whether any patient has a newest reading stored (one row read): tells a census
+        that is empty because everyone fell out of the window from a keyspace never fed."""
+        return (
+            self.session.execute("SELECT patient_id FROM patient_latest LIMIT 1").one() is not None
+        )
+
     def _fill_series(self, patients: list[PatientView], window: timedelta) -> None:
         """Each patient's HR and SpO2 over ``window`` up to their newest reading."""
         work = []

@@ -112,6 +112,12 @@ class AudioPauses:
         self.session.execute(self._insert, (_key(station), now, until, by, action))
         return _pause(station, now, until, by, action, now)
 
+    def ever_paused(self, station: str) -> bool:
+        """Whether ``station`` has any pause (or resume) stored: a resume of a station never
+        paused is a mistake (a misspelt ward), not a resume."""
+        self._prepare()
+        return self.session.execute(self._latest, (_key(station),)).one() is not None
+
     def current(self, station: str, *, now: datetime) -> dict | None:
         """The pause in force at ``now`` (the newest row, if it is a pause not yet over)."""
         self._prepare()
@@ -183,9 +189,22 @@ def pause(request: Request, body: PauseRequest | None = None) -> dict:
     return event
 
 
-@router.post("/resume", response_model=AudioPause, summary="End a pause of the alarm sound")
+@router.post(
+    "/resume",
+    response_model=AudioPause,
+    summary="End a pause of the alarm sound",
+    responses={404: {"description": "The station's alarm audio was never paused."}},
+)
 def resume(request: Request, body: ResumeRequest | None = None) -> dict:
+    """Idempotent for a station that was ever paused (a second resume answers the same);
+    404 for one that never was, so a misspelt ward is not answered "resumed"."""
     body = body or ResumeRequest()
+    if not pauses(request).ever_paused(body.station):
+        raise HTTPException(
+            404,
+            f"the alarm audio of station {body.station!r} was never paused: nothing to resume "
+            "(is the ward spelt as the board shows it?)",
+        )
     by = _who(request, body.by)
     event = pauses(request).record(body.station, "resumed", by, now=datetime.now(UTC), seconds=0)
     log.info("alarm audio of station %r resumed by %s", body.station, by)
