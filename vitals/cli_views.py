@@ -287,13 +287,20 @@ def query(
 
 #: Reading columns a device measures: '-' in the table when the reading did not carry it.
 _MEASURABLE = frozenset(VITALS)
+#: The ``status`` key of a reading column (vitals.readings.STATUS_VITALS): blood pressure as one.
+_STATUS_KEY = {"systolic": "blood_pressure", "diastolic": "blood_pressure"}
 
 
 def _cell(value: object, column: str, row: dict | None = None) -> str:
     """A value as the table shows it (times in UTC to the millisecond; a vital not measured
-    ``-``; an incomplete NEWS2 ``inc``, its missing parameters in ``news2_missing``)."""
+    ``-``, or the device's status for it, e.g. ``probe_off``; an incomplete NEWS2 ``inc``, its
+    missing parameters in ``news2_missing``)."""
     if column == "news2" and value is None and row and row.get("news2_missing"):
         return "inc"
+    if value is None and column in _MEASURABLE and row and row.get("status"):
+        status = row["status"].get(_STATUS_KEY.get(column, column))
+        if status:
+            return status
     if isinstance(value, list):
         return ",".join(value) or "-"
     if value is None:
@@ -308,6 +315,7 @@ def _cell(value: object, column: str, row: dict | None = None) -> str:
 
 
 def _table(rows: list[dict], columns: tuple[str, ...]) -> None:
+    columns = tuple(c for c in columns if c != "status")  # shown in the vitals' own cells
     cells = [[_cell(r[c], c, r) for c in columns] for r in rows]
     widths = [max([len(c), *(len(row[i]) for row in cells)]) for i, c in enumerate(columns)]
     numeric = {  # right-aligned: a column of numbers, some perhaps not measured
@@ -339,9 +347,11 @@ def _csv(rows: list[dict], columns: tuple[str, ...]) -> None:
 
 def _csv_value(v: object) -> object:
     """A CSV cell: not measured (None) is blank, a list (``news2_missing``) joined by
-    spaces."""
+    spaces, a dict (``status``) as ``vital:status`` pairs joined by spaces."""
     if isinstance(v, list):
         return " ".join(v)
+    if isinstance(v, dict):
+        return " ".join(f"{k}:{s}" for k, s in v.items())
     if v is None:
         return ""
     if isinstance(v, bool):

@@ -657,3 +657,46 @@ def test_query_shows_vitals_not_measured_and_an_incomplete_news2(session, topics
         assert cells[vital] == "-", cells
     assert cells["news2"] == "inc"
     assert cells["news2_missing"] == "respiratory_rate,blood_pressure,temperature"
+
+
+def test_query_shows_each_vitals_device_status(session, topics, keyspace):
+    """A vital the device could not measure (probe off, invalid cuff) is told apart from one
+    not measured: the status in the vital's cell of the table, a ``status`` column in CSV
+    (``vital:status`` pairs) and JSON (an object by vital)."""
+    from vitals.freshness import Freshest
+
+    patient = pid()
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    statuses = (("blood_pressure", "invalid"), ("spo2", "probe_off"))
+    readings = [Reading(patient, t0, heart_rate=88, status=statuses)]
+    bases = [Freshest().update(r) for r in readings]
+    w = Writer(session)
+    assert w.execute(w.batches(w.reading_rows(readings, [None], bases)))
+    assert w.execute(w.latest_statements([(readings[0], None, bases[0])]))
+    env = query_env(topics, keyspace)
+
+    def query(fmt: str) -> str:
+        res = run_vitals(env, "query", patient, "--since", "1h", "--format", fmt)
+        assert res.returncode == 0, res.stderr
+        return res.stdout
+
+    (row,) = json.loads(query("json"))
+    assert (row["spo2"], row["status"]) == (
+        None,
+        {"blood_pressure": "invalid", "spo2": "probe_off"},
+    )
+    (row,) = list(csv.DictReader(io.StringIO(query("csv"))))
+    assert (row["spo2"], row["status"]) == ("", "blood_pressure:invalid spo2:probe_off")
+
+    header, _rule, line = query("table").splitlines()
+    assert "status" not in header.split()
+    cells = dict(
+        zip(
+            header.split(),
+            [*line.split()[:1], " ".join(line.split()[1:3]), *line.split()[3:]],
+            strict=True,
+        )
+    )
+    assert (cells["heart_rate"], cells["spo2"]) == ("88", "probe_off")
+    assert (cells["systolic"], cells["diastolic"]) == ("invalid", "invalid")
+    assert (cells["respiratory_rate"], cells["temperature"]) == ("-", "-")  # not measured

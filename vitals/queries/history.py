@@ -40,8 +40,10 @@ READING_COLUMNS = (
     "news2",
 )
 #: What ``vitals query`` shows of a reading: its columns, then the NEWS2 parameters that had
-#: no fresh value (the score is incomplete and ``news2`` is None; see vitals.freshness).
-QUERY_READING_COLUMNS = (*READING_COLUMNS, "news2_missing")
+#: no fresh value (the score is incomplete and ``news2`` is None; see vitals.freshness), then
+#: the device's technical statuses by vital (``{"spo2": "probe_off"}``; see
+#: vitals.readings.STATUSES): a vital with a status was not measured for that reason.
+QUERY_READING_COLUMNS = (*READING_COLUMNS, "news2_missing", "status")
 ALERT_COLUMNS = (
     "patient_id",
     "timestamp",
@@ -151,7 +153,8 @@ class History:
 
 def row_dict(row: object, columns: Sequence[str]) -> dict:
     """``columns`` of a driver row as a dict, as stored: ``timestamp``/``raised_at`` aware
-    UTC, 32-bit floats rounded (``as_stored``), ``news2_missing`` a list in chart order."""
+    UTC, 32-bit floats rounded (``as_stored``), ``news2_missing`` a list in chart order,
+    ``status`` a dict by vital sorted by vital ({} when the device reported none)."""
     out = {c: getattr(row, c) for c in columns}
     for c in ("timestamp", "raised_at"):
         if c in out:
@@ -161,6 +164,8 @@ def row_dict(row: object, columns: Sequence[str]) -> dict:
     if "news2_missing" in out:
         missing = out["news2_missing"] or ()
         out["news2_missing"] = [p for p in PARAMETERS if p in missing]
+    if "status" in out:
+        out["status"] = dict(sorted((out["status"] or {}).items()))
     return out
 
 
