@@ -595,7 +595,7 @@ def test_exact_messages(
             "unknown rule in this override; expected hr",
         ),
         (OVERRIDE + "    rules:\n      news2: {above: 5}\n", 10, "news2", "spo2_scale: 2"),
-        (OVERRIDE + "    patients: [P002]\n", 8, "patients", "exactly one of"),
+        (OVERRIDE + "    patients: [P002]\n    spo2_scale: 2\n", 8, "patients", "exactly one of"),
         (OVERRIDE, 8, None, "this override changes nothing"),
         (OVERRIDE + "    spo2_scale: 3\n", 9, "spo2_scale", "expected 1 or 2"),
         (OVERRIDE + "    rules:\n      hr: {below: 50}\n", 10, "below", "is an above: rule"),

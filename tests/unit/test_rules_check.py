@@ -41,6 +41,36 @@ def test_a_file_with_several_mistakes_reports_all_of_them_in_one_pass() -> None:
     ]
 
 
+def test_duplicate_names_bad_scales_and_unknown_override_rules_come_in_the_same_pass() -> None:
+    text = "rules:\n" + rule(name="a") + rule(name="a", vital="heart_rat")
+    text += rule(name="b", severity="hgh") + rule(name="c")
+    text += "overrides:\n  - patients: [P1, 1001]\n    spo2_scale: 3\n    rules:\n"
+    text += "      b: {below: 90}\n      zz: {below: 90}\n      c: {belo: 90}\n"
+    assert error(text).splitlines() == [
+        "w.yaml: 7 mistakes:",
+        "  w.yaml:7: name: duplicate rule name 'a'; the first is at line 2",
+        "  w.yaml:8: vital: unknown vital 'heart_rat'; expected one of heart_rate, spo2, "
+        "systolic, diastolic, respiratory_rate, temperature, news2 (did you mean 'heart_rate'?)",
+        "  w.yaml:15: severity: unknown severity 'hgh'; expected one of high, medium, low "
+        "(did you mean 'high'?)",
+        "  w.yaml:23: patients: expected a patient id as text (quote ids YAML reads as numbers "
+        "or booleans: '1001'), got 1001",
+        "  w.yaml:24: spo2_scale: expected 1 or 2 (the NEWS2 SpO2 scale), got 3",
+        # b is refused above: its override is not a mistake again; zz is named nowhere
+        "  w.yaml:27: zz: unknown rule in this override; expected a, b, c",
+        "  w.yaml:28: belo: unknown key in the override of rule 'c'; expected above, below, "
+        "outside, clear, for, enabled, area, extreme, min_for, grace (did you mean 'below'?)",
+    ]
+
+
+def test_an_override_in_a_file_without_rules_says_there_is_none_to_override() -> None:
+    text = "rules: []\noverrides:\n  - patient: P1\n    rules: {ghost: {above: 1}}\n"
+    assert error(text) == (
+        "w.yaml:4: ghost: unknown rule in this override; this file's rules: section defines "
+        "no rule to override"
+    )
+
+
 def test_one_mistake_is_reported_as_before() -> None:
     assert error("rules:\n" + rule(vital="SpO2")).startswith("w.yaml:3: vital: unknown vital")
     assert "(did you mean 'spo2'?)" in error("rules:\n" + rule(vital="SpO2"))
