@@ -105,12 +105,17 @@ def score(r: Reading, *, spo2_scale: int = 1) -> News2:
     freshest values (``vitals.freshness``), or its score is incomplete and not computed.
     Raises ``ValueError`` for a reading that lacks one.
     """
-    if not r.complete:
+    resp, spo2, systolic, pulse, temp = (
+        r.respiratory_rate,
+        r.spo2,
+        r.systolic,
+        r.heart_rate,
+        r.temperature,
+    )
+    if resp is None or spo2 is None or systolic is None or pulse is None or temp is None:
         raise ValueError(f"NEWS2 needs every parameter; {r.patient_id} lacks some")
-    assert r.respiratory_rate is not None and r.spo2 is not None and r.heart_rate is not None
-    assert r.systolic is not None and r.temperature is not None
     # Comparisons are against the midpoints between bands: see "Values between two bands".
-    v = r.respiratory_rate
+    v: float = resp
     if 11.5 <= v < 20.5:
         rr = 0
     elif v < 8.5:
@@ -122,7 +127,7 @@ def score(r: Reading, *, spo2_scale: int = 1) -> News2:
     else:
         rr = 3
 
-    v = r.spo2
+    v = spo2
     oxygen = r.on_oxygen
     if spo2_scale == 1:
         if v >= 95.5:
@@ -154,7 +159,7 @@ def score(r: Reading, *, spo2_scale: int = 1) -> News2:
     else:
         raise ValueError(f"spo2_scale must be 1 or 2, got {spo2_scale!r}")
 
-    v = r.systolic
+    v = systolic
     if 110.5 <= v < 219.5:
         bp = 0
     elif v < 90.5:
@@ -166,7 +171,7 @@ def score(r: Reading, *, spo2_scale: int = 1) -> News2:
     else:
         bp = 3
 
-    v = r.heart_rate
+    v = pulse
     if 50.5 <= v < 90.5:
         hr = 0
     elif v < 40.5:
@@ -178,7 +183,6 @@ def score(r: Reading, *, spo2_scale: int = 1) -> News2:
     else:
         hr = 3
 
-    temp = r.temperature
     if 36.05 <= temp < 38.05:
         t = 0
     elif temp < 35.05:

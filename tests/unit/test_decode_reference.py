@@ -392,3 +392,19 @@ def test_a_decoded_reading_is_a_frozen_reading_like_one_built_by_its_constructor
         got.heart_rate = 50  # type: ignore[misc]
     assert dataclasses.replace(got, heart_rate=50).heart_rate == 50
     assert pickle.loads(pickle.dumps(got)) == got
+
+
+@FUZZ
+@given(
+    t=st.one_of(
+        st.floats(25, 45),
+        st.integers(250, 450).map(lambda t: t / 10),
+        st.integers(2500, 4500).map(lambda t: t / 100),
+        st.integers(25, 45),
+    )
+)
+def test_a_temperature_is_rounded_to_tenths_as_round_half_up_rounds_it(t: float):
+    from vitals.readings.model import _tenths
+
+    got = _tenths(t)
+    assert type(got) is float and got == float(round_half_up(t, 1))

@@ -289,7 +289,7 @@ def validated(
         None if systolic is None else _floor(systolic + 0.5),
         None if diastolic is None else _floor(diastolic + 0.5),
         None if respiratory_rate is None else _floor(respiratory_rate + 0.5),
-        None if temperature is None else float(round_half_up(temperature, 1)),
+        None if temperature is None else _tenths(temperature),
         consciousness,
         on_oxygen,
         bp_timestamp,
@@ -312,6 +312,19 @@ _Unfrozen = make_dataclass(
     repr=False,
     match_args=False,
 )
+
+
+def _tenths(temperature: float) -> float:
+    """A temperature in range (°C) rounded half up to one decimal (``round_half_up``).
+
+    Within 25-45 °C a float that ``round(t, 1)`` leaves unchanged is written with at most
+    one decimal (no exponent), which ``round_half_up`` returns as is: the usual case, at a
+    third of the cost."""
+    if round(temperature, 1) == temperature:
+        return float(temperature)
+    return float(round_half_up(temperature, 1))
+
+
 _HR, _SPO2, _SYS, _DIA, _RR, _TEMP = (LIMITS[v] for v in VITALS)
 _floor = math.floor
 #: Patient ids already found valid (``check_patient_id``); cleared when this many.
