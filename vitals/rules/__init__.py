@@ -24,12 +24,20 @@ How ``RuleEngine.evaluate`` behaves
       (default 10 s, longer than a two-reading artifact): when the area beyond the
       limit (sum of depth x seconds since the previous reading) reaches ``area:``,
       or when every reading for ``min_for:`` has been beyond ``extreme:``.
+    * Intermittent measurements are judged at once (``Check.spot``): with ``grace:``,
+      a value that is its vital's first, or comes more than ``grace:`` after the
+      previous value of that vital when that one was alone too (NIBP cuff cycles,
+      thermometers, manual observations), raises at that reading: the delay filters a
+      continuous signal (IEC 60601-1-8) and there is none to wait on. A continuous
+      signal resuming after a gap (or whose device reported ``probe_off`` through it)
+      waits for its ``for:`` again. Rules without ``grace:`` behave as before it existed.
     * NEWS2: without ``news2: {window:}``, raised at each reading's
       ``News2.alert_severity`` and cleared at the first reading reaching no level.
       With a window (the default rules: 1 min), the level is the highest reached
       by at least 2/3 of the readings of the last window (none before the
       patient has a window's worth of readings, restarted after a gap longer than
-      the window), and it clears when at most 1/5 of them reach any level: one
+      the window; a spot score, alone in its window, is judged at once as without
+      a window), and it clears when at most 1/5 of them reach any level: one
       red-scoring artifact is not an alarm, a score hovering at a band edge raises
       once. A rise to a higher level is one ``escalated`` event (the alert stays
       active at the new severity); a fall to a lower level keeps the higher alert.

@@ -33,6 +33,7 @@ class Check:
         "ehi",
         "elo",
         "fast",
+        "gap",
         "grace",
         "hi",
         "immediate",
@@ -63,6 +64,8 @@ class Check:
         self.elo = _ge(r.extreme_low, step) if r.extreme_low is not None else None
         self.ehi = _gt(r.extreme_high, step) if r.extreme_high is not None else None
         self.fast = self.elo is not None or self.ehi is not None
+        # longest spacing of a continuous signal: beyond it a reading is a spot measurement
+        self.gap = r.grace
 
     def depth(self, v: float) -> float:
         """How far ``v`` is beyond the rule's limit (units of the vital; > 0 when true)."""
@@ -70,6 +73,25 @@ class Check:
         return max(
             r.low - v if r.low is not None else 0.0, v - r.high if r.high is not None else 0.0
         )
+
+    def spot(self, previous: datetime | None, before: datetime | None, ts: datetime) -> bool:
+        """Is a reading at ``ts`` an intermittent measurement of its vital, to judge at once?
+
+        ``previous``, ``before``: the two newest earlier readings with a value or a technical
+        status of the vital (``None``: none). The alarm condition delay (``for:``,
+        IEC 60601-1-8) filters artifacts of a continuous signal. A reading more than
+        ``grace:`` after the previous one of its vital is a spot measurement (NIBP cuff cycle, thermometer, manual observation: a
+        monitor alarms on the NIBP result as the cycle completes) unless that previous one
+        was itself part of a continuous signal (at most ``grace:`` after its predecessor):
+        then the signal resumes after a gap (leads reattached) and the delay starts anew. A
+        first value is a spot measurement. Always ``False`` for a rule without ``grace:``,
+        which behaves as before it existed (its ``for:`` runs on through gaps)."""
+        gap = self.gap
+        if gap is None:
+            return False
+        if previous is None:
+            return True
+        return ts - previous > gap and (before is None or previous - before > gap)
 
     def extreme(self, v: float) -> bool:
         return (self.elo is not None and v < self.elo) or (self.ehi is not None and v >= self.ehi)

@@ -11,7 +11,7 @@ from vitals.news2 import RESPONSES, News2
 from vitals.news2 import score as news2_score
 from vitals.readings import Reading
 from vitals.rules.checks import Check, Checks, charted
-from vitals.rules.model import _RANK, NEWS2_RULE, VITAL_NAMES, AlertEvent, Rule, RuleSet
+from vitals.rules.model import _RANK, _SLOT, NEWS2_RULE, VITAL_NAMES, AlertEvent, Rule, RuleSet
 from vitals.rules.news2_window import News2Window
 from vitals.technical import TechnicalAlarms, is_technical_status_rule
 
@@ -19,10 +19,15 @@ log = logging.getLogger(__name__)
 
 _SEVERITY = {rank: name for name, rank in _RANK.items()}
 _VITALS = VITAL_NAMES[:-1]  # the slots of a reading's own vitals (the last is news2)
+#: the vital slots a technical status names (``vitals.readings.STATUS_VITALS``)
+_STATUS_SLOTS = {v: (_SLOT[v],) for v in _VITALS} | {
+    "blood_pressure": (_SLOT["systolic"], _SLOT["diastolic"])
+}
+_NEVER: tuple[datetime | None, datetime | None] = (None, None)
 
 
 class _Patient:
-    __slots__ = ("active", "checks", "last", "n2", "runs", "stale")
+    __slots__ = ("active", "checks", "last", "n2", "runs", "seen", "stale")
 
     def __init__(self, checks: Checks) -> None:
         self.checks = checks
@@ -32,6 +37,9 @@ class _Patient:
         self.runs: dict[str, list] = {}
         self.stale = False  # active may hold alerts of rules no longer in force
         self.n2: News2Window | None = None  # NEWS2 alert levels of recent readings (windowed)
+        # per vital slot: the times of the newest two readings with its value or a technical
+        # status for it (Check.spot)
+        self.seen: list[tuple[datetime | None, datetime | None]] = [_NEVER] * len(VITAL_NAMES)
 
 
 class RuleEngine:
@@ -125,6 +133,13 @@ class RuleEngine:
         active, checks = st.active, st.checks
         if st.runs or (active and not checks.names.isdisjoint(active)) or not checks.calm(values):
             self._judge(st, r, values, events)
+        seen, ts = st.seen, r.timestamp
+        for i, v in enumerate(values):
+            if v is not None:
+                seen[i] = (ts, seen[i][0])
+        for vital, _ in r.status:  # a device reporting probe off: the signal goes on
+            for i in _STATUS_SLOTS.get(vital, ()):
+                seen[i] = (ts, seen[i][0])
         if self._news2 and news2 is not None:
             self._news2_alert(st, r, news2, events)
         return events
@@ -145,7 +160,9 @@ class RuleEngine:
                         events.append(raised.cleared(ts, charted(v, c.decimals), now=True))
                     continue
             if v < c.lo or v >= c.hi:
-                if not c.immediate:
+                if not c.immediate and c.spot(*st.seen[c.slot], ts):
+                    runs.pop(c.name, None)  # intermittent: no signal to wait on, judged at once
+                elif not c.immediate:
                     run = runs.get(c.name)
                     if run is None or (c.grace is not None and ts - run[2] > c.grace):
                         run = runs[c.name] = [1, ts, ts, 0.0, None, ts]  # (after a gap: anew)

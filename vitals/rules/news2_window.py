@@ -4,6 +4,13 @@ One red-scoring artifact is not an alarm and a score hovering at a band edge
 raises once: the level is the highest reached by at least 2/3 of the window's
 readings, and it is calm when at most 1/5 of them reach any level (see
 ``vitals.rules``, "How RuleEngine.evaluate behaves").
+
+The window filters artifacts of a continuous series of scores. A spot score (the first,
+or one more than ``span`` after a previous score that was itself alone in its window:
+manual observations every few minutes or hours) has no series to wait on and is judged
+on its own at once, as without a window (RCP NEWS2 2017 scores each set of observations;
+IEC 60601-1-8 alarm condition delays are for continuous signals). A continuous series
+resuming after a gap (leads reattached) starts its window again.
 """
 
 from __future__ import annotations
@@ -26,13 +33,17 @@ class News2Window:
 
     def add(self, ts: datetime, level: int, span: timedelta) -> tuple[int, bool] | None:
         """Add a reading; ``(level held by >= 2/3 of the window, calm)``, or ``None`` while
-        the series is shorter than ``span``. Calm: at most 1/5 of the window's readings
+        the series is shorter than ``span``; a spot score: ``(its level, level == 0)``. Calm: at most 1/5 of the window's readings
         reached any level, at every reading of the last ``span`` (two windows in all)."""
         items, counts = self.items, self.counts
-        if items and ts - items[-1][0] > span:  # a gap (lead-off): start again
+        if not items or ts - items[-1][0] > span:  # the first, or after a gap: start again
+            spot = len(items) < 2  # the previous score, if any, was alone in its window
             items.clear()
             counts[:] = [0, 0, 0, 0]
             self.since, self.quiet_since = ts, None
+            items.append((ts, level))
+            counts[level] += 1
+            return (level, level == 0) if spot else None
         items.append((ts, level))
         counts[level] += 1
         cut = ts - span

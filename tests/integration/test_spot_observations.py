@@ -1,0 +1,75 @@
+"""Intermittent observations through Kafka, the consumer and Cassandra: a sick patient
+observed every 2 minutes alarms at the first observation (IEC 60601-1-8 alarm condition
+delays are for continuous signals), and a partial reading does not reset consciousness
+or supplemental oxygen to alert / air."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from kafka import KafkaProducer
+
+import vitals
+from tests.helpers import KAFKA, committed_and_end, start_consumer, wait_until
+
+pytestmark = pytest.mark.services
+DEFAULT_RULES = Path(vitals.__file__).parent / "default_rules.yaml"
+
+T0 = (datetime.now(UTC) - timedelta(hours=3)).replace(microsecond=0)
+SICK = {
+    "heart_rate": 135,
+    "spo2": 88,
+    "blood_pressure": {"systolic": 85, "diastolic": 50},
+    "respiratory_rate": 28,
+    "temperature": 39.5,
+    "consciousness": "V",
+    "on_oxygen": True,
+}
+
+
+def send(topic: str, messages: list[dict]) -> None:
+    p = KafkaProducer(bootstrap_servers=KAFKA, acks="all")
+    for m in messages:
+        p.send(topic, key=m["patient_id"].encode(), value=json.dumps(m).encode())
+    p.flush()
+    p.close()
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def consume_all(topics, keyspace, expected: int) -> None:
+    """Run the consumer with the shipped default rules (delays, grace) until all committed."""
+    c = start_consumer(topics, keyspace, "--rules", str(DEFAULT_RULES))
+    try:
+        wait_until(
+            lambda: committed_and_end(topics.vitals, topics.group) == (expected, expected),
+            60,
+            f"{expected} records committed",
+        )
+    finally:
+        c.stop()
+
+
+def test_a_sick_patient_observed_every_two_minutes_alarms_at_the_first_observation(
+    topics, keyspace, session
+):
+    pid = f"SPOT-{uuid.uuid4().hex[:6]}"
+    send(
+        topics.vitals,
+        [{"patient_id": pid, "timestamp": at(120 * i).isoformat(), **SICK} for i in range(3)],
+    )
+    consume_all(topics, keyspace, 3)
+    rows = session.execute(
+        f"SELECT timestamp, rule, kind FROM {keyspace}.patient_alerts "
+        "WHERE patient_id = %s AND day IN (%s, %s)",
+        (pid, T0.date(), at(240).date()),
+    ).all()
+    raised = {(r.rule, r.timestamp.replace(tzinfo=UTC)) for r in rows if r.kind == "raised"}
+    rules = ["high_heart_rate", "low_spo2", "low_systolic", "high_respiratory_rate", "fever"]
+    assert raised == {(rule, T0) for rule in [*rules, "news2"]}
