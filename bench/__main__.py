@@ -118,7 +118,8 @@ def details(results: dict, d: dict) -> str:
         out.append(
             f"  {label}: consumer CPU {med('consumer_cpu_us_per_row'):.0f} µs/row (incl. "
             f"start-up), Cassandra CPU {med('cassandra_cpu_us_per_row'):.0f} µs/row (shared "
-            f"server), join {med('startup_s'):.1f} s, alerts raised {med('alerts_raised'):.0f}"
+            f"server), join {med('startup_s'):.1f} s, alerts raised {med('alerts_raised'):.0f}, "
+            f"patient_latest upserts per row {med('latest_upserts_per_row'):.2f}"
         )
     for key in ("ceil_replicas_30", "ceil_partition_30", "ceil_partition_60"):
         runs_ = results.get(key)

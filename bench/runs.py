@@ -37,6 +37,7 @@ from vitals.store.rows import INSERT_READING, reading_row
 
 _SENT = re.compile(r"sent (\d+) readings to \S+: (\d+) acknowledged, (\d+) failed \(([\d,]+)/s\)")
 _STOPPED = re.compile(r"stored (\d+), dead-lettered (\d+), alerts raised (\d+), cleared (\d+)")
+_UPSERTS = re.compile(r"patient_latest upserts (\d+)")
 
 
 # --- producer ------------------------------------------------------------------------------
@@ -161,9 +162,15 @@ def ingest(
                     raise RuntimeError(f"a consumer exited early:\n{p.text()}")
             return offsets.caught_up(group, ends)
 
-        wait_until(
-            caught_up, max(120.0, n / 500), f"group {group} committing the end offsets {ends}"
-        )
+        try:
+            wait_until(
+                caught_up, max(120.0, n / 500), f"group {group} committing the end offsets {ends}"
+            )
+        except TimeoutError as e:  # say what the members said, not only that they were late
+            tails = "\n".join(p.text()[-1500:] for p in procs)
+            raise TimeoutError(
+                f"{e}; committed {offsets.committed(group)}; members:\n{tails}"
+            ) from None
         done = time.monotonic()
         cass1 = cpu_seconds(cass_pid)
         days = days_between(*span)
@@ -195,6 +202,11 @@ def ingest(
         "stored_by_member": [int(m[1]) if m else None for m in stats],
         "alerts_raised": sum(int(m[3]) for m in stats if m),
         "dead_lettered": sum(int(m[2]) for m in stats if m),
+        # patient_latest rows written per stored reading (a count: steady on a noisy machine)
+        "latest_upserts_per_row": sum(
+            int(m[1]) for p in procs if (m := _UPSERTS.search(p.last_line("Stopped after") or ""))
+        )
+        / n,
     }
     scratch.drop_keyspace(ks)
     return out

@@ -371,6 +371,7 @@ def consume(
     click.echo(
         f"Stopped after {time.monotonic() - t0:.1f} s: consumed {s.consumed}, stored {s.stored}, "
         f"dead-lettered {s.dead_lettered}, alerts raised {s.alerts_raised}, "
-        f"cleared {s.alerts_cleared}, escalated {s.alerts_escalated}",
+        f"cleared {s.alerts_cleared}, escalated {s.alerts_escalated}, "
+        f"patient_latest upserts {s.latest_upserts}",
         err=True,
     )

@@ -148,13 +148,15 @@ class RecordProcessing:
         if not held:
             return True
         w = self.writer
+        rows = [item for items in held.values() for item in items]
         ok = w.execute(
-            w.latest_statements(item for items in held.values() for item in items),
+            w.latest_statements(rows),
             should_stop=should_stop or self._stop.is_set,
             on_retry=lambda n, d, e: self.reporter.waiting("Cassandra", n, d, e),
         )
         if ok:
             held.clear()
+            self.stats.latest_upserts += len(rows)
         return ok
 
     def _publish(self, messages: list[tuple]) -> bool:

@@ -52,5 +52,6 @@ class Stats:
     alerts_cleared: int = 0
     alerts_escalated: int = 0
     batches: int = 0
+    latest_upserts: int = 0  # patient_latest rows written (see ``flush_latest``)
     last_commit: float | None = None
     alerts_by_severity: dict[str, int] = field(default_factory=dict)
