@@ -304,7 +304,8 @@ def _cell(value: object, column: str, row: dict | None = None) -> str:
     if isinstance(value, list):
         return ",".join(value) or "-"
     if value is None:
-        return "-" if column in _MEASURABLE or column == "news2" else ""
+        observed = ("news2", "consciousness", "on_oxygen")  # None: not measured / observed
+        return "-" if column in _MEASURABLE or column in observed else ""
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}"
     if isinstance(value, bool):

@@ -19,8 +19,14 @@ Default windows (``DEFAULT_WINDOWS``), and why:
     * temperature: 4 h — the shortest routine interval of NEWS2's observation
       frequencies (4–6 hourly for a score of 1–4, RCP 2017, chart 2); it
       changes slowly and is measured rarely.
-Consciousness (ACVPU) and supplemental oxygen are descriptive fields of each
-reading (default alert, air), as in the seed's messages.
+Consciousness (ACVPU) and supplemental oxygen are observations like the vitals:
+a reading that does not carry them (``None``: a monitor's partial reading, an HL7
+message, the seed's JSON) takes the patient's freshest observed value within
+``OBSERVED_WINDOW`` (4 h, the shortest routine interval of NEWS2's observation
+frequencies, RCP 2017 chart 2, as for temperature); with none observed, the score
+takes alert and on air, as the seed's messages (which never carry them) always did.
+A patient found responding to voice on oxygen stays V on oxygen for the next
+heart-rate-only reading instead of dropping 5 points.
 
 A reading that carries all six vitals is scored exactly as before: every value
 is its own, 0 s old.
@@ -90,16 +96,20 @@ class Freshest:
         self.windows = windows or DEFAULT_WINDOWS
         self._full: dict[str, Reading] = {}  # newest complete reading (own bp time or none)
         self._parts: dict[str, dict[str, tuple[datetime, tuple]]] = {}  # newer partial values
+        # consciousness / on_oxygen -> (observed at, value): the newest observation of each
+        self._observed: dict[str, dict[str, tuple[datetime, object]]] = {}
 
     def update(self, r: Reading) -> Basis:
         """Take the reading's values and return the basis of its NEWS2 score."""
         pid = r.patient_id
+        carried = self._observe(r)
         if r.bp_timestamp is None and r.complete:  # the seed's reading: all its own
             full = self._full.get(pid)
             if full is None or r.timestamp >= full.timestamp:
                 self._full[pid] = r
                 self._parts.pop(pid, None)
-            return Basis(r, _ZERO_AGES, ())
+            own = replace(r, **carried) if carried else r  # type: ignore[arg-type]
+            return Basis(own, _ZERO_AGES, ())
         parts = self._parts.setdefault(pid, {})
         for param, fields in PARAMETERS.items():
             first = getattr(r, fields[0])
@@ -108,7 +118,7 @@ class Freshest:
                 held = self._held(pid, param)
                 if held is None or at >= held[0]:
                     parts[param] = (at, tuple(getattr(r, f) for f in fields))
-        filled: dict[str, object] = {}
+        filled: dict[str, object] = dict(carried)
         ages: dict[str, int] = {}
         missing = []
         for param, fields in PARAMETERS.items():
@@ -122,6 +132,25 @@ class Freshest:
         if missing:
             return Basis(None, MappingProxyType(ages), tuple(missing))
         return Basis(replace(r, **filled), MappingProxyType(ages), ())  # type: ignore[arg-type]
+
+    def _observe(self, r: Reading) -> dict[str, object]:
+        """Keep the reading's consciousness / oxygen observations; return the fresh
+        observed values of those it lacks (field -> value), to fill them from."""
+        c, o = r.consciousness, r.on_oxygen
+        known = self._observed.get(r.patient_id)
+        if known is None:
+            if c is None and o is None:
+                return {}  # nothing observed, ever (the seed's messages): nothing to carry
+            known = self._observed[r.patient_id] = {}
+        carried: dict[str, object] = {}
+        for name, value in (("consciousness", c), ("on_oxygen", o)):
+            held = known.get(name)
+            if value is not None:
+                if held is None or r.timestamp >= held[0]:
+                    known[name] = (r.timestamp, value)
+            elif held is not None and timedelta(0) <= r.timestamp - held[0] <= OBSERVED_WINDOW:
+                carried[name] = held[1]
+        return carried
 
     def _held(self, pid: str, param: str) -> tuple[datetime, tuple] | None:
         """``(measured at, values)`` of the newest value of ``param``."""
@@ -143,11 +172,14 @@ class Freshest:
                 parts[param] = held
 
     def forget(self, patient_id: str) -> None:
+        self._observed.pop(patient_id, None)
         self._full.pop(patient_id, None)
         self._parts.pop(patient_id, None)
 
 
 _ZERO_AGES = MappingProxyType({p: 0 for p in PARAMETERS})
+#: How long an observed consciousness level or oxygen status is carried into NEWS2.
+OBSERVED_WINDOW = timedelta(hours=4)
 
 
 def describe(basis: Basis) -> str:

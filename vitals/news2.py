@@ -103,6 +103,8 @@ def score(r: Reading, *, spo2_scale: int = 1) -> News2:
 
     ``r`` must carry every parameter: a partial reading is first completed from the
     freshest values (``vitals.freshness``), or its score is incomplete and not computed.
+    Consciousness and oxygen never observed (``None``; the seed's messages never carry
+    them) score as alert and on air, as the seed's messages always have.
     Raises ``ValueError`` for a reading that lacks one.
     """
     resp, spo2, systolic, pulse, temp = (
@@ -192,7 +194,8 @@ def score(r: Reading, *, spo2_scale: int = 1) -> News2:
     else:
         t = 2
 
-    parts = (rr, sp, 2 if oxygen else 0, bp, hr, 0 if r.consciousness == "A" else 3, t)
+    c = r.consciousness
+    parts = (rr, sp, 2 if oxygen else 0, bp, hr, 0 if c == "A" or c is None else 3, t)
     n = _CACHE.get(parts)
     if n is None:
         n = _CACHE[parts] = _make(parts)

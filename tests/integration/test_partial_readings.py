@@ -146,7 +146,8 @@ def test_nulls_in_optional_fields_are_absent_and_a_reading_without_vitals_is_dea
     )
     consume_all(topics, keyspace, 2)
     r = row(session, keyspace, pid, 0)
-    assert (r.temperature, r.consciousness, r.on_oxygen, r.heart_rate) == (None, "A", False, 80)
+    # null consciousness / oxygen: not observed, left unset (never stored as alert / air)
+    assert (r.temperature, r.consciousness, r.on_oxygen, r.heart_rate) == (None, None, None, 80)
     (dead,) = read_topic(topics.dlq, 1)
     assert dict(dead.headers)["vitals.error"].decode().startswith("no vital measured")
 

@@ -73,3 +73,25 @@ def test_a_sick_patient_observed_every_two_minutes_alarms_at_the_first_observati
     raised = {(r.rule, r.timestamp.replace(tzinfo=UTC)) for r in rows if r.kind == "raised"}
     rules = ["high_heart_rate", "low_spo2", "low_systolic", "high_respiratory_rate", "fever"]
     assert raised == {(rule, T0) for rule in [*rules, "news2"]}
+
+
+def test_a_partial_reading_keeps_consciousness_and_oxygen_and_stores_them_as_unobserved(
+    topics, keyspace, session
+):
+    pid = f"SICK-{uuid.uuid4().hex[:6]}"
+    first = {"patient_id": pid, "timestamp": at(0).isoformat(), **SICK}
+    partial = {"patient_id": pid, "timestamp": at(10).isoformat(), "heart_rate": 137}
+    send(topics.vitals, [first, partial])
+    consume_all(topics, keyspace, 2)
+    row = session.execute(
+        f"SELECT news2, consciousness, on_oxygen FROM {keyspace}.patient_vitals "
+        "WHERE patient_id = %s AND day = %s AND timestamp = %s",
+        (pid, at(10).date(), at(10)),
+    ).one()
+    assert (row.news2, row.consciousness, row.on_oxygen) == (19, None, None)  # not 14, A, air
+    latest = session.execute(
+        f"SELECT heart_rate, consciousness, on_oxygen FROM {keyspace}.patient_latest "
+        "WHERE patient_id = %s",
+        (pid,),
+    ).one()
+    assert (latest.heart_rate, latest.consciousness, latest.on_oxygen) == (137, "V", True)

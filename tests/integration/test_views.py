@@ -47,7 +47,7 @@ def pid() -> str:
 
 
 def reading(patient: str, ts: datetime, *, hr: int = 80, spo2: int = 97) -> Reading:
-    return Reading(patient, ts, hr, spo2, 120, 80, 16, 36.8)
+    return Reading(patient, ts, hr, spo2, 120, 80, 16, 36.8, "A", False)  # observed: alert, air
 
 
 def run_vitals(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess:

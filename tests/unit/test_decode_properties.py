@@ -63,7 +63,7 @@ def assert_valid(r: Reading) -> None:
     assert (r.systolic is None) == (r.diastolic is None)
     assert r.systolic is None or r.diastolic < r.systolic
     assert r.timestamp.utcoffset() is not None and r.timestamp.utcoffset().total_seconds() == 0
-    assert r.consciousness in "ACVPU" and isinstance(r.on_oxygen, bool)
+    assert r.consciousness in (None, *"ACVPU") and r.on_oxygen in (None, True, False)
 
 
 json_values = st.recursive(

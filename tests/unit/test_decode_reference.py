@@ -73,7 +73,7 @@ def reference_duplicate(value: bytes) -> str | None:
 
 
 def reference_build(
-    patient_id, timestamp, values, consciousness="A", on_oxygen=False, *, produced_at=None,
+    patient_id, timestamp, values, consciousness=None, on_oxygen=None, *, produced_at=None,
     bp_timestamp=None, status=None,
 ):  # fmt: skip
     check_patient_id(patient_id)
@@ -119,7 +119,7 @@ def reference_build(
         if sys_ is None:
             raise InvalidReading("given without a blood pressure", "blood_pressure.timestamp")
         _check_time(bp_timestamp, produced_at, "blood_pressure.timestamp")
-    if consciousness not in CONSCIOUSNESS:
+    if consciousness is not None and consciousness not in CONSCIOUSNESS:
         raise InvalidReading(f"{consciousness!r} is not one of A, C, V, P, U", "consciousness")
 
     def whole(v):
@@ -187,8 +187,8 @@ def reference_decode(value: bytes | None, record_ms: int) -> Reading:
         wire.patient_id,
         ts,
         values,
-        "A" if wire.consciousness is None else wire.consciousness,
-        False if wire.on_oxygen is None else wire.on_oxygen,
+        wire.consciousness,  # None: not observed
+        wire.on_oxygen,
         produced_at=produced_at,
         bp_timestamp=bp_ts,
         status=wire.status,

@@ -45,7 +45,7 @@ def reference_parts(r: Reading, scale: int) -> tuple[int, ...]:
         2 if r.on_oxygen else 0,
         band(sys_, [(90, 3), (100, 2), (110, 1), (219, 0)], 3),
         band(pulse, [(40, 3), (50, 1), (90, 0), (110, 1), (130, 2)], 3),
-        0 if r.consciousness == "A" else 3,
+        0 if r.consciousness in ("A", None) else 3,  # None: never observed (the seed's JSON)
         band(temp, [(35.0, 3), (36.0, 1), (38.0, 0), (39.0, 1)], 2),
     )
 

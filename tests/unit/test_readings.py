@@ -305,9 +305,9 @@ def test_a_pulse_oximeter_reading_carries_heart_rate_and_spo2_only():
     assert r.measured() == ("heart_rate", "spo2") and not r.complete
 
 
-def test_null_means_not_measured_and_null_descriptive_fields_take_their_defaults():
+def test_null_means_not_measured_and_null_consciousness_and_oxygen_not_observed():
     r = decode(msg(temperature=None, consciousness=None, on_oxygen=None), PRODUCED_MS)
-    assert r.temperature is None and (r.consciousness, r.on_oxygen) == ("A", False)
+    assert r.temperature is None and (r.consciousness, r.on_oxygen) == (None, None)
     assert r.heart_rate == 95
 
 

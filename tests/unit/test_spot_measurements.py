@@ -154,7 +154,12 @@ def news2_events(readings: list[Reading]) -> list[tuple[float, str, str]]:
 
 def test_spot_news2_scores_raise_escalate_and_clear_at_once_with_a_window() -> None:
     medium = {**NORMAL, "respiratory_rate": 22, "heart_rate": 115, "temperature": 38.5}  # 5
-    readings = [at(0, **NORMAL), at(600, **medium), at(1200, **SICK), at(1800, **NORMAL)]
+    readings = [
+        at(0, **NORMAL),
+        at(600, **medium),
+        at(1200, **SICK),
+        at(1800, **NORMAL, consciousness="A", on_oxygen=False),
+    ]
     assert news2_events(readings) == [
         (600, "raised", "news2"),
         (1200, "escalated", "news2"),

@@ -22,7 +22,7 @@ from vitals.readings.model import VITALS, Reading, build, parse_timestamp
 CSV_REQUIRED = ("patient_id", *VITALS)
 CSV_OPTIONAL = ("timestamp", "consciousness", "on_oxygen")
 _TRUE = {"1", "true", "yes", "y", "o2", "oxygen"}
-_FALSE = {"", "0", "false", "no", "n", "air"}
+_FALSE = {"0", "false", "no", "n", "air"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,11 +153,12 @@ def _csv_fields(
     ts_text = raw.get("timestamp", "").strip()
     try:
         out["timestamp"] = parse_timestamp(ts_text) if ts_text else None
-        out["consciousness"] = raw.get("consciousness", "").strip().upper() or "A"
+        # a blank or absent cell: not observed (None), never alert / on air
+        out["consciousness"] = raw.get("consciousness", "").strip().upper() or None
         o2 = raw.get("on_oxygen", "").strip().lower()
-        if o2 not in _TRUE | _FALSE:
+        if o2 and o2 not in _TRUE | _FALSE:
             raise InvalidReading(f"{o2!r} is not true/false", "on_oxygen")
-        out["on_oxygen"] = o2 in _TRUE
+        out["on_oxygen"] = (o2 in _TRUE) if o2 else None
         # validate everything now, as the consumer will, so a bad row fails before anything
         # is sent (a row dated more than 24 h ahead of now would be dead-lettered)
         now = datetime.now(UTC)
@@ -181,7 +182,7 @@ def to_reading(
         str(fields["patient_id"]),
         timestamp,
         values,  # type: ignore[arg-type]
-        str(fields.get("consciousness", "A")),
-        bool(fields.get("on_oxygen", False)),
+        fields.get("consciousness"),  # type: ignore[arg-type]
+        fields.get("on_oxygen"),  # type: ignore[arg-type]
         produced_at=produced_at,
     )

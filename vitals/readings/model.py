@@ -63,6 +63,10 @@ class Reading:
     not measured. ``timestamp``: the reading's own time (UTC);
     ``bp_timestamp``: the cuff's measurement time when it differs (UTC).
     ``status``: technical statuses by vital (see ``STATUSES``), as sorted pairs.
+    ``consciousness`` (ACVPU, one of ``CONSCIOUSNESS``) and ``on_oxygen`` (supplemental
+    oxygen) are observations too: ``None`` when the message does not carry them (the seed's
+    JSON and HL7 never do), never assumed alert or on air here (``vitals.freshness`` carries
+    the freshest observed value into NEWS2).
     """
 
     patient_id: str
@@ -73,8 +77,8 @@ class Reading:
     diastolic: int | None = None
     respiratory_rate: int | None = None
     temperature: float | None = None
-    consciousness: str = "A"
-    on_oxygen: bool = False
+    consciousness: str | None = None
+    on_oxygen: bool | None = None
     bp_timestamp: datetime | None = None
     status: tuple[tuple[str, str], ...] = ()
 
@@ -114,8 +118,10 @@ class Reading:
         for field in ("respiratory_rate", "temperature"):
             if getattr(self, field) is not None:
                 doc[field] = getattr(self, field)
-        doc["consciousness"] = self.consciousness
-        doc["on_oxygen"] = self.on_oxygen
+        if self.consciousness is not None:
+            doc["consciousness"] = self.consciousness
+        if self.on_oxygen is not None:
+            doc["on_oxygen"] = self.on_oxygen
         if self.status:
             doc["status"] = dict(self.status)
         return _encode(doc)
@@ -174,8 +180,8 @@ def build(
     patient_id: str,
     timestamp: datetime,
     values: dict[str, float | None],
-    consciousness: str = "A",
-    on_oxygen: bool = False,
+    consciousness: str | None = None,
+    on_oxygen: bool | None = None,
     *,
     produced_at: datetime | None = None,
     bp_timestamp: datetime | None = None,
@@ -183,8 +189,9 @@ def build(
 ) -> Reading:
     """Validate raw values into a ``Reading`` or raise ``InvalidReading``.
 
-    ``values``: vital -> number or ``None`` (not measured), units as in ``Reading``.
-    At least one vital must be measured or carry a technical ``status``.
+    ``values``: vital -> number or ``None`` (not measured), units as in ``Reading``;
+    ``consciousness``/``on_oxygen`` likewise ``None`` when not observed. At least one
+    vital must be measured or carry a technical ``status``.
     """
     get = values.get
     return validated(
@@ -213,8 +220,8 @@ def validated(
     diastolic: float | None,
     respiratory_rate: float | None,
     temperature: float | None,
-    consciousness: str,
-    on_oxygen: bool,
+    consciousness: str | None,
+    on_oxygen: bool | None,
     produced_at: datetime | None,
     bp_timestamp: datetime | None,
     status: dict[str, str] | None,
@@ -278,7 +285,7 @@ def validated(
         if systolic is None:
             raise InvalidReading("given without a blood pressure", "blood_pressure.timestamp")
         _check_time(bp_timestamp, produced_at, "blood_pressure.timestamp")
-    if consciousness not in CONSCIOUSNESS:
+    if consciousness is not None and consciousness not in CONSCIOUSNESS:
         raise InvalidReading(f"{consciousness!r} is not one of A, C, V, P, U", "consciousness")
     # whole-number vitals rounded half up (90.5 -> 91): floor(v + 0.5), the one rounding rule
     r = _Unfrozen(

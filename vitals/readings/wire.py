@@ -173,8 +173,8 @@ def _decode_checked(value: bytes | None, record_timestamp_ms: int) -> Reading:
         diastolic,
         wire.respiratory_rate,
         wire.temperature,
-        "A" if wire.consciousness is None else wire.consciousness,
-        False if wire.on_oxygen is None else wire.on_oxygen,
+        wire.consciousness,  # None: not observed (never assumed alert or on air here)
+        wire.on_oxygen,
         produced_at,
         bp_ts,
         wire.status,
