@@ -23,11 +23,10 @@ _VITALS = VITAL_NAMES[:-1]  # the slots of a reading's own vitals (the last is n
 _STATUS_SLOTS = {v: (_SLOT[v],) for v in _VITALS} | {
     "blood_pressure": (_SLOT["systolic"], _SLOT["diastolic"])
 }
-_NEVER: tuple[datetime | None, datetime | None] = (None, None)
 
 
 class _Patient:
-    __slots__ = ("active", "checks", "last", "n2", "runs", "seen", "stale")
+    __slots__ = ("active", "checks", "last", "n2", "runs", "seen", "seen_before", "stale")
 
     def __init__(self, checks: Checks) -> None:
         self.checks = checks
@@ -38,8 +37,9 @@ class _Patient:
         self.stale = False  # active may hold alerts of rules no longer in force
         self.n2: News2Window | None = None  # NEWS2 alert levels of recent readings (windowed)
         # per vital slot: the times of the newest two readings with its value or a technical
-        # status for it (Check.spot)
-        self.seen: list[tuple[datetime | None, datetime | None]] = [_NEVER] * len(VITAL_NAMES)
+        # status for it (Check.spot), the newest in seen
+        self.seen: list[datetime | None] = [None] * len(VITAL_NAMES)
+        self.seen_before: list[datetime | None] = [None] * len(VITAL_NAMES)
 
 
 class RuleEngine:
@@ -133,13 +133,17 @@ class RuleEngine:
         active, checks = st.active, st.checks
         if st.runs or (active and not checks.names.isdisjoint(active)) or not checks.calm(values):
             self._judge(st, r, values, events)
-        seen, ts = st.seen, r.timestamp
-        for i, v in enumerate(values):
-            if v is not None:
-                seen[i] = (ts, seen[i][0])
+        seen, before, ts = st.seen, st.seen_before, r.timestamp
+        if None not in values:  # every vital and a score (the seed's reading): all at once
+            before[:] = seen
+            seen[:] = [ts] * len(values)
+        else:
+            for i, v in enumerate(values):
+                if v is not None:
+                    before[i], seen[i] = seen[i], ts
         for vital, _ in r.status:  # a device reporting probe off: the signal goes on
             for i in _STATUS_SLOTS.get(vital, ()):
-                seen[i] = (ts, seen[i][0])
+                before[i], seen[i] = seen[i], ts
         if self._news2 and news2 is not None:
             self._news2_alert(st, r, news2, events)
         return events
@@ -160,7 +164,7 @@ class RuleEngine:
                         events.append(raised.cleared(ts, charted(v, c.decimals), now=True))
                     continue
             if v < c.lo or v >= c.hi:
-                if not c.immediate and c.spot(*st.seen[c.slot], ts):
+                if not c.immediate and c.spot(st.seen[c.slot], st.seen_before[c.slot], ts):
                     runs.pop(c.name, None)  # intermittent: no signal to wait on, judged at once
                 elif not c.immediate:
                     run = runs.get(c.name)
