@@ -6,6 +6,17 @@ Every message names the thing, the place and the fix.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Sequence
+
+
+def did_you_mean(word: str, options: Sequence[str], *, cutoff: float = 0.6) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``options`` (``difflib`` similarity of at
+    least ``cutoff``), or ``""``: the one home of this hint (rules files, HL7 code tables,
+    reading fields, CSV columns)."""
+    close = difflib.get_close_matches(word, options, n=1, cutoff=cutoff)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
 
 class VitalsError(Exception):
     """Root of every error vitals reports to a user."""

@@ -130,6 +130,12 @@ def malformed(pid: str) -> list[tuple[str, bytes | None, bytes | None, str]]:
         ),
         ("temperature as a list", k, swap("temperature", [36.8]), "temperature: expected a number"),
         (
+            "a misspelt vital",
+            k,
+            json.dumps({**reading(pid, 0), "sp02": 82}).encode(),
+            "sp02: unknown field (did you mean 'spo2'?)",
+        ),
+        (
             "no vital at all",
             k,
             json.dumps({"patient_id": pid, "consciousness": "A"}).encode(),
@@ -200,7 +206,7 @@ def test_no_record_stops_a_consumer_and_none_is_lost_or_repeated(
         pid = pids[i % len(pids)]
         extra = {}
         if i == 3:
-            extra = {"last_alarm": {"param": "spo2"}}
+            extra = {"device": {"last_alarm": {"param": "spo2"}}}
         if i == 4:
             extra = {"device": {"serial": "MX-0042", "timestamp": "2025-10-26T10:30:00Z"}}
         valid.append((None if i == 5 else pid.encode(), reading(pid, i, **extra)))

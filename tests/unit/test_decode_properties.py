@@ -188,7 +188,7 @@ def test_any_mutation_of_the_seed_message_decodes_or_is_refused_with_a_reason(
 
 @FUZZ
 @given(
-    where=st.sampled_from(["device", "last_alarm", "meta"]),
+    where=st.just("device"),  # the one metadata object a reading may carry (README)
     key=st.sampled_from([*SEED, "systolic", "diastolic"]),
 )
 def test_a_field_name_elsewhere_in_the_message_is_not_a_duplicate(where: str, key: str):

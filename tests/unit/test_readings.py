@@ -56,8 +56,10 @@ def test_a_reading_without_timestamp_takes_the_record_timestamp():
     assert r.timestamp == datetime(2025, 10, 26, 10, 30, 15, tzinfo=UTC)
 
 
-def test_unknown_fields_are_ignored():
-    assert decode(msg(ward="7B", device={"serial": 1}), PRODUCED_MS).heart_rate == 95
+def test_device_metadata_is_ignored_and_an_unknown_field_refused():
+    assert decode(msg(device={"serial": 1}), PRODUCED_MS).heart_rate == 95
+    with pytest.raises(InvalidReading, match=r"^ward: unknown field; a reading carries only"):
+        decode(msg(ward="7B"), PRODUCED_MS)
 
 
 def test_fractional_whole_number_vitals_round_half_up():
@@ -190,10 +192,10 @@ def test_bad_csv_rows_name_file_line_and_field(tmp_path, row, expected):
 @pytest.mark.parametrize(
     "extra",
     [
-        {"last_alarm": {"param": "spo2"}},  # a vital's name as a string value
+        {"device": {"last_alarm": "spo2"}},  # a vital's name as a string value
         {"device": {"serial": "MX-0042", "timestamp": "2025-10-26T10:30:00Z"}},  # a nested key
-        {"meta": {"blood_pressure": {"systolic": 1}}},  # a field's name two levels down
-        {"note": '"heart_rate": 1'},  # a field's name, quoted, inside a string
+        {"device": {"meta": {"blood_pressure": {"systolic": 1}}}},  # two levels down
+        {"device": '"heart_rate": 1'},  # a field's name, quoted, inside a string
     ],
 )
 def test_a_fields_name_elsewhere_in_the_message_is_not_a_duplicate(extra):
@@ -236,7 +238,7 @@ def test_inputs_that_once_escaped_as_other_exceptions_are_invalid_readings(value
 
 
 def test_brackets_inside_strings_do_not_count_as_nesting():
-    r = decode(msg(note="[" * 5000 + "{" * 5000), PRODUCED_MS)
+    r = decode(msg(device="[" * 5000 + "{" * 5000), PRODUCED_MS)
     assert r.patient_id == "P001"
 
 

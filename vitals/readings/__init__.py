@@ -1,8 +1,9 @@
 """Readings: the ``Reading`` value, parsing from Kafka JSON and CSV rows, validation, serialisation.
 
 The wire format is the seed's JSON (nested ``blood_pressure``); a flat
-``systolic``/``diastolic`` form is accepted too. Unknown extra fields are
-ignored. A reading carries any non-empty subset of the vitals, as monitors
+``systolic``/``diastolic`` form is accepted too. An unknown top-level field is refused
+(naming the nearest known one: a misspelt vital must not vanish); ``device`` is the
+one metadata object allowed. A reading carries any non-empty subset of the vitals, as monitors
 send them (heart rate and SpO2 every few seconds, blood pressure per cuff
 cycle, temperature rarely): a vital missing, ``null`` or a blank CSV cell is
 not measured (``None``), never 0. Systolic and diastolic come together.

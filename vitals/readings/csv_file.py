@@ -18,6 +18,7 @@ from pathlib import Path
 
 from vitals.errors import CsvError, InvalidReading
 from vitals.readings.model import VITALS, Reading, build, parse_timestamp
+from vitals.readings.wire import unknown_field_hint
 
 CSV_REQUIRED = ("patient_id", *VITALS)
 CSV_OPTIONAL = ("timestamp", "consciousness", "on_oxygen")
@@ -94,7 +95,10 @@ def read_csv(path: str | Path) -> Iterator[tuple[int, dict[str, object] | CsvErr
         unknown = [c for c in cols if c not in CSV_REQUIRED + CSV_OPTIONAL]
         if unknown:
             allowed = ", ".join(CSV_REQUIRED + CSV_OPTIONAL)
-            raise CsvError(str(p), 1 + skipped, unknown[0], f"unknown column; allowed: {allowed}")
+            hint = unknown_field_hint(unknown[0], CSV_REQUIRED + CSV_OPTIONAL)
+            raise CsvError(
+                str(p), 1 + skipped, unknown[0], f"unknown column{hint}; allowed: {allowed}"
+            )
         decimal_comma = separator != ","
         while True:
             try:

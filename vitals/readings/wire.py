@@ -2,8 +2,11 @@
 
 The wire format is the seed's JSON (nested ``blood_pressure``, whose
 ``timestamp`` is the cuff's own time); a flat ``systolic``/``diastolic`` form is
-accepted too and unknown extra fields are ignored. Nesting deeper than
-``MAX_DEPTH`` and a reading field given twice are refused before validation.
+accepted too. Nesting deeper than ``MAX_DEPTH`` and a reading field given twice are
+refused before validation, and so is a top-level field that is not one of
+``WIRE_FIELDS`` (a misspelt vital, ``"sp02": 82``, would otherwise vanish: the reason
+names it and the nearest known name). ``device`` is the one metadata object allowed
+(any JSON value, not read), as the README documents.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from vitals.errors import InvalidReading
+from vitals.errors import InvalidReading, did_you_mean
 from vitals.readings.model import VITALS, Reading, parse_timestamp, validated
 
 
@@ -26,7 +29,7 @@ class _BloodPressure(msgspec.Struct, gc=False):
     timestamp: str | None = None
 
 
-class _Wire(msgspec.Struct, gc=False):
+class _Wire(msgspec.Struct, gc=False, forbid_unknown_fields=True):
     patient_id: str
     heart_rate: float | None = None
     spo2: float | None = None
@@ -39,6 +42,7 @@ class _Wire(msgspec.Struct, gc=False):
     consciousness: str | None = None
     on_oxygen: bool | None = None
     status: dict[str, str] | None = None
+    device: msgspec.Raw = msgspec.Raw()  # the device's own metadata: allowed, not read
 
 
 _decode = msgspec.json.Decoder(_Wire).decode
@@ -47,6 +51,17 @@ _FIELDS = frozenset(
     ("patient_id", "timestamp", *VITALS, "blood_pressure", "consciousness", "on_oxygen", "status")
 )
 _KNOWN_KEYS = tuple(f'"{k}"'.encode() for k in _FIELDS)
+#: Every top-level field a message may carry (``device``: metadata, not read).
+WIRE_FIELDS = (
+    "patient_id",
+    "timestamp",
+    *VITALS,
+    "blood_pressure",
+    "consciousness",
+    "on_oxygen",
+    "status",
+    "device",
+)
 MAX_DEPTH = 64  # JSON nesting beyond this is refused before any parser recurses into it
 
 
@@ -233,11 +248,32 @@ def record_time(ms: int | None) -> datetime | None:
         return None
 
 
+def unknown_field_hint(name: str, known: tuple[str, ...]) -> str:
+    """`` (did you mean 'temperature'?)`` for a misspelt field or column ``name``: a known
+    name it begins (``temp``), else the closest (``sp02`` -> ``spo2``), else ``""``."""
+    word = name.strip().lower()
+    prefixed = [k for k in known if len(word) >= 3 and k.startswith(word)]
+    if len(prefixed) == 1:
+        return f" (did you mean {prefixed[0]!r}?)"
+    return did_you_mean(word, known, cutoff=0.7)
+
+
+def _unknown_field(name: str) -> str:
+    """The reason a message with the top-level field ``name`` is refused."""
+    return (
+        f"{name[:40]}: unknown field{unknown_field_hint(name, WIRE_FIELDS)}; a reading "
+        f"carries only {', '.join(WIRE_FIELDS)}"
+    )
+
+
 def _explain(msg: str) -> str:
     # msgspec: "Expected `float`, got `str` - at `$.heart_rate`" -> "heart_rate: expected a number, got str"
     missing = re.fullmatch(r"Object missing required field `(\w+)`(?: - at `\$\.?(.*)`)?", msg)
     if missing:
         return f"{missing.group(1)}: missing"
+    unknown = re.fullmatch(r"Object contains unknown field `(.*)`", msg, re.S)
+    if unknown:
+        return _unknown_field(unknown.group(1))
     m = re.fullmatch(r"(.*?)(?: - at `\$\.?(.*)`)?", msg)
     what, where = (m.group(1), m.group(2)) if m else (msg, None)
     what = what.replace("`float | null`", "a number").replace("`float`", "a number")

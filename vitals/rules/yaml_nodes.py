@@ -13,7 +13,6 @@ key (unknown, duplicated, not text) and reads the others; the loader raises them
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,7 +23,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from vitals.errors import RulesError
+from vitals.errors import RulesError, did_you_mean
 
 #: ``30s``, ``2m``, ``1h``, ``1m30s`` (hours, minutes, seconds, each optional).
 DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
@@ -162,9 +161,3 @@ def line_of(node: Node) -> int:
 def is_number(v: Any) -> bool:
     """A YAML int or float that is not a boolean and not NaN."""
     return isinstance(v, int | float) and not isinstance(v, bool) and v == v
-
-
-def did_you_mean(word: str, options: tuple[str, ...]) -> str:
-    """`` (did you mean 'x'?)`` for the closest of ``options``, or ``""``."""
-    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
