@@ -399,3 +399,101 @@ def test_a_partial_message_is_stored_as_two_rows_with_only_their_vitals_and_the_
         (now, 88, None, None, None, 18, None, {"spo2": "invalid"}),
     ]
     assert gw.stop() == 0 and consumer.stop() == 0
+
+
+def two_patient_message(pa: str, pb: str, t1: datetime, t2: datetime) -> str:
+    """One ORU^R01 with two PATIENT_RESULT groups (HL7 v2.6 ORU^R01; IHE PCD-01 DEC)."""
+    return (
+        "\r".join(
+            [
+                f"MSH|^~\\&|DEC|ICU|VITALS|H|{hl7_time(t2)}||ORU^R01^ORU_R01|TWO-1|P|2.6",
+                f"PID|||{pa}^^^H^MR",
+                f"OBR|1|TWO-1|TWO-1|182777000^monitoring of patient^SNOMED-CT|||{hl7_time(t1)}",
+                f"OBX|1|NM|147842^MDC_ECG_HEART_RATE^MDC|1.1.1.1|70|/min|||||R|||{hl7_time(t1)}",
+                f"PID|||{pb}^^^H^MR",
+                f"OBR|2|TWO-1|TWO-1|182777000^monitoring of patient^SNOMED-CT|||{hl7_time(t2)}",
+                f"OBX|2|NM|147842^MDC_ECG_HEART_RATE^MDC|1.1.1.1|155|/min|||||R|||{hl7_time(t2)}",
+                f"OBX|3|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.2.1.1|82|%|||||R|||{hl7_time(t2)}",
+            ]
+        )
+        + "\r"
+    )
+
+
+def test_two_patients_in_one_message_are_each_stored_under_their_own_id(topics, keyspace, session):
+    """Only the first PID used to be read: PB2's HR 155 and SpO2 82 were stored under PA1."""
+    tag = uuid.uuid4().hex[:6]
+    pa, pb = f"PA1-{tag}", f"PB2-{tag}"
+    t1 = (datetime.now(UTC) - timedelta(minutes=5)).replace(microsecond=0)
+    t2 = t1 + timedelta(minutes=1)
+    consumer = start_consumer(topics, keyspace)
+    gw, port = start_gateway(topics, keyspace)
+
+    assert ack_code(send(port, two_patient_message(pa, pb, t1, t2))) == "AA"
+
+    consumed(topics, 2, consumer, gw)
+    rows = stored_rows(session, keyspace, [pa, pb])
+    assert sorted(
+        (r.patient_id, r.timestamp.replace(tzinfo=UTC), r.heart_rate, r.spo2) for r in rows
+    ) == [(pa, t1, 70, None), (pb, t2, 155, 82)]
+    assert gw.stop() == 0 and consumer.stop() == 0
+    assert "2 readings published" in gw.text()
+
+
+@pytest.mark.parametrize(
+    ("change", "err2", "err8"),
+    [
+        (
+            lambda m: re.sub(r"PID\|\|\|PA1[^\r]*\r", "", m, count=1),  # group 1 loses its PID
+            "OBX^1",
+            "OBX[1]: OBX before any PID: it belongs to no patient (ORU^R01 PATIENT_RESULT "
+            "group: PID, then OBR, then its OBX)",
+        ),
+        (
+            lambda m: re.sub(r"(OBX\|1\|[^\r]*\|\|\|)\d{14}[+-]\d{4}", r"\g<1>2026", m),
+            "OBX^1^14",
+            "OBX[1]-14: '2026' is less precise than the minute; an observation time needs "
+            "at least YYYYMMDDHHMM",
+        ),
+        (
+            lambda m: m.replace(
+                "147842^MDC_ECG_HEART_RATE^MDC|1.1.1.1|70|/min", "150021^SYS^MDC|1.3.1.1|120|mmHg"
+            ),
+            "OBX^1^5",
+            "OBX[1]-5: blood_pressure: diastolic missing; a blood pressure has both",
+        ),
+    ],
+    ids=["obx before any pid", "year-precision OBX-14", "systolic without diastolic"],
+)
+def test_a_message_the_gateway_cannot_file_rightly_is_ae_naming_the_segment_and_never_published(
+    topics, keyspace, change, err2, err8
+):
+    tag = uuid.uuid4().hex[:6]
+    t1 = (datetime.now(UTC) - timedelta(minutes=5)).replace(microsecond=0)
+    message = change(two_patient_message(f"PA1-{tag}", f"PB2-{tag}", t1, t1))
+    gw, port = start_gateway(topics, keyspace)
+
+    ack = send(port, message)
+
+    assert ack_code(ack) == "AE"
+    err = ack.segment("ERR")
+    assert (str(err(2)), ack.unescape(str(err(8)))) == (err2, err8)
+    dead = read_topic(topics.dlq, 1)[0]
+    assert dead.value == message.encode()
+    assert dict(dead.headers)["vitals.error"] == err8.encode()
+    assert committed_and_end(topics.vitals, "nobody")[1] == 0  # nothing published
+    assert gw.stop() == 0
+
+
+def test_an_escaped_delimiter_in_pid3_is_the_character_it_stands_for(topics, keyspace):
+    """``A\\F\\B`` is the id ``A|B`` (HL7 v2.6 2.7.4): published unescaped, keyed by it."""
+    tag = uuid.uuid4().hex[:6]
+    t = (datetime.now(UTC) - timedelta(minutes=1)).replace(microsecond=0)
+    gw, port = start_gateway(topics, keyspace)
+
+    assert ack_code(send(port, pcd01(f"A\\F\\B-{tag}", "ESC-1", [(t, SIX_T)]))) == "AA"
+
+    [record] = read_topic(topics.vitals, 1)
+    assert record.key == f"A|B-{tag}".encode()
+    assert json.loads(record.value)["patient_id"] == f"A|B-{tag}"
+    assert gw.stop() == 0
