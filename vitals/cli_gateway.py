@@ -104,8 +104,9 @@ def gateway(
 
     Each message is answered AA once Kafka has acknowledged its readings, AE (with an
     ERR segment, original in the dead-letter topic) if it cannot be mapped, AR while
-    Kafka is unreachable. One reading per observation time (OBX-14, else OBR-7, else
-    MSH-7); MDC codes of the PCD-01 profile, vendor codes from --codes.
+    Kafka is unreachable. Each OBX belongs to the patient of the PID before it; one
+    reading per patient and observation time (OBX-14, else OBR-7, else MSH-7; at least
+    to the minute); MDC codes of the PCD-01 profile, vendor codes from --codes.
 
     \b
     Examples:
