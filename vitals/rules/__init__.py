@@ -41,6 +41,9 @@ How ``RuleEngine.evaluate`` behaves
       red-scoring artifact is not an alarm, a score hovering at a band edge raises
       once. A rise to a higher level is one ``escalated`` event (the alert stays
       active at the new severity); a fall to a lower level keeps the higher alert.
+      The alert quotes (``{value}``, its event's value) the newest total of the
+      level it is held at, so score, severity and text agree (RCP NEWS2 2017,
+      chart 4: a red score below 5 low, 5-6 medium, 7 or more high).
       NEWS2 and the single-parameter rules are independent: an active NEWS2 alert
       never holds back another rule's alarm.
     * Replays: a reading not newer than the last one evaluated for its patient

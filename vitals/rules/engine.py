@@ -211,13 +211,18 @@ class RuleEngine:
         if window is None:  # the alert follows each reading's score
             level = _RANK.get(n.alert_severity, 0)  # type: ignore[arg-type]
             clear = level == 0
+            quoted = None
         else:
             if st.n2 is None:
                 st.n2 = News2Window(r.timestamp)
-            held = st.n2.add(r.timestamp, _RANK.get(n.alert_severity, 0), window)  # type: ignore[arg-type]
+            held = st.n2.add(r.timestamp, _RANK.get(n.alert_severity, 0), window, n.total)  # type: ignore[arg-type]
             if held is None:
                 return  # not yet a window's worth of readings
             level, clear = held
+            # the alert quotes a score of the level it is held at: the newest reading's may
+            # be of another level (NEWS2 5 is medium, never a "red score" alert)
+            quoted = st.n2.total_at(level) if level else None
+        total = n.total if quoted is None else quoted
         raised = st.active.get(NEWS2_RULE) if st.active else None
         if raised is not None:
             if r.timestamp <= raised.timestamp:
@@ -226,20 +231,21 @@ class RuleEngine:
                 del st.active[NEWS2_RULE]
                 events.append(raised.cleared(r.timestamp, n.total, now=True))
             elif level > _RANK[raised.severity]:
-                e = self._news2_event(r, n, _SEVERITY[level], "escalated", raised.timestamp)
+                e = self._news2_event(r, total, _SEVERITY[level], "escalated", raised.timestamp)
                 st.active[NEWS2_RULE] = replace(e, kind="raised", raised_at=None)
                 events.append(e)
             return  # else still active (a lower level keeps the higher alert)
         if level:
-            e = self._news2_event(r, n, _SEVERITY[level], "raised", None)
+            e = self._news2_event(r, total, _SEVERITY[level], "raised", None)
             st.active[NEWS2_RULE] = e
             events.append(e)
 
     def _news2_event(
-        self, r: Reading, n: News2, severity: str, kind: str, raised_at: datetime | None
+        self, r: Reading, total: int, severity: str, kind: str, raised_at: datetime | None
     ) -> AlertEvent:
+        """The NEWS2 alert event at ``severity``, quoting the score ``total`` (of that level)."""
         message = self._ruleset.news2_message.format(
-            value=n.total,
+            value=total,
             response=RESPONSES[severity],
             severity=severity,
             patient_id=r.patient_id,
@@ -251,7 +257,7 @@ class RuleEngine:
             severity,
             kind,
             r.timestamp,
-            float(n.total),
+            float(total),
             message,
             raised_at,
         )

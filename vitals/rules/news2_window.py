@@ -20,18 +20,20 @@ from datetime import datetime, timedelta
 
 
 class News2Window:
-    """The NEWS2 alert level (0 none, 1 low, 2 medium, 3 high) of each reading of the last
-    ``span``; ``since``: the first reading of an unbroken series (no gap longer than span)."""
+    """The NEWS2 alert level (0 none, 1 low, 2 medium, 3 high) and total of each reading of
+    the last ``span``; ``since``: the first reading of an unbroken series (no gap longer than span)."""
 
     __slots__ = ("counts", "items", "quiet_since", "since")
 
     def __init__(self, ts: datetime) -> None:
-        self.items: deque[tuple[datetime, int]] = deque()
+        self.items: deque[tuple[datetime, int, int]] = deque()  # (time, level, total)
         self.counts = [0, 0, 0, 0]
         self.since = ts
         self.quiet_since: datetime | None = None  # since when at most 1/5 reach a level
 
-    def add(self, ts: datetime, level: int, span: timedelta) -> tuple[int, bool] | None:
+    def add(
+        self, ts: datetime, level: int, span: timedelta, total: int = 0
+    ) -> tuple[int, bool] | None:
         """Add a reading; ``(level held by >= 2/3 of the window, calm)``, or ``None`` while
         the series is shorter than ``span``; a spot score: ``(its level, level == 0)``. Calm: at most 1/5 of the window's readings
         reached any level, at every reading of the last ``span`` (two windows in all)."""
@@ -41,10 +43,10 @@ class News2Window:
             items.clear()
             counts[:] = [0, 0, 0, 0]
             self.since, self.quiet_since = ts, None
-            items.append((ts, level))
+            items.append((ts, level, total))
             counts[level] += 1
             return (level, level == 0) if spot else None
-        items.append((ts, level))
+        items.append((ts, level, total))
         counts[level] += 1
         cut = ts - span
         while items[0][0] < cut:
@@ -63,3 +65,12 @@ class News2Window:
         elif self.quiet_since is None:
             self.quiet_since = ts
         return held, self.quiet_since is not None and ts - self.quiet_since >= span
+
+    def total_at(self, level: int) -> int | None:
+        """The total of the newest reading of the window at exactly ``level``: the score an
+        alert held at that level quotes (one always exists for a level ``add`` returned, as
+        fewer than 2/3 of the readings reach the level above). ``None`` if there is none."""
+        for _, lv, total in reversed(self.items):
+            if lv == level:
+                return total
+        return None
