@@ -252,7 +252,7 @@ def _writer_settings(kw: dict[str, Any]) -> WriterSettings:
     "--commit-interval",
     "commit_interval",
     envvar="VITALS_COMMIT_INTERVAL",
-    type=click.FloatRange(0, 10),
+    type=click.FloatRange(0, 60),
     default=ConsumerSettings.commit_interval_s,
     help="Seconds between writes of each patient's newest values (patient_latest, what the "
     "boards show) and commits of the offsets written since; readings and alerts are written "

@@ -105,7 +105,7 @@ def test_a_caught_up_consumer_writes_the_newest_values_before_committing(session
     at once (an empty poll), and the newest values are stored when the offsets are."""
     pid = f"CJ{uuid.uuid4().hex[:6].upper()}"
     t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=30)
-    proc = start_consumer(topics, keyspace, "--commit-interval", "10")
+    proc = start_consumer(topics, keyspace, "--commit-interval", "60")
     try:
         p = KafkaProducer(bootstrap_servers=KAFKA, acks="all")
         n = 20
@@ -116,7 +116,7 @@ def test_a_caught_up_consumer_writes_the_newest_values_before_committing(session
         p.close()
         wait_until(
             lambda: committed_and_end(topics.vitals, topics.group, KAFKA) == (n, n),
-            8,  # < the 10 s interval: the empty poll wrote and committed
+            30,  # < the 60 s interval: the empty poll wrote and committed
             "the group to commit every reading",
         )
         row = latest(session, pid)

@@ -8,9 +8,11 @@ written to ``patient_latest`` once per commit interval (``ConsumerSettings.
 commit_interval_s``, 1 s), however many readings the patient sent in it, or as soon as a
 poll comes back empty, and only then are the offsets of the polls written since committed: nothing is committed before all
 its rows are written, and a member that dies replays from the last commit. Kafka runs
-rebalance callbacks inside ``poll``; a member whose partitions are revoked writes what
-it holds and commits first, so the next owner reads every stored row, and re-reads
-nothing stored.
+rebalance callbacks inside ``poll``: before a poll that will rejoin the group the loop
+writes what it holds and commits, so the next owner restores every stored row and
+re-reads nothing stored. (Should a rebalance start between that look and the poll, the
+listener drops what is held and the next owner re-reads it from the last commit: rows
+are idempotent, as after a crash.)
 """
 
 from __future__ import annotations
@@ -140,6 +142,9 @@ class VitalsConsumer(RecordProcessing, Ownership):
             if self._reload.is_set():
                 self._reload.clear()
                 self._reload_rules()
+            # a rebalance happens inside poll: write and commit what is held before it
+            if self._written and self._rebalance_pending() and not self.checkpoint():
+                break
             try:
                 polled = self._consumer.poll(timeout_ms=250)
             except KafkaError as e:
@@ -162,6 +167,17 @@ class VitalsConsumer(RecordProcessing, Ownership):
                     break
         self.checkpoint()  # what was written before stopping (one attempt when stopped)
         return self.stats
+
+    def _rebalance_pending(self) -> bool:
+        """Will the next ``poll`` rejoin the group (another member came or went, or the
+        topic changed)? kafka-python has no public call for it: its coordinator's
+        ``need_rejoin`` (False if that ever changes: the listener then drops what is held
+        and the next owner re-reads it from the last commit, as after a crash)."""
+        coordinator = getattr(self._consumer, "_coordinator", None)
+        try:
+            return bool(coordinator is not None and coordinator.need_rejoin())
+        except Exception:  # a kafka-python without it: see the docstring
+            return False
 
     def _written_up_to(self, polled: dict[TopicPartition, list]) -> None:
         """Note a poll as written: its offsets are committed at the next checkpoint, due one

@@ -2,9 +2,8 @@
 
 On assignment the member adopts the patients registered on its new partitions (they
 may be silent) and restores each new patient's active alerts and freshest vitals from
-Cassandra; on revocation it writes the newest values it holds, commits what it wrote
-(Kafka runs the listener while the consumer waits in ``poll``, before the next owner is
-assigned) and forgets them. Patients are registered on their
+Cassandra; on revocation it forgets them (Kafka runs the listener inside ``poll``; the
+loop commits what it wrote before a poll that will rebalance, see ``checkpoint``). Patients are registered on their
 partition once per owner; silent ones raise *telemetry lost*, and those whose monitoring
 was ended on purpose have their alerts closed and are no longer watched.
 """
@@ -17,7 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
 
-from kafka import AsyncConsumerRebalanceListener, TopicPartition
+from kafka import ConsumerRebalanceListener, TopicPartition
 from kafka.errors import KafkaError
 
 from vitals.consumer.records import alert_json
@@ -36,36 +35,17 @@ ENDED_CHECK_EVERY_S = (
 )
 
 
-#: longest a member whose partitions are revoked spends writing what it holds (seconds);
-#: its heartbeats wait meanwhile (kafka-python runs listeners on its IO thread), so this
-#: stays well inside the group's session timeout (10 s)
-HAND_OVER_S = 5.0
-
-
-class _Listener(AsyncConsumerRebalanceListener):
-    """The consumer's rebalance listener. kafka-python 3 runs it on its IO thread while the
-    consumer's own thread waits inside ``poll``; being async, it can await the commit."""
+class _Listener(ConsumerRebalanceListener):
+    """The consumer's rebalance listener. kafka-python runs it on its IO thread while the
+    consumer's own thread waits inside ``poll``: it only changes state, never blocks."""
 
     def __init__(self, owner: VitalsConsumer) -> None:
         self.owner = owner
 
-    async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
-        owner = self.owner
-        offsets = owner._hand_over()
-        if offsets and owner._consumer is not None:
-            try:
-                await owner._consumer.commit_async(offsets)
-                owner.stats.last_commit = time.time()
-            except Exception as e:  # the next owner replays from the last commit: idempotent
-                log.warning("commit before handing partitions over failed: %s", e)
-        owner._on_revoked(revoked)
+    def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        self.owner._on_revoked(revoked)
 
-    async def on_partitions_lost(self, lost: Sequence[TopicPartition]) -> None:
-        # evicted: a commit would be refused; the next owner replays from the last commit
-        self.owner._written.clear()
-        self.owner._on_revoked(lost)
-
-    async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+    def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
         owner = self.owner
         owner._stash = {tp: s for tp, s in owner._stash.items() if tp in set(assigned)}
         owner._to_adopt.update(assigned)
@@ -239,21 +219,16 @@ class Ownership:
         self._known |= patient_ids
         return True
 
-    def _hand_over(self) -> dict:
-        """Before partitions go to another member: write the newest values held (the next
-        owner restores rule state from ``patient_latest``), trying for at most
-        ``HAND_OVER_S``; the offsets to commit, or none if they could not be written (then
-        the next owner replays them, and rewrites the same rows)."""
-        give_up = time.monotonic() + HAND_OVER_S
-        written = self.flush_latest(
-            should_stop=lambda: self._stop.is_set() or time.monotonic() > give_up
-        )
-        offsets, self._written = self._written, {}
-        self._commit_due = 0.0
-        return offsets if written else {}
-
     def _on_revoked(self, revoked: Sequence[TopicPartition]) -> None:
-        self._latest_held.clear()  # written by _hand_over, or replayed by the next owner
+        if self._written:  # a rebalance came between the loop's look and its poll (rare)
+            log.info(
+                "partitions revoked with %d patients' newest values unwritten: the next owner "
+                "re-reads from the last commit and writes them",
+                len(self._latest_held),
+            )
+        self._latest_held.clear()
+        self._written.clear()
+        self._commit_due = 0.0
         for tp in revoked:
             self._to_adopt.discard(tp)
             stash = self._stash[tp] = {}

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable
 
 import msgspec
 from kafka import TopicPartition
@@ -139,11 +138,10 @@ class RecordProcessing:
             self.metrics.observe_batch(records, len(readings), len(dead), events)  # type: ignore[attr-defined]
         return True
 
-    def flush_latest(self, should_stop: Callable[[], bool] | None = None) -> bool:
+    def flush_latest(self) -> bool:
         """Write the newest values held per patient to ``patient_latest`` (one upsert per
         patient and vital set since the last flush, however many readings it sent), retried
-        until written; False if ``should_stop()`` (default: asked to stop) became true while
-        waiting to retry (then they stay held)."""
+        until written; False if asked to stop while waiting to retry (then they stay held)."""
         held = self._latest_held
         if not held:
             return True
@@ -151,7 +149,7 @@ class RecordProcessing:
         rows = [item for items in held.values() for item in items]
         ok = w.execute(
             w.latest_statements(rows),
-            should_stop=should_stop or self._stop.is_set,
+            should_stop=self._stop.is_set,
             on_retry=lambda n, d, e: self.reporter.waiting("Cassandra", n, d, e),
         )
         if ok:
