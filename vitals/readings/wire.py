@@ -145,7 +145,7 @@ def decode(value: bytes | None, record_timestamp_ms: int) -> Reading:
 def _decode_checked(value: bytes | None, record_timestamp_ms: int) -> Reading:
     if not value:
         raise InvalidReading("empty message (null or zero bytes); expected a JSON object")
-    if _depth_exceeds(value):
+    if value.count(b"{") + value.count(b"[") > MAX_DEPTH and _depth_exceeds(value):
         raise InvalidReading(f"JSON nested more than {MAX_DEPTH} levels deep; a reading is flat")
     try:
         wire = _decode(value)
