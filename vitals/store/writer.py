@@ -85,6 +85,7 @@ class Writer(OwnerReads):
         for p in (self._reading, self._latest, self._alert, self._set_active, self._clear_active):
             p.is_idempotent = True
         self._replicas: dict[tuple, object] = {}
+        self._replica_sets: dict[frozenset, frozenset] = {}
         self._routers: dict[bytes, RowEncoder] = {}  # by prepared statement: routing keys
         self._reading_codec = RowEncoder(self._reading)
         self._latest_codec = RowEncoder(self._latest)
@@ -145,11 +146,17 @@ class Writer(OwnerReads):
                 token = tm.token_class.from_key(router.routing_key(key))
                 replicas = tm.get_replicas(self.keyspace, token)
                 if replicas:
-                    found = frozenset(replicas)
+                    found = self._replica_set(replicas)
             if len(self._replicas) > 200_000:
                 self._replicas.clear()
             self._replicas[key] = found
         return found
+
+    def _replica_set(self, hosts: Iterable[object]) -> frozenset:
+        """One shared frozenset per replica set: a cache entry per partition key (three
+        per patient) costs a pointer, not a set (10,000 patients: about 6 MB less)."""
+        found = frozenset(hosts)
+        return self._replica_sets.setdefault(found, found)
 
     def latest_statements(self, latest: Iterable[tuple]) -> list[Statement]:
         """Upserts of ``patient_latest`` from ``(reading, news2[, basis])`` items, batched by
@@ -232,7 +239,7 @@ class Writer(OwnerReads):
                 where = rk
                 if tm is not None:
                     found = tm.get_replicas(self.keyspace, tm.token_class.from_key(rk))
-                    where = frozenset(found) if found else rk
+                    where = self._replica_set(found) if found else rk
                 self._replicas[("routing", rk)] = where
             groups[where].append(stmt)
         out: list[Statement] = alone
