@@ -130,6 +130,12 @@ def malformed(pid: str) -> list[tuple[str, bytes | None, bytes | None, str]]:
         ),
         ("temperature as a list", k, swap("temperature", [36.8]), "temperature: expected a number"),
         (
+            "a blood pressure both nested and flat",
+            k,
+            json.dumps({**reading(pid, 0), "systolic": 130, "diastolic": 70}).encode(),
+            "blood_pressure: given both nested and as systolic/diastolic at the top level",
+        ),
+        (
             "a misspelt vital",
             k,
             json.dumps({**reading(pid, 0), "sp02": 82}).encode(),

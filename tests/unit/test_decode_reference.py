@@ -170,6 +170,15 @@ def reference_decode(value: bytes | None, record_ms: int) -> Reading:
     else:
         raise InvalidReading("missing, and the Kafka record has no timestamp either", "timestamp")
     bp = wire.blood_pressure
+    if bp is not None and (
+        (bp.systolic is not None and wire.systolic is not None)
+        or (bp.diastolic is not None and wire.diastolic is not None)
+    ):
+        raise InvalidReading(
+            "given both nested and as systolic/diastolic at the top level; which value is "
+            "meant is ambiguous",
+            "blood_pressure",
+        )
     values = {
         "heart_rate": wire.heart_rate,
         "spo2": wire.spo2,

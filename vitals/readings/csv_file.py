@@ -76,6 +76,17 @@ def read_csv(path: str | Path) -> Iterator[tuple[int, dict[str, object] | CsvErr
                 str(p), 1 + skipped, None, f"file is empty; expected a header line: {expected}"
             )
         cols = [h.strip().lower() for h in header]
+        first_at: dict[str, int] = {}
+        for i, c in enumerate(cols, 1):
+            if c and c in first_at:
+                raise CsvError(
+                    str(p),
+                    1 + skipped,
+                    c,
+                    f"column given twice (columns {first_at[c]} and {i}); which one is meant "
+                    "is ambiguous",
+                )
+            first_at.setdefault(c, i)
         missing = [c for c in CSV_REQUIRED if c not in cols]
         if missing:
             if len(cols) == 1 and "patient_id" in cols[0]:

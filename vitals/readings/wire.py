@@ -3,7 +3,7 @@
 The wire format is the seed's JSON (nested ``blood_pressure``, whose
 ``timestamp`` is the cuff's own time); a flat ``systolic``/``diastolic`` form is
 accepted too. Nesting deeper than ``MAX_DEPTH`` and a reading field given twice are
-refused before validation, and so is a top-level field that is not one of
+refused before validation (a blood pressure both nested and flat too), and so is a top-level field that is not one of
 ``WIRE_FIELDS`` (a misspelt vital, ``"sp02": 82``, would otherwise vanish: the reason
 names it and the nearest known name). ``device`` is the one metadata object allowed
 (any JSON value, not read), as the README documents.
@@ -172,6 +172,14 @@ def _decode_checked(value: bytes | None, record_timestamp_ms: int) -> Reading:
     if bp is None:
         systolic, diastolic, bp_ts = wire.systolic, wire.diastolic, None
     else:
+        if (bp.systolic is not None and wire.systolic is not None) or (
+            bp.diastolic is not None and wire.diastolic is not None
+        ):
+            raise InvalidReading(
+                "given both nested and as systolic/diastolic at the top level; which value is "
+                "meant is ambiguous",
+                "blood_pressure",
+            )
         systolic = wire.systolic if bp.systolic is None else bp.systolic
         diastolic = wire.diastolic if bp.diastolic is None else bp.diastolic
         bp_ts = (
