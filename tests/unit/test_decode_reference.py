@@ -119,7 +119,9 @@ def reference_build(
         if sys_ is None:
             raise InvalidReading("given without a blood pressure", "blood_pressure.timestamp")
         _check_time(bp_timestamp, produced_at, "blood_pressure.timestamp")
-    if consciousness is not None and consciousness not in CONSCIOUSNESS:
+    if consciousness is not None and consciousness.upper() in CONSCIOUSNESS:
+        consciousness = consciousness.upper()  # ACVPU, either case
+    elif consciousness is not None:
         raise InvalidReading(f"{consciousness!r} is not one of A, C, V, P, U", "consciousness")
 
     def whole(v):

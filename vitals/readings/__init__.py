@@ -52,6 +52,7 @@ from vitals.readings.model import (
     Reading,
     build,
     check_patient_id,
+    parse_consciousness,
     parse_timestamp,
 )
 from vitals.readings.wire import MAX_DEPTH, decode, record_time
@@ -75,6 +76,7 @@ __all__ = [
     "build",
     "check_patient_id",
     "decode",
+    "parse_consciousness",
     "parse_timestamp",
     "read_csv",
     "record_time",

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from vitals.errors import CsvError, InvalidReading
-from vitals.readings.model import VITALS, Reading, build, parse_timestamp
+from vitals.readings.model import VITALS, Reading, build, parse_consciousness, parse_timestamp
 from vitals.readings.wire import unknown_field_hint
 
 CSV_REQUIRED = ("patient_id", *VITALS)
@@ -169,7 +169,8 @@ def _csv_fields(
     try:
         out["timestamp"] = parse_timestamp(ts_text) if ts_text else None
         # a blank or absent cell: not observed (None), never alert / on air
-        out["consciousness"] = raw.get("consciousness", "").strip().upper() or None
+        level = raw.get("consciousness", "").strip()
+        out["consciousness"] = parse_consciousness(level) if level else None
         o2 = raw.get("on_oxygen", "").strip().lower()
         if o2 and o2 not in _TRUE | _FALSE:
             raise InvalidReading(f"{o2!r} is not true/false", "on_oxygen")

@@ -20,6 +20,9 @@ from vitals.news2 import round_half_up
 
 VITALS = ("heart_rate", "spo2", "systolic", "diastolic", "respiratory_rate", "temperature")
 CONSCIOUSNESS = ("A", "C", "V", "P", "U")
+#: An ACVPU letter as sent, either case, -> its level (RCP NEWS2 2017, chart 1: Alert, new
+#: Confusion, Voice, Pain, Unresponsive). The one reading of it, for JSON, CSV and HL7 alike.
+_ACVPU = {c: c for c in CONSCIOUSNESS} | {c.lower(): c for c in CONSCIOUSNESS}
 
 #: Physiologically possible values. Outside these a value is a device error, not a reading.
 LIMITS: dict[str, tuple[float, float]] = {
@@ -167,6 +170,15 @@ def parse_timestamp(text: str, field: str = "timestamp") -> datetime:
         raise InvalidReading(f"{text[:40]!r} is out of the range of dates", field) from None
 
 
+def parse_consciousness(value: str) -> str:
+    """The ACVPU level (one of ``CONSCIOUSNESS``) of a letter sent in either case (``"c"``
+    -> ``"C"``); raises ``InvalidReading`` (field ``consciousness``) for anything else."""
+    level = _ACVPU.get(value)
+    if level is None:
+        raise InvalidReading(f"{value!r} is not one of A, C, V, P, U", "consciousness")
+    return level
+
+
 def check_patient_id(patient_id: str) -> None:
     """Raise ``InvalidReading`` (field ``patient_id``) unless ``patient_id`` follows
     ``PATIENT_ID_RULE``: the one patient-id rule of readings and of every request that names
@@ -285,8 +297,8 @@ def validated(
         if systolic is None:
             raise InvalidReading("given without a blood pressure", "blood_pressure.timestamp")
         _check_time(bp_timestamp, produced_at, "blood_pressure.timestamp")
-    if consciousness is not None and consciousness not in CONSCIOUSNESS:
-        raise InvalidReading(f"{consciousness!r} is not one of A, C, V, P, U", "consciousness")
+    if consciousness is not None:
+        consciousness = parse_consciousness(consciousness)
     # whole-number vitals rounded half up (90.5 -> 91): floor(v + 0.5), the one rounding rule
     r = _Unfrozen(
         patient_id,
