@@ -173,3 +173,11 @@ def test_a_continuous_news2_series_still_follows_its_window() -> None:
     readings += [at(s, **medium) for s in range(120, 240, 5)]
     got = news2_events(readings)
     assert got and got[0][1] == "raised" and got[0][0] >= 160  # 2/3 of a 1 min window
+
+
+def test_the_first_spot_value_after_a_silent_stream_alarms_with_the_next_value() -> None:
+    """README: taken as the stream resuming; the next observation is judged at once."""
+    readings = [at(s, heart_rate=72) for s in range(0, 60, 5)]
+    readings += [at(600, heart_rate=135), at(900, heart_rate=135)]
+    got = events(RuleEngine(load_default_rules()), readings)
+    assert got == [(900, "raised", "high_heart_rate")]
