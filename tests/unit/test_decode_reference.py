@@ -419,3 +419,17 @@ def test_a_temperature_is_rounded_to_tenths_as_round_half_up_rounds_it(t: float)
 
     got = _tenths(t)
     assert type(got) is float and got == float(round_half_up(t, 1))
+
+
+def test_the_basis_of_a_complete_reading_is_a_frozen_basis_like_one_built_by_its_constructor():
+    import dataclasses
+
+    from vitals.freshness import _ZERO_AGES, Basis, Freshest
+
+    r = decode(json.dumps(SEED).encode(), PRODUCED_MS)
+    got = Freshest().update(r)
+    built = Basis(r, _ZERO_AGES, ())
+    assert type(got) is Basis and got == built and repr(got) == repr(built)
+    assert got.complete and not got.borrowed
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        got.missing = ("spo2",)  # type: ignore[misc]

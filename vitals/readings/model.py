@@ -314,23 +314,30 @@ def validated(
         bp_timestamp,
         tuple(sorted(statuses.items())) if statuses else (),
     )
-    r.__class__ = Reading  # see _Unfrozen
+    r.__class__ = Reading  # see unfrozen_twin
     return r
 
 
-#: ``Reading``'s fields in a plain slotted class. A frozen dataclass's ``__init__`` sets each
-#: field through ``object.__setattr__`` (the documented cost of ``frozen=True``: ~1.8 µs for
-#: a reading, once per message); this one assigns them (~0.3 µs), and an instance then
-#: becomes a ``Reading`` by assigning ``__class__`` (allowed as both have the same slots):
-#: the same frozen value, equal to and hashing like one built by ``Reading(...)``.
-_Unfrozen = make_dataclass(
-    "Reading",
-    [(f.name, f.type) for f in fields(Reading)],
-    slots=True,
-    eq=False,
-    repr=False,
-    match_args=False,
-)
+def unfrozen_twin(cls: type) -> type:
+    """A plain slotted class with the fields of the frozen slotted dataclass ``cls``.
+
+    A frozen dataclass's ``__init__`` sets each field through ``object.__setattr__`` (the
+    documented cost of ``frozen=True``: ~1.8 µs for a ``Reading``, built once per message);
+    the twin's assigns them (~0.3 µs), and its instance then becomes a ``cls`` by assigning
+    ``__class__`` (CPython allows it as both have the same slots): the same frozen value,
+    equal to and hashing like one built by ``cls(...)``. Fields are passed positionally.
+    """
+    return make_dataclass(
+        cls.__name__,
+        [(f.name, f.type) for f in fields(cls)],
+        slots=True,
+        eq=False,
+        repr=False,
+        match_args=False,
+    )
+
+
+_Unfrozen = unfrozen_twin(Reading)
 
 
 def _tenths(temperature: float) -> float:
