@@ -3,12 +3,26 @@ server (see ``vitals.audit``)."""
 
 from __future__ import annotations
 
+import unicodedata
+
 import click
 
 from vitals.cli_options import cassandra_options, option, patient_id, plural
 from vitals.config import CassandraSettings
 
 OUTCOMES = ("ok", "refused", "not-found", "rejected", "failed")  # vitals.audit.OUTCOMES
+
+
+def _shown(value: object) -> str:
+    """``value`` as text with every control or format character (Unicode Cc/Cf: line
+    breaks, escape sequences, bidi overrides) escaped, so one stored row is one printed
+    line that reads as it was stored: a name holding a newline cannot print a forged row."""
+    return "".join(
+        ch.encode("unicode_escape").decode("ascii")
+        if unicodedata.category(ch) in ("Cc", "Cf")
+        else ch
+        for ch in str(value)
+    )
 
 
 @click.command()
@@ -51,6 +65,8 @@ def audit(
     not-found, rejected, failed), method and path. Ward-level views (the ward page, the
     patient list, the live stream) are one row per user, client address and day, not one
     per refresh. The trail never holds vital values, request bodies or credentials.
+    Control and format characters in a stored field are printed escaped (\\n, \\u202e):
+    one row is always one line.
 
     Without a patient the trail is read one UTC hour at a time: at most 31 days per call.
     A count goes to stderr, the rows to stdout (pipe them to grep or a file).
@@ -82,9 +98,10 @@ def audit(
     finally:
         cluster.shutdown()
     for a in rows:
+        user, role, client = _shown(a.user), _shown(a.role or "-"), _shown(a.client)
         click.echo(
-            f"{a.at:%Y-%m-%d %H:%M:%S}  {a.user:<16} {a.role or '-':<9} {a.client:<22} "
-            f"{a.status} {a.outcome:<9} {a.method} {a.path}"
+            f"{a.at:%Y-%m-%d %H:%M:%S}  {user:<16} {role:<9} {client:<22} "
+            f"{a.status} {a.outcome:<9} {_shown(a.method)} {_shown(a.path)}"
         )
     of = " and ".join(
         part

@@ -154,3 +154,30 @@ def test_vitals_audit_lists_who_saw_the_patient(auth_server, session, patient, k
     (line,) = [ln for ln in result.stdout.splitlines() if ln.strip()]
     assert "alice" in line and f"GET /api/patients/{patient}" in line and " 200 " in line
     assert f"1 access to {patient}" in result.stderr
+
+
+def test_vitals_audit_prints_control_characters_of_a_stored_row_escaped(session, keyspace):
+    """Defence in depth: a row stored before display names were checked (a user name holding
+    a line break or a bidi override) prints as one line that shows what was stored."""
+    pid = f"B{uuid.uuid4().hex[:8].upper()}"
+    forged = "api-token (as Lee\n2026-11-29 00:00:00  alice  GET /api/patients/B00 200)"
+    log = AuditLog(session)
+    log.record(Access(pid, datetime.now(UTC), forged, "GET", f"/api/patients/{pid}", "", 200))
+    log.record(
+        Access(pid, datetime.now(UTC), "eve\u202eecila", "GET\r", "/x\x1b[2J", "1.2.3.4\t", 200)
+    )
+    log.close(timeout=30)
+    trail(session, pid, 2)
+    env = {
+        "VITALS_CASSANDRA_HOSTS": CASSANDRA_HOST,
+        "VITALS_CASSANDRA_PORT": str(CASSANDRA_PORT),
+        "VITALS_KEYSPACE": keyspace,
+    }
+    result = CliRunner().invoke(cli, ["audit", pid, "--since", "1h"], env=env)
+    assert result.exit_code == 0, result.output
+    lines = [ln for ln in result.stdout.splitlines() if ln.strip()]
+    assert len(lines) == 2, lines
+    assert any("api-token (as Lee\\n2026-11-29 00:00:00  alice  GET" in ln for ln in lines)
+    (other,) = [ln for ln in lines if "eve" in ln]
+    assert "eve\\u202eecila" in other and "GET\\r /x\\x1b[2J" in other and "1.2.3.4\\t" in other
+    assert not any(ch in result.stdout for ch in "\r\x1b\u202e\t")

@@ -5,6 +5,7 @@ refreshes are one row; the trail holds no vital value and no secret."""
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -380,3 +381,29 @@ def test_the_pages_show_alarm_controls_to_a_clinician_only(
         assert page.locator("#now button.ack").count() == (1 if controls else 0)
     finally:
         context.close()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Lee\n2026-11-29 alice GET /api/patients/B00 200",
+        "carol ",
+        "CAROL",
+        "L" * 5000,
+        "Lee\u202eecila",
+    ],
+)
+def test_the_token_with_a_name_that_could_forge_the_audit_trail_is_refused(
+    token_clinician_server, session, alarm, name
+):
+    pid, _ = alarm
+    header = "Basic " + base64.b64encode(f"{name}:{TOKEN}".encode()).decode()
+    with httpx.Client(
+        base_url=token_clinician_server, headers={"Authorization": header}, timeout=30
+    ) as c:
+        read = c.get(f"/api/patients/{pid}")
+        ack = c.post(f"/api/patients/{pid}/alerts/low_spo2/ack", json={"comment": "seen"})
+    assert (read.status_code, ack.status_code) == (401, 401)
+    detail = read.json()["detail"]
+    assert detail.startswith(("the name given with the token ", "carol is a user of the users"))
+    assert acked_by(session, pid) is None

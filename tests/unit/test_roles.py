@@ -70,7 +70,8 @@ def test_the_token_with_a_users_file_name_is_refused_and_the_holder_told_why():
     [
         (f"Bearer {TOKEN}", "api-token"),
         (basic("DrHouse", TOKEN), "api-token (as DrHouse)"),
-        (basic("Alice", TOKEN), "api-token (as Alice)"),  # not alice: names are exact
+        (basic("Dr Lee-Müller", TOKEN), "api-token (as Dr Lee-Müller)"),
+        (basic("x" * 64, TOKEN), f"api-token (as {'x' * 64})"),
     ],
 )
 def test_a_request_authenticated_by_the_token_is_the_tokens_identity(header, who):
@@ -89,6 +90,40 @@ def test_a_users_file_may_not_hold_the_tokens_name(tmp_path):
         f"{users}:2: user name 'API-token' is reserved: 'api-token' is who presents "
         "VITALS_API_TOKEN; choose another name"
     )
+
+
+@pytest.mark.parametrize("name", ["Alice", "alice ", " ALICE\t", "aLiCe"])
+def test_the_token_with_a_users_name_in_another_case_or_with_spaces_is_refused(name):
+    auth = Authenticator(users={"alice": HASH}, roles={"alice": "clinician"}, token=TOKEN)
+    assert auth.identify(basic(name, TOKEN)) is None
+    assert auth.failure(basic(name, TOKEN)).startswith(
+        "alice is a user of the users file and the token is not their password"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        (
+            "Lee\n2026-11-29 alice GET /api/patients/B00 200",
+            "holds U+000A (control character)",
+        ),
+        ("Lee\rx", "holds U+000D (control character)"),
+        ("Lee\x1b[2J", "holds U+001B (control character)"),
+        ("Lee\u202eecila", "holds U+202E (RIGHT-TO-LEFT OVERRIDE)"),
+        ("Lee\u200b", "holds U+200B (ZERO WIDTH SPACE)"),
+        ("L" * 65, "is 65 characters long; at most 64 are allowed"),
+        ("L" * 5000, "is 5000 characters long; at most 64 are allowed"),
+    ],
+)
+def test_a_display_name_that_could_forge_an_audit_line_is_refused_with_the_reason(name, why):
+    auth = Authenticator(users={"alice": HASH}, token=TOKEN, token_role="clinician")
+    assert auth.identify(basic(name, TOKEN)) is None
+    message = auth.failure(basic(name, TOKEN))
+    assert message.startswith(f"the name given with the token {why}")
+    assert "\n" not in message and "\u202e" not in message and len(message) < 200
+    # without the token nobody learns why: the usual message
+    assert auth.failure(basic(name, "guess")) == "wrong user name, password or token"
 
 
 @pytest.mark.parametrize("who", ["api-token", "api-token (as alice)"])

@@ -8,8 +8,11 @@ and/or a bearer token.
   (recorded as user ``api-token``), or HTTP Basic with the token as password and a name
   that is not in the users file (recorded as ``api-token (as NAME)``: the token is shared,
   so the name is only the caller's word and never passes for a user's own login). A users-file
-  name with the token as password is refused (401): whoever holds the token cannot act under
-  a user's name. Its role is ``token_role`` (``vitals serve --token-role``, viewer unless
+  name with the token as password is refused (401), also in another case or with spaces
+  around it (``Alice``, ``alice ``): whoever holds the token cannot act under a user's name.
+  A display name longer than :data:`MAX_DISPLAY_NAME` characters, or holding a control or
+  format character (Unicode Cc/Cf: a line break that would forge an audit line, a bidi
+  override that would reverse one) is refused too (:func:`display_name_problem`). Its role is ``token_role`` (``vitals serve --token-role``, viewer unless
   set); a refusal names the token and that option, not a users-file line.
 - Neither: only a loopback bind is allowed, everyone is ``clinician`` (a bench or demo
   station, as before roles existed), and acknowledgements record the name the caller
@@ -33,6 +36,7 @@ import hmac
 import ipaddress
 import re
 import threading
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,6 +64,7 @@ _ACTIONS = (
 TOKEN_USER = "api-token"  # who a request authenticated by VITALS_API_TOKEN is
 LOCAL_USER = "local"
 MIN_TOKEN_LENGTH = 16
+MAX_DISPLAY_NAME = 64  # characters of a name given with the token (HTTP Basic)
 _hasher = PasswordHasher()
 
 
@@ -86,6 +91,33 @@ def token_identity(name: str = "") -> str:
     """The recorded identity of a request authenticated by the token: ``api-token``, or
     ``api-token (as NAME)`` when HTTP Basic gave a display name (see the module)."""
     return f"{TOKEN_USER} (as {name})" if name else TOKEN_USER
+
+
+def display_name_problem(name: str) -> str | None:
+    """Why ``name``, given in HTTP Basic with the token as password, cannot be recorded as
+    ``api-token (as NAME)`` (None: it can): longer than :data:`MAX_DISPLAY_NAME` characters,
+    or holding a control or format character (Unicode category Cc or Cf: line breaks, tabs,
+    bidi overrides, zero-width characters). The reason names the character's code point,
+    never the name itself (it may be what the caller wants written somewhere)."""
+    if len(name) > MAX_DISPLAY_NAME:
+        return (
+            f"the name given with the token is {len(name)} characters long; at most "
+            f"{MAX_DISPLAY_NAME} are allowed"
+        )
+    for ch in name:
+        if unicodedata.category(ch) in ("Cc", "Cf"):
+            what = unicodedata.name(ch, "control character")
+            return (
+                f"the name given with the token holds U+{ord(ch):04X} ({what}); control and "
+                "format characters are not allowed in a name"
+            )
+    return None
+
+
+def _fold(name: str) -> str:
+    """``name`` as compared with the users file's names: surrounding whitespace and case
+    ignored (``Alice ``, ``ALICE`` and ``alice`` are one person)."""
+    return name.strip().casefold()
 
 
 def is_token_identity(user: str) -> bool:
@@ -174,9 +206,11 @@ class Authenticator:
     roles: dict[str, str] = field(default_factory=dict)
     token_role: str = DEFAULT_ROLE
     _good: set[bytes] = field(default_factory=set, repr=False)  # digests of verified pairs
+    _folded: frozenset[str] = field(default=frozenset(), repr=False)  # users' names, _fold
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
+        self._folded = frozenset(_fold(n) for n in self.users)
         self.token_role = parse_role(self.token_role, "--token-role")
         if self.token is not None and len(self.token) < MIN_TOKEN_LENGTH:
             raise ConfigError(
@@ -226,9 +260,20 @@ class Authenticator:
         name, password = basic
         if self._password_ok(name, password):
             return name, self.roles.get(name, DEFAULT_ROLE)
-        if self._token_ok(password) and name not in self.users:
+        if self._token_ok(password) and self._token_name_problem(name) is None:
             return token_identity(name), self.token_role
         return None
+
+    def _token_name_problem(self, name: str) -> str | None:
+        """Why the token may not be presented with display name ``name`` (None: it may)."""
+        if _fold(name) in self._folded:
+            shown = next(n for n in self.users if _fold(n) == _fold(name))
+            return (
+                f"{shown} is a user of the users file and the token is not their password: "
+                f"log in with {shown}'s own password, or present the token as "
+                "'Authorization: Bearer' (or with a name that is not in the users file)"
+            )
+        return display_name_problem(name)
 
     def failure(self, header: str | None) -> str:
         """The 401 message for a header :meth:`identify` did not accept. Only a caller who
@@ -237,12 +282,10 @@ class Authenticator:
             return "authentication required: log in with your user name and password"
         scheme, _, value = header.partition(" ")
         basic = _basic(scheme.lower(), value.strip())
-        if basic and basic[0] in self.users and self._token_ok(basic[1]):
-            return (
-                f"{basic[0]} is a user of the users file and the token is not their password: "
-                f"log in with {basic[0]}'s own password, or present the token as "
-                "'Authorization: Bearer' (or with a name that is not in the users file)"
-            )
+        if basic and self._token_ok(basic[1]):
+            problem = self._token_name_problem(basic[0])
+            if problem:
+                return problem
         return "wrong user name, password or token"
 
     def _token_ok(self, given: str) -> bool:
