@@ -215,7 +215,8 @@ class Ownership:
             # reading starts watching it again)
             events = [_restored(pid, row) for row in rows]
             if events or last_seen is not None:
-                self.engine.restore(pid, events, last_seen=last_seen)
+                seen = {param: at for param, (at, _) in freshest.items()} if freshest else None
+                self.engine.restore(pid, events, last_seen=last_seen, seen=seen)
         self._known |= patient_ids
         return True
 

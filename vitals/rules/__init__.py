@@ -46,9 +46,15 @@ How ``RuleEngine.evaluate`` behaves
       chart 4: a red score below 5 low, 5-6 medium, 7 or more high).
       NEWS2 and the single-parameter rules are independent: an active NEWS2 alert
       never holds back another rule's alarm.
-    * Replays: a reading not newer than the last one evaluated for its patient
-      is ignored (no events, no state change), so redelivered readings are
-      idempotent. An active alert only clears on a reading newer than its raise.
+    * Replays, per vital: a value not newer than its vital's newest value seen (or
+      restored: ``restore(..., seen=...)``) is ignored (no events, no state change), so
+      redelivered readings are idempotent; a reading with no newer value is a replay.
+      A late reading (dated before the patient's newest, e.g. an NIBP result completing
+      after that minute's HR/SpO2) is judged on its newer values like any other (a cuff
+      result is a spot measurement: it alarms at once). It adds no NEWS2 score to the
+      window (its time is past); its values enter the freshest set (``vitals.freshness``)
+      and so the next reading's score. An active alert only clears on a reading newer
+      than its raise.
     * Alerts whose rule no longer applies (removed by ``replace_rules``,
       disabled for the patient, or restored for an unknown rule) are cleared at
       the patient's next reading.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 
@@ -96,9 +97,9 @@ class RuleEngine:
         st = self._patients.get(pid)
         if st is None:
             st = self._state(pid)
-        elif st.last is not None and reading.timestamp <= st.last:
-            return n, []  # a replay: already evaluated
         events = self._evaluate(st, reading, n)
+        if events is None:
+            return n, []  # a replay: already evaluated
         technical = self.technical.evaluate(reading)  # leads off, probe off: the equipment
         if technical:
             events += technical
@@ -111,17 +112,19 @@ class RuleEngine:
     def evaluate(self, reading: Reading, news2: News2 | None) -> list[AlertEvent]:
         """Raised and cleared events caused by one reading, in rule order."""
         st = self._patients.get(reading.patient_id) or self._state(reading.patient_id)
-        if st.last is not None and reading.timestamp <= st.last:
-            return []  # a replay: already evaluated
-        return self._evaluate(st, reading, news2)
+        return self._evaluate(st, reading, news2) or []
 
-    def _evaluate(self, st: _Patient, r: Reading, news2: News2 | None) -> list[AlertEvent]:
-        """``evaluate`` of a reading newer than the patient's last."""
-        st.last = r.timestamp
-        events: list[AlertEvent] = []
-        if st.stale:
-            self._clear_orphans(st, r, events)
-        values = (
+    def _evaluate(self, st: _Patient, r: Reading, news2: News2 | None) -> list[AlertEvent] | None:
+        """``evaluate``; ``None`` for a replay (no vital of the reading newer than its own
+        newest value seen: no events, no state change).
+
+        A reading not newer than the patient's last is late, not necessarily a replay: a
+        cuff result completes after that minute's HR/SpO2 readings. Its vitals newer than
+        their own newest value are judged (a spot measurement, see ``Check.spot``); the
+        others are a replay and ignored. A late reading adds no NEWS2 score to the window
+        (its time is past): its values enter the freshest set and so the next reading's score."""
+        ts = r.timestamp
+        values: tuple = (
             r.heart_rate,
             r.spo2,
             r.systolic,
@@ -130,6 +133,22 @@ class RuleEngine:
             r.temperature,
             None if news2 is None else news2.total,
         )
+        late = st.last is not None and ts <= st.last
+        if late:
+            seen = st.seen
+            newer = [
+                v if (at := seen[i]) is None or ts > at else None for i, v in enumerate(values)
+            ]
+            newer[-1] = None  # no NEWS2 score of a past time
+            values = tuple(newer)
+            if values.count(None) == len(values):
+                return None  # a replay: already evaluated
+            news2 = None
+        else:
+            st.last = ts
+        events: list[AlertEvent] = []
+        if st.stale:
+            self._clear_orphans(st, r, events)
         active, checks = st.active, st.checks
         if st.runs or (active and not checks.names.isdisjoint(active)) or not checks.calm(values):
             self._judge(st, r, values, events)
@@ -143,7 +162,8 @@ class RuleEngine:
                     before[i], seen[i] = seen[i], ts
         for vital, _ in r.status:  # a device reporting probe off: the signal goes on
             for i in _STATUS_SLOTS.get(vital, ()):
-                before[i], seen[i] = seen[i], ts
+                if (at := seen[i]) is None or ts > at:
+                    before[i], seen[i] = at, ts
         if self._news2 and news2 is not None:
             self._news2_alert(st, r, news2, events)
         return events
@@ -303,17 +323,32 @@ class RuleEngine:
         return mine + self.technical.active(patient_id)
 
     def restore(
-        self, patient_id: str, active: list[AlertEvent], *, last_seen: datetime | None = None
+        self,
+        patient_id: str,
+        active: list[AlertEvent],
+        *,
+        last_seen: datetime | None = None,
+        seen: Mapping[str, datetime] | None = None,
     ) -> None:
         """Start the patient afresh with these alerts active (e.g. loaded from the store):
         they are not raised again, and are cleared when their clear condition holds.
 
-        ``last_seen`` is the newest reading already processed (by whichever consumer):
-        readings up to it are a replay and change no state, so a new owner re-reading
-        uncommitted offsets neither raises nor clears anything twice."""
+        ``last_seen`` is the newest reading already processed (by whichever consumer);
+        ``seen`` the time of each vital's newest value processed (``heart_rate``, ``spo2``,
+        ``blood_pressure`` or ``systolic``/``diastolic``, ``respiratory_rate``,
+        ``temperature``; UTC), e.g. the freshest values the store holds. A value not newer
+        than its vital's time (without ``seen``: than ``last_seen``) is a replay and changes
+        no state, so a new owner re-reading uncommitted offsets neither raises nor clears
+        anything twice, while a late cuff result newer than the stored one is judged."""
         checks = self._overridden.get(patient_id, self._default)
         st = self._patients[patient_id] = _Patient(checks)
         st.last = last_seen
+        if seen is None:
+            st.seen[: len(_VITALS)] = [last_seen] * len(_VITALS)
+        else:
+            for vital, at in seen.items():
+                for i in _STATUS_SLOTS.get(vital, ()):
+                    st.seen[i] = at
         for e in active:
             if e.patient_id != patient_id or e.kind != "raised" or e.severity not in _RANK:
                 raise ValueError(
