@@ -436,6 +436,7 @@ def _err_segment(error: MappingError, d: _Delimiters = _DEFAULT_DELIMITERS) -> s
         loc = [seg, seq, *fld.replace(".", ".1.").split(".")]  # ERL: seg^seq^field^rep^component
     text = {100: "Segment sequence error", 101: "Required field missing", 102: "Data type error"}
     text |= {103: "Table value not found", 200: "Unsupported message type"}
+    text |= {205: "Duplicate key identifier"}
     name = text.get(error.code, "Application internal error")
     f, c = d.field, d.component
     code = c.join([str(error.code), name, "HL70357"])

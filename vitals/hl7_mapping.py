@@ -18,7 +18,9 @@ Where each thing comes from (HL7 v2.6 chapter 7, IHE PCD TF-2 PCD-01):
 - time: OBX-14, else OBR-7 of the OBR the OBX follows (in its patient group), else MSH-7;
   the one used must give at least the minute (``vitals.hl7_time``). A time written without
   an offset takes MSH-7's, else ``default_tz``;
-- one reading per patient and observation time;
+- one reading per patient and observation time; two different values of one vital at one
+  time from the same code (e.g. in two PID groups of one patient) are refused at the second
+  OBX (code 205), the same value repeated is kept once;
 - status: OBX-11 ``X`` (cannot be obtained) or an empty OBX-5 → ``"invalid"``; OBX-11 ``D``/``W``
   (deleted / wrong) → ignored and counted; an OBX-8 flag listed under ``technical_flags``
   (e.g. ``LEADS_OFF``) → that status; a status on systolic or diastolic is the blood
@@ -73,7 +75,8 @@ class MappingError(VitalsError):
     ``where``: the segment, its occurrence and the field (``OBX[3]-5``: 5th field of the 3rd
     OBX); ``code``: the HL7 error condition (table 0357: 100 segment sequence, 101 required
     field missing, 102 data type error, 103 table value not found, 200 unsupported message
-    type, 207 application internal error), for the ERR segment of the ``AE``.
+    type, 205 duplicate key identifier: two values of one vital at one time, 207 application
+    internal error), for the ERR segment of the ``AE``.
     """
 
     def __init__(self, reason: str, where: str | None = None, code: int = 207) -> None:
@@ -258,6 +261,7 @@ def _map(msg: hl7.Message, options: MappingOptions) -> Mapped:
             r.values[vital] = value
         else:
             r.status[vital] = status or "invalid"
+    _pressure_halves_share_a_time(list(readings.values()))
     for r in readings.values():
         _pair_blood_pressure(r)
     out.readings = [r for r in readings.values() if r.values or r.status]
@@ -323,8 +327,23 @@ def _obx(msg, seg, n: int, group: _Group, table: CodeTable, zone, found: dict, o
 
 
 def _keep(found: dict, key: tuple, new: tuple) -> None:
-    """A valid value beats a status; among equals the lowest rank wins."""
+    """A valid value beats a status; among equals the lowest rank wins. Two different
+    values of one code rank (the same code twice, e.g. in two PID groups of one patient)
+    for one vital at one time are a contradiction: ``MappingError`` naming the second OBX
+    (HL7 table 0357 code 205, duplicate key), as neither can be trusted over the other; the
+    same value repeated is one observation."""
     old = found.get(key)
+    if old is not None and new[0] == old[0] and None not in (new[1], old[1]):
+        if new[1] != old[1]:
+            _patient_id, when, vital = key
+            raise MappingError(
+                f"{vital} at {when.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC is {new[1]:g} here "
+                f"but {old[1]:g} in {old[3]}: conflicting values of one vital at one "
+                "observation time",
+                f"{new[3]}-5",
+                205,
+            )
+        return
     if old is None or (new[1] is not None, -new[0]) > (old[1] is not None, -old[0]):
         found[key] = new
 
@@ -361,6 +380,39 @@ def _unit(unit1: str, unit2: str, vital: str, table: CodeTable, where: str) -> s
     if unit not in accepted:
         raise MappingError(f"unit {unit1 or unit2!r} is not a unit of {vital}", f"{where}-6", 103)
     return unit
+
+
+def _pressure_halves_share_a_time(readings: list[GatewayReading]) -> None:
+    """``MappingError`` for a systolic whose diastolic OBX (or the reverse) is there, but
+    at another observation time of the same patient: one blood pressure is one measurement,
+    so both halves must share OBX-14 (else the consumer would be told "diastolic missing",
+    which the sender cannot see in its message)."""
+    halves = ("systolic", "diastolic")
+    for r in readings:
+        have = [v for v in halves if v in r.values or v in r.status]
+        if len(have) != 1:
+            continue
+        (half,) = have
+        other = halves[1 - halves.index(half)]
+        for o in readings:
+            if o.patient_id == r.patient_id and o is not r and other in o.sources:
+                first, second = sorted(
+                    [(r, half), (o, other)], key=lambda x: _obx_number(x[0].sources[x[1]])
+                )
+                a, b = first[0].sources[first[1]], second[0].sources[second[1]]
+                raise MappingError(
+                    f"{first[1]} ({a}) at {first[0].timestamp:%Y-%m-%d %H:%M:%S} UTC and "
+                    f"{second[1]} ({b}) at {second[0].timestamp:%Y-%m-%d %H:%M:%S} UTC: "
+                    "systolic and diastolic must share an observation time (one blood "
+                    "pressure)",
+                    f"{b}-14",
+                    102,
+                )
+
+
+def _obx_number(where: str) -> int:
+    """3 for ``OBX[3]``: the order of OBX segments in the message."""
+    return int(where.removeprefix("OBX[").removesuffix("]"))
 
 
 def _pair_blood_pressure(r: GatewayReading) -> None:
@@ -433,7 +485,7 @@ def _unescape(msg: hl7.Message, text: str, where: str) -> str:
     e = re.escape(esc)
     if not re.fullmatch(rf"(?:[^{e}]|{e}(?:[FSTRE]|X(?:[0-9A-Fa-f]{{2}})+){e})*", text):
         raise MappingError(
-            f"{text!r} has an HL7 escape sequence this gateway does not read (only "
+            f"'{text}' has an HL7 escape sequence this gateway does not read (only "
             f"{esc}F{esc} {esc}S{esc} {esc}T{esc} {esc}R{esc} {esc}E{esc} {esc}Xhh{esc})",
             where,
             102,

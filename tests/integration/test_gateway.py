@@ -497,3 +497,53 @@ def test_an_escaped_delimiter_in_pid3_is_the_character_it_stands_for(topics, key
     assert record.key == f"A|B-{tag}".encode()
     assert json.loads(record.value)["patient_id"] == f"A|B-{tag}"
     assert gw.stop() == 0
+
+
+def test_contradictions_in_one_message_are_ae_said_plainly_and_never_published(topics, keyspace):
+    """The same patient in two PID groups with HR 70 and 155 at one time was AA with 70
+    published and 155 dropped; a pressure whose halves were 1 s apart was "diastolic
+    missing"; PID-3 ``A\\B`` was echoed escaped twice (``'A\\E\\\\E\\B'``)."""
+    tag = uuid.uuid4().hex[:6]
+    t = (datetime.now(UTC) - timedelta(minutes=5)).replace(microsecond=0)
+    same = two_patient_message(f"PA1-{tag}", f"PA1-{tag}", t, t)
+    halves = same.replace(
+        "147842^MDC_ECG_HEART_RATE^MDC|1.1.1.1|70|/min", "150021^SYS^MDC|1.3.1.1|120|mmHg"
+    ).replace(
+        f"147842^MDC_ECG_HEART_RATE^MDC|1.1.1.1|155|/min|||||R|||{hl7_time(t)}",
+        f"150022^DIA^MDC|1.3.1.2|80|mmHg|||||R|||{hl7_time(t + timedelta(seconds=1))}",
+    )
+    lone_escape = two_patient_message(f"A\\B-{tag}", f"PB2-{tag}", t, t)
+    gw, port = start_gateway(topics, keyspace)
+    when = f"{t:%Y-%m-%d %H:%M:%S} UTC"
+    expected = [
+        (
+            same,
+            "OBX^2^5",
+            "205^Duplicate key identifier^HL70357",
+            f"OBX[2]-5: heart_rate at {when} is 155 here but 70 in OBX[1]: conflicting "
+            "values of one vital at one observation time",
+        ),
+        (
+            halves,
+            "OBX^2^14",
+            "102^Data type error^HL70357",
+            f"OBX[2]-14: systolic (OBX[1]) at {when} and diastolic (OBX[2]) at "
+            f"{t + timedelta(seconds=1):%Y-%m-%d %H:%M:%S} UTC: systolic and diastolic must "
+            "share an observation time (one blood pressure)",
+        ),
+        (
+            lone_escape,
+            "PID^1^3^1^1",
+            "102^Data type error^HL70357",
+            f"PID[1]-3.1: 'A\\B-{tag}' has an HL7 escape sequence this gateway does not read "
+            "(only \\F\\ \\S\\ \\T\\ \\R\\ \\E\\ \\Xhh\\)",
+        ),
+    ]
+    for message, err2, err3, err8 in expected:
+        ack = send(port, message)
+        assert ack_code(ack) == "AE", str(ack)
+        err = ack.segment("ERR")
+        assert (str(err(2)), str(err(3)), ack.unescape(str(err(8)))) == (err2, err3, err8)
+    assert [d.value for d in read_topic(topics.dlq, 3)] == [m.encode() for m, *_ in expected]
+    assert committed_and_end(topics.vitals, "nobody")[1] == 0  # nothing published
+    assert gw.stop() == 0

@@ -541,3 +541,56 @@ def test_a_patient_id_with_an_escape_we_do_not_read_is_refused_never_shortened(s
         mapped(obx("147842^HR^MDC", "70"), pid=f"PID|||{sent}^^^H^MR")
     assert (e.value.where, e.value.code) == ("PID-3.1", 102)
     assert "has an HL7 escape sequence this gateway does not read" in e.value.reason
+
+
+# --- contradictions within one message ----------------------------------------------------
+
+AT_1815 = "20261129181500+0000"
+
+
+def same_patient_twice(first: str, second: str) -> str:
+    return "\r".join(
+        [
+            MSH.replace("20261129120000", "20261129182000"),
+            "PID|||H14^^^H^MR",
+            obx("147842^HR^MDC", first, when=AT_1815),
+            "PID|||H14^^^H^MR",
+            obx("147842^HR^MDC", second, when=AT_1815),
+        ]
+    )
+
+
+def test_two_values_of_one_vital_at_one_time_for_one_patient_are_refused_naming_the_second():
+    with pytest.raises(MappingError) as e:
+        map_message(parse(same_patient_twice("87", "160")), OPTS)
+    assert (e.value.where, e.value.code) == ("OBX[2]-5", 205)
+    assert e.value.reason == (
+        "heart_rate at 2026-11-29 18:15:00 UTC is 160 here but 87 in OBX[1]: conflicting "
+        "values of one vital at one observation time"
+    )
+
+
+def test_the_same_value_repeated_at_one_time_is_one_observation():
+    m = map_message(parse(same_patient_twice("87", "87")), OPTS)
+    assert [(r.patient_id, r.values) for r in m.readings] == [("H14", {"heart_rate": 87})]
+
+
+def test_a_pressure_whose_halves_are_a_second_apart_is_refused_saying_they_must_share_a_time():
+    with pytest.raises(MappingError) as e:
+        mapped(
+            obx("150021^SYS^MDC", "120", "mmHg", when="20261129115900+0000"),
+            obx("150022^DIA^MDC", "80", "mmHg", when="20261129115901+0000"),
+        )
+    assert (e.value.where, e.value.code) == ("OBX[2]-14", 102)
+    assert e.value.reason == (
+        "systolic (OBX[1]) at 2026-11-29 11:59:00 UTC and diastolic (OBX[2]) at "
+        "2026-11-29 11:59:01 UTC: systolic and diastolic must share an observation time "
+        "(one blood pressure)"
+    )
+    assert "missing" not in e.value.reason
+
+
+def test_a_lone_escape_character_is_shown_once_not_escaped_twice():
+    with pytest.raises(MappingError) as e:
+        mapped(obx("147842^HR^MDC", "70"), pid="PID|||A\\B^^^H^MR")
+    assert e.value.reason.startswith("'A\\B' has an HL7 escape sequence")
