@@ -3,9 +3,12 @@
 ``load_table(path)`` reads the shipped ``vitals/hl7_codes.yaml`` (IEEE 11073-10101 MDC codes
 as used by IHE PCD-01 and the IHE PCD Rosetta Terminology Mapping), plus a vendor's own file
 (``vitals gateway --codes FILE``) whose entries are added to it and replace any with the same
-code and system. Every entry is checked at load time: a bad one raises ``ConfigError`` naming
-the file, the entry and the field; a key the table does not know (``observation:``, or a rules
-file given by mistake) raises ``InputFileError`` naming FILE:LINE, the key and the known keys. ``vitals.hl7_mapping`` uses the table to map a message.
+code and system. Every entry is checked at load time, and every mistake of the file is
+reported at once (``InputFileError``: FILE:LINE, the field and the value, or ``N mistakes:``
+one a line): a key the table does not know (``observation:``, or a rules file given by
+mistake), an unknown vital, status or unit, a unit mapped to another quantity, and a shipped
+code given another vital without ``override: true``. ``vitals.hl7_mapping`` uses the table
+to map a message.
 """
 
 from __future__ import annotations
@@ -60,82 +63,221 @@ class CodeTable:
 def load_table(path: str | Path | None = None) -> CodeTable:
     """The shipped table (``vitals/hl7_codes.yaml``), plus the entries of ``path`` if given.
 
-    Raises ``ConfigError`` naming the file, the entry and the field for a bad entry.
+    Every mistake of the file is found in one pass (as ``vitals rules check`` does): one
+    raises ``InputFileError`` naming FILE:LINE, the field and the value; several raise one
+    ``InputFileError`` listing ``N mistakes:`` one a line. Mistakes: an unknown key, a vital
+    or status not known, a rank that is not a whole number, a unit that is not a unit key, a
+    unit string of the shipped table mapped to a unit of another quantity (``bpm: mmHg``),
+    and an entry giving a code of the shipped table another vital without ``override: true``
+    (a typo in a site file must not turn ECG heart rates into SpO2).
     """
     shipped = resources.files("vitals").joinpath("hl7_codes.yaml").read_text("utf-8")
-    table = _parse_table(yaml.safe_load(shipped), "vitals/hl7_codes.yaml", None)
+    table = _load(shipped, "vitals/hl7_codes.yaml", None)
     if path is None:
         return table
     try:
         text = Path(path).read_text("utf-8")
-        doc = yaml.safe_load(text)
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except (OSError, yaml.YAMLError) as e:
-        raise ConfigError(f"{path}: cannot read the HL7 code table: {e}") from None
-    _check_keys(root, str(path))
-    return _parse_table(doc, str(path), table)
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the HL7 code table: {e.strerror or e}") from None
+    return _load(text, str(path), table)
 
 
 #: The keys of a code table, and of one entry under ``observations``.
 TABLE_KEYS = ("observations", "units", "technical_flags")
-ENTRY_KEYS = ("code", "system", "name", "vital", "rank")
+ENTRY_KEYS = ("code", "system", "name", "vital", "rank", "override")
 
 
-def _check_keys(root: yaml.Node | None, path: str) -> None:
-    """``InputFileError`` (FILE:LINE, exit 2) for the first key that is not one of
-    ``TABLE_KEYS`` at the top or ``ENTRY_KEYS`` in an observation, so a misspelt key
-    (``observation:``) or another kind of file (a rules file) is refused at start instead of
-    its codes being silently left out."""
-    if not isinstance(root, yaml.MappingNode):
-        return  # not a mapping: _parse_table says what is expected
-    for k, v in root.value:
-        _known(k, TABLE_KEYS, "an HL7 code table", path)
-        if k.value == "observations" and isinstance(v, yaml.SequenceNode):
-            for item in v.value:
-                if isinstance(item, yaml.MappingNode):
-                    for ek, _ in item.value:
-                        _known(ek, ENTRY_KEYS, "an observation of an HL7 code table", path)
+def _quantity(unit: str) -> frozenset[str]:
+    """The vitals a unit key can measure (``per_min``: heart rate and respiratory rate)."""
+    return frozenset(v for v, units in UNITS_ACCEPTED.items() if unit in units)
 
 
-def _known(key: yaml.Node, allowed: tuple[str, ...], what: str, path: str) -> None:
-    if key.value not in allowed:
+def _load(text: str, path: str, base: CodeTable | None) -> CodeTable:
+    """The table of YAML ``text`` (``base``'s entries, then its own); every mistake at once."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: cannot read the HL7 code table: {e}") from None
+    reader = _Reader(path, base)
+    table = reader.table(root)
+    if len(reader.found) == 1:
+        raise reader.found[0]
+    if reader.found:
+        found = sorted(reader.found, key=lambda e: e.line or 0)
+        lines = "\n".join(f"  {e}" for e in found)
+        raise InputFileError(path, None, None, f"{len(found)} mistakes:\n{lines}")
+    return table
+
+
+class _Reader:
+    """Reads one code table's YAML nodes, collecting every mistake (``found``) with its line."""
+
+    def __init__(self, path: str, base: CodeTable | None) -> None:
+        self.path, self.base = path, base
+        self.found: list[InputFileError] = []
+
+    def mistake(self, node: yaml.Node, field: str | None, reason: str) -> None:
+        self.found.append(InputFileError(self.path, node.start_mark.line + 1, field, reason))
+
+    def table(self, root: yaml.Node | None) -> CodeTable:
+        codes = dict(self.base.codes) if self.base else {}
+        units = dict(self.base.units) if self.base else {}
+        flags = dict(self.base.flags) if self.base else {}
+        if not isinstance(root, yaml.MappingNode):
+            raise ConfigError(
+                f"{self.path}: expected a mapping with 'observations' and 'units'"
+            ) from None
+        for k, v in root.value:
+            if k.value not in TABLE_KEYS:
+                self.unknown(k, TABLE_KEYS, "an HL7 code table")
+            elif k.value == "observations":
+                for i, item in enumerate(_items(v), 1):
+                    entry = self.entry(item, f"observations[{i}]")
+                    if entry is not None:
+                        codes[(entry.code, entry.system)] = entry
+            elif k.value == "units":
+                for uk, uv in _pairs(self, v, "units"):
+                    unit = self.unit(uk, uv)
+                    if unit is not None:
+                        units[str(uk.value)] = unit
+            else:
+                for fk, fv in _pairs(self, v, "technical_flags"):
+                    if fv.value not in STATUSES:
+                        self.mistake(
+                            fv,
+                            f"technical_flags[{fk.value}]",
+                            f"{fv.value!r} is not one of {', '.join(STATUSES)}"
+                            + did_you_mean(str(fv.value), STATUSES),
+                        )
+                    else:
+                        flags[str(fk.value).upper()] = str(fv.value)
+        return CodeTable(codes, units, flags)
+
+    def unknown(self, key: yaml.Node, allowed: tuple[str, ...], what: str) -> None:
         name = str(key.value)
-        raise InputFileError(
-            path,
-            key.start_mark.line + 1,
+        self.mistake(
+            key,
             name,
             f"unknown key in {what}; expected {', '.join(allowed)}{did_you_mean(name, allowed)}",
         )
 
+    def unit(self, key: yaml.Node, value: yaml.Node) -> str | None:
+        """The unit key ``value`` names for the OBX-6 text ``key``, or None (a mistake)."""
+        name, unit = str(key.value), str(value.value)
+        known = [u for us in UNITS_ACCEPTED.values() for u in us]
+        known = list(dict.fromkeys(known))
+        if unit not in known:
+            self.mistake(
+                value,
+                f"units[{name}]",
+                f"{unit!r} is not one of {', '.join(known)}{did_you_mean(unit, known)}",
+            )
+            return None
+        before = self.base.units.get(name) if self.base else None
+        named = next((u for u in known if u.lower() == name.lower()), None)
+        was = before or named
+        if was is not None and not (_quantity(was) & _quantity(unit)):
+            of = ", ".join(sorted(_quantity(was)))
+            self.mistake(
+                value,
+                f"units[{name}]",
+                f"{unit!r} is not a unit of {of}, which {name!r} measures (it is {was!r}); "
+                "a unit is mapped only to a unit of the same quantity",
+            )
+            return None
+        return unit
 
-def _parse_table(doc: object, where: str, base: CodeTable | None) -> CodeTable:
-    if not isinstance(doc, dict):
-        raise ConfigError(f"{where}: expected a mapping with 'observations' and 'units'")
-    codes = dict(base.codes) if base else {}
-    for i, e in enumerate(doc.get("observations") or [], 1):
-        entry = _entry(e, f"{where}: observations[{i}]")
-        codes[(entry.code, entry.system)] = entry
-    units = dict(base.units) if base else {}
-    units.update({str(k): str(v) for k, v in (doc.get("units") or {}).items()})
-    known = {u for us in UNITS_ACCEPTED.values() for u in us}
-    for k, v in units.items():
-        if v not in known:
-            raise ConfigError(f"{where}: units[{k}]: {v!r} is not one of {sorted(known)}")
-    flags = dict(base.flags) if base else {}
-    flags.update({str(k).upper(): str(v) for k, v in (doc.get("technical_flags") or {}).items()})
-    for k, v in flags.items():
-        if v not in STATUSES:
-            raise ConfigError(f"{where}: technical_flags[{k}]: {v!r} is not one of {STATUSES}")
-    return CodeTable(codes, units, flags)
+    def entry(self, node: yaml.Node, where: str) -> CodeEntry | None:
+        """One observation entry, or None when it has a mistake (each one recorded)."""
+        if not isinstance(node, yaml.MappingNode):
+            self.mistake(node, where, "expected {code: ..., system: ..., vital: ..., rank: ...}")
+            return None
+        fields: dict[str, yaml.Node] = {}
+        ok = True
+        for k, v in node.value:
+            if k.value not in ENTRY_KEYS:
+                self.unknown(k, ENTRY_KEYS, "an observation of an HL7 code table")
+                ok = False
+            else:
+                fields[str(k.value)] = v
+        for required in ("code", "vital"):
+            if required not in fields:
+                self.mistake(node, f"{where}.{required}", "missing")
+                ok = False
+        vital_node = fields.get("vital")
+        vital = str(_py(vital_node)) if vital_node is not None else ""
+        if vital_node is not None and vital not in VITALS:
+            self.mistake(
+                vital_node,
+                f"{where}.vital",
+                f"{vital!r} is not one of {', '.join(VITALS)}{did_you_mean(vital, VITALS)}",
+            )
+            ok = False
+        rank = 1
+        if "rank" in fields:
+            parsed = _py(fields["rank"])
+            if not isinstance(parsed, int) or isinstance(parsed, bool):
+                self.mistake(fields["rank"], f"{where}.rank", f"{parsed!r} is not a whole number")
+                ok = False
+            else:
+                rank = parsed
+        override = False
+        if "override" in fields:
+            parsed = _py(fields["override"])
+            if not isinstance(parsed, bool):
+                self.mistake(
+                    fields["override"], f"{where}.override", f"{parsed!r} is not true or false"
+                )
+                ok = False
+            override = parsed is True
+        if not ok:
+            return None
+        code = str(_py(fields["code"]))
+        system = str(_py(fields["system"]) or "" if "system" in fields else "").upper()
+        name = str(_py(fields["name"]) or "") if "name" in fields else ""
+        shipped = self.remapped(code, system, vital)
+        if shipped is not None and not override:
+            self.mistake(
+                vital_node,  # type: ignore[arg-type]
+                f"{where}.vital",
+                f"code {code}^{shipped.system or '*'} ({shipped.name or 'shipped'}) is "
+                f"{shipped.vital} in the shipped table, not {vital}; add 'override: true' to "
+                "this entry if the site really means it",
+            )
+            return None
+        return CodeEntry(code, system, vital, rank, name)
+
+    def remapped(self, code: str, system: str, vital: str) -> CodeEntry | None:
+        """The shipped entry for ``code`` in ``system`` (any system when ``system`` is empty)
+        that carries another vital than ``vital``, or None."""
+        if self.base is None:
+            return None
+        for (c, s), e in self.base.codes.items():
+            if c == code and (s == system or not system or not s) and e.vital != vital:
+                return e
+        return None
 
 
-def _entry(e: object, where: str) -> CodeEntry:
-    if not isinstance(e, dict) or "code" not in e or "vital" not in e:
-        raise ConfigError(f"{where}: expected {{code: ..., system: ..., vital: ..., rank: ...}}")
-    if e["vital"] not in VITALS:
-        raise ConfigError(f"{where}: vital: {e['vital']!r} is not one of {', '.join(VITALS)}")
-    rank = e.get("rank", 1)
-    if not isinstance(rank, int):
-        raise ConfigError(f"{where}: rank: {rank!r} is not a whole number")
-    system = str(e.get("system") or "").upper()
-    return CodeEntry(str(e["code"]), system, e["vital"], rank, str(e.get("name") or ""))
+def _py(node: yaml.Node) -> object:
+    """The Python value of one YAML node (``rank: 2`` → 2, ``system: null`` → None)."""
+    return yaml.safe_load(yaml.serialize(node))
+
+
+def _items(node: yaml.Node) -> list[yaml.Node]:
+    return list(node.value) if isinstance(node, yaml.SequenceNode) else []
+
+
+def _pairs(reader: _Reader, node: yaml.Node, where: str) -> list[tuple[yaml.Node, yaml.Node]]:
+    """The key/value nodes of a mapping of scalars; anything else is a mistake."""
+    if isinstance(node, yaml.ScalarNode) and node.value in ("", "~", "null"):
+        return []
+    if not isinstance(node, yaml.MappingNode):
+        reader.mistake(node, where, "expected a mapping of text to text")
+        return []
+    out = []
+    for k, v in node.value:
+        if isinstance(k, yaml.ScalarNode) and isinstance(v, yaml.ScalarNode):
+            out.append((k, v))
+        else:
+            reader.mistake(k, where, "expected text: text")
+    return out

@@ -302,7 +302,7 @@ def test_a_vendor_table_adds_codes_and_names_its_mistakes(tmp_path):
     assert table.lookup("147842", "MDC").vital == "heart_rate"  # the shipped codes stay
     f.write_text('observations:\n  - {code: "X", vital: pulse}\n')
     with pytest.raises(
-        ConfigError, match=r"codes.yaml: observations\[1\]: vital: 'pulse' is not one of"
+        ConfigError, match=r"codes.yaml:2: observations\[1\].vital: 'pulse' is not one of"
     ):
         load_table(f)
 

@@ -25,12 +25,18 @@ How ``RuleEngine.evaluate`` behaves
       limit (sum of depth x seconds since the previous reading) reaches ``area:``,
       or when every reading for ``min_for:`` has been beyond ``extreme:``.
     * Intermittent measurements are judged at once (``Check.spot``): with ``grace:``,
-      a value that is its vital's first, or comes more than ``grace:`` after the
-      previous value of that vital when that one was alone too (NIBP cuff cycles,
-      thermometers, manual observations), raises at that reading: the delay filters a
-      continuous signal (IEC 60601-1-8) and there is none to wait on. A continuous
-      signal resuming after a gap (or whose device reported ``probe_off`` through it)
-      waits for its ``for:`` again. Rules without ``grace:`` behave as before it existed.
+      a value that is its vital's first (blood pressure, temperature), or comes more
+      than ``grace:`` after the previous value of that vital when that one was alone too
+      (NIBP cuff cycles, thermometers, manual observations), raises at that reading: the
+      delay filters a continuous signal (IEC 60601-1-8) and there is none to wait on. The
+      first value of a continuous vital (``checks.CONTINUOUS``: heart rate, SpO2,
+      respiratory rate) starts the delay like any, since a stream's first readings are
+      often artifacts; if the next value of that vital comes more than ``grace:`` later,
+      the first was a spot value and is raised then, dated at its own time (never, if no
+      next value comes). A continuous signal resuming after a gap (or whose device
+      reported ``probe_off`` through it) waits for its ``for:`` again; so does one a new
+      owner takes over (``restore``: each vital's newest time is seeded). Rules without
+      ``grace:`` behave as before it existed.
     * NEWS2: without ``news2: {window:}``, raised at each reading's
       ``News2.alert_severity`` and cleared at the first reading reaching no level.
       With a window (the default rules: 1 min), the level is the highest reached

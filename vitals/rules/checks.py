@@ -17,6 +17,10 @@ from vitals.news2 import round_half_up
 from vitals.rules.model import _SLOT, Rule
 
 _INF = float("inf")
+#: Vitals a bedside monitor measures as a continuous signal (ECG, pulse oximetry,
+#: impedance respiration), whose artifacts the alarm condition delay filters
+#: (IEC 60601-1-8); blood pressure (NIBP cuff cycles) and temperature are intermittent.
+CONTINUOUS = frozenset({"heart_rate", "spo2", "respiratory_rate"})
 
 
 class Check:
@@ -27,6 +31,7 @@ class Check:
         "area",
         "chi",
         "clo",
+        "continuous",
         "count",
         "decimals",
         "duration",
@@ -66,6 +71,7 @@ class Check:
         self.fast = self.elo is not None or self.ehi is not None
         # longest spacing of a continuous signal: beyond it a reading is a spot measurement
         self.gap = r.grace
+        self.continuous = r.vital in CONTINUOUS
 
     def depth(self, v: float) -> float:
         """How far ``v`` is beyond the rule's limit (units of the vital; > 0 when true)."""
@@ -84,13 +90,17 @@ class Check:
         monitor alarms on the NIBP result as the cycle completes) unless that previous one
         was itself part of a continuous signal (at most ``grace:`` after its predecessor):
         then the signal resumes after a gap (leads reattached) and the delay starts anew. A
-        first value is a spot measurement. Always ``False`` for a rule without ``grace:``,
+        first value is a spot measurement only for an intermittent vital (blood pressure,
+        temperature, a NEWS2 score); the first value of a ``CONTINUOUS`` one starts the delay
+        like any (a stream's first readings are often artifacts), and the next value decides:
+        more than ``grace:`` later, the first was a spot measurement (the engine raises it
+        then, dated at its own time). Always ``False`` for a rule without ``grace:``,
         which behaves as before it existed (its ``for:`` runs on through gaps)."""
         gap = self.gap
         if gap is None:
             return False
         if previous is None:
-            return True
+            return not self.continuous
         return ts - previous > gap and (before is None or previous - before > gap)
 
     def extreme(self, v: float) -> bool:

@@ -33,7 +33,8 @@ class _Patient:
         self.checks = checks
         self.last: datetime | None = None
         self.active: dict[str, AlertEvent] = {}
-        # rule name -> [true readings, first true, last true, area, extreme since, last reading]
+        # rule name -> [true readings, first true, last true, area, extreme since, last reading,
+        # first true value]
         self.runs: dict[str, list] = {}
         self.stale = False  # active may hold alerts of rules no longer in force
         self.n2: News2Window | None = None  # NEWS2 alert levels of recent readings (windowed)
@@ -176,6 +177,19 @@ class RuleEngine:
             v = values[c.slot]
             if v is None:  # not measured in this reading: the rule neither raises nor clears
                 continue
+            if runs and c.continuous and c.gap is not None:
+                run = runs.get(c.name)
+                # the run of a vital's lone first value, and this value more than grace: later:
+                # that first one was a spot measurement (Check.spot), raised now at its own time
+                if (
+                    run is not None
+                    and run[0] == 1
+                    and st.seen_before[c.slot] is None
+                    and run[1] == st.seen[c.slot]
+                    and ts - run[1] > c.gap
+                ):
+                    del runs[c.name]
+                    events.append(self._raise(st, c, r, run[6], at=run[1]))
             if active:
                 raised = active.get(c.name)
                 if raised is not None:
@@ -189,7 +203,7 @@ class RuleEngine:
                 elif not c.immediate:
                     run = runs.get(c.name)
                     if run is None or (c.grace is not None and ts - run[2] > c.grace):
-                        run = runs[c.name] = [1, ts, ts, 0.0, None, ts]  # (after a gap: anew)
+                        run = runs[c.name] = [1, ts, ts, 0.0, None, ts, v]  # (after a gap: anew)
                     else:
                         run[0] += 1
                         if c.area is not None:
@@ -209,7 +223,10 @@ class RuleEngine:
                     else:  # a brief return inside the limit: the run goes on
                         run[4], run[5] = None, ts
 
-    def _raise(self, st: _Patient, c: Check, r: Reading, v: float) -> AlertEvent:
+    def _raise(
+        self, st: _Patient, c: Check, r: Reading, v: float, at: datetime | None = None
+    ) -> AlertEvent:
+        """Raise ``c`` on the value ``v`` of ``r`` (measured ``at``, default ``r``'s time)."""
         rule, shown = c.rule, charted(v, c.decimals)
         threshold = rule.low if v < c.lo else rule.high
         message = rule.message.format(
@@ -220,7 +237,13 @@ class RuleEngine:
             rule=rule.name,
         )
         e = AlertEvent(
-            r.patient_id, rule.name, rule.severity, "raised", r.timestamp, float(shown), message
+            r.patient_id,
+            rule.name,
+            rule.severity,
+            "raised",
+            at or r.timestamp,
+            float(shown),
+            message,
         )
         st.active[rule.name] = e
         return e
