@@ -23,9 +23,12 @@ def rules_check(file: str) -> None:
     Example: vitals rules check my-ward.yaml
     """
     from vitals.rules import load_rules
+    from vitals.rules.checks import short_grace_warnings
 
     ruleset = load_rules(file)
     click.echo(ruleset.describe())
+    for warning in short_grace_warnings(ruleset):
+        click.echo(f"Warning: {warning}", err=True)
     click.echo(f"{file}: OK")
 
 

@@ -10,11 +10,11 @@ each vital inside which none of them can raise.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from vitals.news2 import round_half_up
-from vitals.rules.model import _SLOT, Rule
+from vitals.rules.model import _SLOT, Rule, RuleSet, _fmt_duration
 
 _INF = float("inf")
 #: Vitals a bedside monitor measures as a continuous signal (ECG, pulse oximetry,
@@ -117,6 +117,37 @@ class Check:
         if self.area is not None and run[3] >= self.area:
             return True
         return run[4] is not None and ts - run[4] >= self.min_for
+
+
+#: A ``grace:`` shorter than this, with a ``for:`` duration, is shorter than many devices'
+#: reading interval (pulse oximeters every 15 s, NIBP cuff cycles): ``vitals rules check``
+#: warns, as every value of such a device is then judged at once (``Check.spot``).
+SHORT_GRACE = timedelta(seconds=15)
+
+
+def short_grace_warnings(ruleset: RuleSet) -> list[str]:
+    """One ``FILE:LINE: ...`` warning per enabled rule (defaults and patient overrides, once
+    each) whose ``grace:`` is shorter than ``SHORT_GRACE`` with a ``for:`` duration: a
+    vital read less often than every ``grace:`` has each value taken for a spot
+    measurement and judged at once, so its ``for:`` never delays an alarm."""
+    out: list[str] = []
+    done: set[tuple[str, int | None]] = set()
+    rules = list(ruleset.rules) + [r for p in ruleset.patients.values() for r in p.rules]
+    for r in rules:
+        if r.grace is None or r.for_duration is None or r.grace >= SHORT_GRACE or not r.enabled:
+            continue
+        if (r.name, r.line) in done:
+            continue
+        done.add((r.name, r.line))
+        where = f"{ruleset.source}:{r.line}" if r.line is not None else ruleset.source
+        g = _fmt_duration(r.grace)
+        out.append(
+            f"{where}: rule {r.name}: grace: {g} is shorter than "
+            f"{_fmt_duration(SHORT_GRACE)}: a {r.vital} read less often than every {g} "
+            f"(a pulse oximeter every 15 s, a cuff) is judged at once at each value, so "
+            f"for: {_fmt_duration(r.for_duration)} never delays its alarm"
+        )
+    return out
 
 
 class Checks:
