@@ -123,3 +123,69 @@ def test_a_caught_up_consumer_writes_the_newest_values_before_committing(session
         assert row is not None and row.heart_rate == 70 + n - 1
     finally:
         assert proc.stop() == 0
+
+
+def test_a_partition_given_straight_back_is_read_on_from_what_was_written(
+    session, topics, kafka_settings
+):
+    """kafka-python often rejoins once more right after the first assignment. Partitions
+    revoked with written but uncommitted polls and given straight back are neither re-read
+    nor left uncommitted: the member reads on from what it wrote, writes the newest values
+    it held before restoring rule state, and commits at its next checkpoint."""
+    from vitals.consumer.ownership import _Listener
+
+    pid = f"CK{uuid.uuid4().hex[:6].upper()}"
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=30)
+    c = VitalsConsumer(
+        kafka=kafka_settings,
+        settings=ConsumerSettings(
+            topic=topics.vitals,
+            group=topics.group,
+            alerts_topic=topics.alerts,
+            dlq_topic=topics.dlq,
+            commit_interval_s=60,
+        ),
+        writer=Writer(session),
+        rules=load_default_rules(),
+    )
+    c.open()
+    try:
+        p = KafkaProducer(bootstrap_servers=KAFKA, acks="all")
+        n = 12
+        for i in range(n):
+            r = Reading(pid, t0 + timedelta(seconds=i), heart_rate=60 + i, spo2=96)
+            p.send(topics.vitals, key=pid.encode(), value=r.to_json())
+        p.flush()
+        p.close()
+
+        def take() -> bool:
+            polled = c._consumer.poll(timeout_ms=250)
+            if c._to_adopt:
+                assert c._adopt()
+            if polled and c._written:
+                polled = c._unread(polled)
+            if polled:
+                assert c.process(polled)
+                c._written_up_to(polled)
+            return c.stats.consumed >= n
+
+        wait_until(take, 30, f"the member to process the {n} readings")
+        assert committed_and_end(topics.vitals, topics.group, KAFKA) == (0, n)
+        assert latest(session, pid) is None  # held until the checkpoint
+
+        owned = sorted(c._consumer.assignment())
+        listener = _Listener(c)
+        listener.on_partitions_revoked(owned)  # the rejoin: revoked...
+        listener.on_partitions_assigned(owned)  # ...and given straight back
+        for tp in owned:  # fetching restarts from the last commit (none)
+            c._consumer.seek_to_beginning(tp)
+        take()
+        take()
+
+        assert c.stats.consumed == n  # nothing read twice
+        row = latest(session, pid)  # written before the restore
+        assert row is not None and row.heart_rate == 60 + n - 1
+        assert c.checkpoint()
+        assert committed_and_end(topics.vitals, topics.group, KAFKA) == (n, n)
+    finally:
+        c.close()

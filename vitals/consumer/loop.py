@@ -10,9 +10,11 @@ poll comes back empty, and only then are the offsets of the polls written since 
 its rows are written, and a member that dies replays from the last commit. Kafka runs
 rebalance callbacks inside ``poll``: before a poll that will rejoin the group the loop
 writes what it holds and commits, so the next owner restores every stored row and
-re-reads nothing stored. (Should a rebalance start between that look and the poll, the
-listener drops what is held and the next owner re-reads it from the last commit: rows
-are idempotent, as after a crash.)
+re-reads nothing stored. Should a rebalance start between that look and the poll
+(kafka-python often rejoins once more just after the first assignment), what was
+written stays noted: a partition given straight back is read on from there and
+committed at the next checkpoint; one given to another member is re-read by it from
+the last commit (rows are idempotent, as after a crash).
 """
 
 from __future__ import annotations
@@ -153,6 +155,8 @@ class VitalsConsumer(RecordProcessing, Ownership):
                 continue
             if self._to_adopt and not self._adopt():
                 break
+            if polled and self._written:
+                polled = self._unread(polled)
             if polled:
                 if not self.process(polled):
                     break  # asked to stop while waiting for Cassandra: commit nothing
@@ -198,15 +202,31 @@ class VitalsConsumer(RecordProcessing, Ownership):
 
     def checkpoint(self) -> bool:
         """Write the newest values held per patient, then commit the offsets of every poll
-        written since the last checkpoint. False (nothing committed) only if asked to stop
-        while waiting for Cassandra."""
+        written since the last checkpoint, for the partitions this member owns (a partition
+        a rebalance gave to another member is re-read by it from the last commit). False
+        (nothing committed) only if asked to stop while waiting for Cassandra."""
         if not self.flush_latest():
             return False
         offsets, self._written = self._written, {}
         self._commit_due = 0.0
+        if offsets and self._consumer is not None:
+            owned = self._consumer.assignment()
+            offsets = {tp: o for tp, o in offsets.items() if tp in owned}
         if offsets:
             self._commit(offsets)
         return True
+
+    def _unread(self, polled: dict[TopicPartition, list]) -> dict[TopicPartition, list]:
+        """``polled`` without the records already written (a partition that a rebalance
+        took and gave straight back is fetched again from its last commit)."""
+        out = {}
+        for tp, records in polled.items():
+            done = self._written.get(tp)
+            if done is not None:
+                records = [r for r in records if r.offset >= done.offset]
+            if records:
+                out[tp] = records
+        return out
 
     def _commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
         try:

@@ -3,7 +3,8 @@
 On assignment the member adopts the patients registered on its new partitions (they
 may be silent) and restores each new patient's active alerts and freshest vitals from
 Cassandra; on revocation it forgets them (Kafka runs the listener inside ``poll``; the
-loop commits what it wrote before a poll that will rebalance, see ``checkpoint``). Patients are registered on their
+loop commits what it wrote before a poll that will rebalance, see ``checkpoint``, and
+a partition given straight back is read on from what was written). Patients are registered on their
 partition once per owner; silent ones raise *telemetry lost*, and those whose monitoring
 was ended on purpose have their alerts closed and are no longer watched.
 """
@@ -163,6 +164,17 @@ class Ownership:
 
         False only if asked to stop while waiting for Cassandra."""
         tps = sorted(self._to_adopt, key=lambda tp: (tp.topic, tp.partition))
+        # newest values held since the last checkpoint first: the restore below reads them
+        if not self.flush_latest():
+            return False
+        for tp in tps:  # given straight back: read on after what was written
+            done = self._written.get(tp)
+            if done is not None and self._consumer is not None:
+                try:  # (records the rejoining poll fetched below it are dropped: _unread)
+                    if self._consumer.position(tp) < done.offset:
+                        self._consumer.seek(tp, done.offset)
+                except KafkaError as e:  # then it is re-read and rewritten (idempotent)
+                    log.warning("could not resume %s at offset %d: %s", tp, done.offset, e)
         found = self._read_retrying(
             lambda: {tp: self.writer.monitored(tp.topic, tp.partition) for tp in tps}, len(tps)
         )
@@ -221,15 +233,7 @@ class Ownership:
         return True
 
     def _on_revoked(self, revoked: Sequence[TopicPartition]) -> None:
-        if self._written:  # a rebalance came between the loop's look and its poll (rare)
-            log.info(
-                "partitions revoked with %d patients' newest values unwritten: the next owner "
-                "re-reads from the last commit and writes them",
-                len(self._latest_held),
-            )
-        self._latest_held.clear()
-        self._written.clear()
-        self._commit_due = 0.0
+        # what was written but not committed stays noted (see ``checkpoint``, ``_adopt``)
         for tp in revoked:
             self._to_adopt.discard(tp)
             stash = self._stash[tp] = {}
