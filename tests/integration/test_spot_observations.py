@@ -95,3 +95,39 @@ def test_a_partial_reading_keeps_consciousness_and_oxygen_and_stores_them_as_uno
         (pid,),
     ).one()
     assert (latest.heart_rate, latest.consciousness, latest.on_oxygen) == (137, "V", True)
+
+
+def alerts_of(session, keyspace, pid: str) -> set[tuple[str, str, datetime]]:
+    rows = session.execute(
+        f"SELECT timestamp, rule, kind FROM {keyspace}.patient_alerts "
+        "WHERE patient_id = %s AND day IN (%s, %s)",
+        (pid, at(0).date(), at(120).date()),
+    ).all()
+    return {(r.rule, r.kind, r.timestamp.replace(tzinfo=UTC)) for r in rows}
+
+
+def test_a_cuff_result_dated_before_the_newest_reading_alarms(topics, keyspace, session):
+    """The cuff cycle completes after that minute's HR/SpO2 readings (a late reading)."""
+    pid = f"LATE-{uuid.uuid4().hex[:6]}"
+    stream = [
+        {"patient_id": pid, "timestamp": at(s).isoformat(), "heart_rate": 80, "spo2": 97}
+        for s in range(0, 65, 5)
+    ]
+    cuff = {"patient_id": pid, "timestamp": at(30).isoformat()}
+    send(topics.vitals, [*stream, {**cuff, "blood_pressure": {"systolic": 62, "diastolic": 38}}])
+    consume_all(topics, keyspace, len(stream) + 1)
+    assert ("low_systolic", "raised", at(30)) in alerts_of(session, keyspace, pid)
+
+
+def test_a_two_reading_artifact_after_a_consumer_restart_does_not_alarm(topics, keyspace, session):
+    """The new owner seeds the heart rate's newest time: the stream keeps its 15 s delay."""
+    pid = f"ART-{uuid.uuid4().hex[:6]}"
+
+    def hr(s: int, v: int) -> dict:
+        return {"patient_id": pid, "timestamp": at(s).isoformat(), "heart_rate": v}
+
+    send(topics.vitals, [hr(s, 80) for s in range(11)])
+    consume_all(topics, keyspace, 11)
+    send(topics.vitals, [hr(11, 175), hr(12, 175)] + [hr(s, 80) for s in range(13, 41)])
+    consume_all(topics, keyspace, 41)
+    assert {a for a in alerts_of(session, keyspace, pid) if a[0] == "high_heart_rate"} == set()
