@@ -167,9 +167,17 @@ class Freshest:
 
     def seed(self, patient_id: str, values: dict[str, tuple[datetime, tuple]]) -> None:
         """Start a patient from stored values (``param -> (time, values)``), e.g. after a
-        rebalance, so partial readings score at once instead of after every window."""
+        rebalance, so partial readings score at once instead of after every window; the
+        ``consciousness`` and ``on_oxygen`` entries (``(observed at, (value,))``) are the
+        last observations, carried for ``OBSERVED_WINDOW`` like the reading's own."""
         parts = self._parts.setdefault(patient_id, {})
         for param, held in values.items():
+            if param in ("consciousness", "on_oxygen"):  # the last observation, carried
+                observed = self._observed.setdefault(patient_id, {})
+                seen = observed.get(param)
+                if seen is None or held[0] > seen[0]:
+                    observed[param] = (held[0], held[1][0])
+                continue
             known = self._held(patient_id, param)
             if param in PARAMETERS and (known is None or held[0] > known[0]):
                 parts[param] = held

@@ -114,3 +114,24 @@ def test_a_patient_new_to_the_owner_is_registered_and_only_an_ended_monitoring_i
     assert w.monitoring_ended([ended, never]) == {}
     assert sorted(w.monitored(topics.vitals, 1)) == sorted([ended, never])
     assert resumed == [ended]
+
+
+def test_a_new_owner_carries_the_last_observed_consciousness_and_oxygen(session):
+    """A patient last observed V and on oxygen: after a rebalance a heart rate alone still
+    scores with V and oxygen (RCP NEWS2 2017 scores the patient), as it would have on the
+    member that saw the observation; without the stored observation it scores 14, not 19."""
+    from vitals.rules import RuleEngine
+
+    (p,) = ids(1)
+    w = Writer(session)
+    sick = Reading(p, T0, 135, 88, 85, 50, 28, 39.5, "V", True)
+    assert w.execute(w.latest_statements([(sick, 19)]))
+
+    state = w.rule_state([p])[p]
+    assert state.freshest["consciousness"] == (T0, ("V",))
+    assert state.freshest["on_oxygen"] == (T0, (True,))
+
+    engine = RuleEngine(load_default_rules())
+    engine.freshest.seed(p, state.freshest)
+    n, _ = engine.assess(Reading(p, T0 + timedelta(minutes=2), heart_rate=137))
+    assert n is not None and n.total == 19  # not 14: still V, still on oxygen

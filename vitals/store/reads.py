@@ -118,10 +118,12 @@ class OwnerReads:
 
 
 def _freshest(row: tuple | None) -> dict[str, tuple[datetime, tuple]]:
-    """``{parameter: (measured at, values)}`` from a ``_SELECT_LATEST_TS`` row."""
+    """``{parameter: (measured at, values)}`` from a ``_SELECT_LATEST_TS`` row, plus the
+    last observed ``consciousness`` and ``on_oxygen`` (``(observed at, (value,))``)."""
     if row is None:
         return {}
-    (_, hr, hr_w, spo2, spo2_w, sys_, dia, bp_w, bp_at, rr, rr_w, temp, temp_w) = row
+    (_, hr, hr_w, spo2, spo2_w, sys_, dia, bp_w, bp_at, rr, rr_w, temp, temp_w, *observed) = row
+    acvpu, acvpu_w, oxygen, oxygen_w = observed or (None, None, None, None)
     out: dict[str, tuple[datetime, tuple]] = {}
     for param, values, written in (
         ("heart_rate", (hr,), hr_w),
@@ -129,6 +131,8 @@ def _freshest(row: tuple | None) -> dict[str, tuple[datetime, tuple]]:
         ("blood_pressure", (sys_, dia), bp_w),
         ("respiratory_rate", (rr,), rr_w),
         ("temperature", (temp,), temp_w),
+        ("consciousness", (acvpu,), acvpu_w),
+        ("on_oxygen", (oxygen,), oxygen_w),
     ):
         if values[0] is not None and written is not None:
             at = _EPOCH + timedelta(microseconds=written)

@@ -36,7 +36,8 @@ CLEAR_ACTIVE = "DELETE FROM active_alerts USING TIMESTAMP ? WHERE patient_id = ?
 SELECT_LATEST_TS = (
     "SELECT timestamp, heart_rate, WRITETIME(heart_rate), spo2, WRITETIME(spo2), systolic, "
     "diastolic, WRITETIME(systolic), bp_measured_at, respiratory_rate, "
-    "WRITETIME(respiratory_rate), temperature, WRITETIME(temperature) "
+    "WRITETIME(respiratory_rate), temperature, WRITETIME(temperature), "
+    "consciousness, WRITETIME(consciousness), on_oxygen, WRITETIME(on_oxygen) "
     "FROM patient_latest WHERE patient_id = ?"
 )
 SELECT_ACTIVE = (
