@@ -5,9 +5,10 @@ to Kafka, then its readings and alerts written to Cassandra, before the next pol
 (Publishing first means a crash in between can publish an alert twice, never lose it:
 a replay re-raises what was not stored.) Each patient's newest values are held and
 written to ``patient_latest`` once per commit interval (``ConsumerSettings.
-commit_interval_s``, 1 s), however many readings the patient sent in it, or as soon as a
-poll comes back empty, and only then are the offsets of the polls written since committed: nothing is committed before all
-its rows are written, and a member that dies replays from the last commit. Kafka runs
+commit_interval_s``, 1 s), however many readings the patient sent in it, or as soon as
+a poll comes back empty, and only then are the offsets of the polls written since
+committed: nothing is committed before all its rows are written, and a member that
+dies replays from the last commit. Kafka runs
 rebalance callbacks inside ``poll``: before a poll that will rejoin the group the loop
 writes what it holds and commits, so the next owner restores every stored row and
 re-reads nothing stored. Should a rebalance start between that look and the poll
@@ -175,8 +176,9 @@ class VitalsConsumer(RecordProcessing, Ownership):
     def _rebalance_pending(self) -> bool:
         """Will the next ``poll`` rejoin the group (another member came or went, or the
         topic changed)? kafka-python has no public call for it: its coordinator's
-        ``need_rejoin`` (False if that ever changes: the listener then drops what is held
-        and the next owner re-reads it from the last commit, as after a crash)."""
+        ``need_rejoin`` (False if that ever changes: what is written stays noted through
+        the rebalance, see ``_adopt``, and a partition given to another member is re-read
+        by it from the last commit, as after a crash)."""
         coordinator = getattr(self._consumer, "_coordinator", None)
         try:
             return bool(coordinator is not None and coordinator.need_rejoin())
