@@ -204,19 +204,26 @@ Held = tuple[Reading, int | None, Basis | None]  # a reading, its NEWS2 total, i
 
 def _newest(items: list[Held]) -> list[Held]:
     """Of one patient's readings, those ``patient_latest`` needs: the newest, plus each
-    older one that carries a vital no newer reading carries (a blood pressure before a run
-    of heart rates). Complete readings: only the newest. At most one per vital, so what a
-    patient holds between flushes stays small however many readings it sends."""
+    older one that carries a vital or an observation (consciousness, oxygen) no newer
+    reading carries (a blood pressure before a run of heart rates, a nurse's ACVPU entry
+    with a heart rate before the monitor's next ones). Complete readings: only the newest.
+    At most one per vital or observation, so what a patient holds between flushes stays
+    small however many readings it sends."""
     if len(items) == 1:
         return items
     out: list[Held] = []
     covered: set[str] = set()
     for item in sorted(items, key=lambda it: it[0].timestamp, reverse=True):
-        carried = set(item[0].measured())
+        r = item[0]
+        carried = set(r.measured())
+        if r.consciousness is not None:
+            carried.add("consciousness")
+        if r.on_oxygen is not None:
+            carried.add("on_oxygen")
         if not covered or carried - covered:
             out.append(item)
             covered |= carried
-        if len(covered) == len(VITALS):
+        if len(covered) == len(VITALS) + 2:
             break
     return out
 
