@@ -135,3 +135,21 @@ def test_a_new_owner_carries_the_last_observed_consciousness_and_oxygen(session)
     engine.freshest.seed(p, state.freshest)
     n, _ = engine.assess(Reading(p, T0 + timedelta(minutes=2), heart_rate=137))
     assert n is not None and n.total == 19  # not 14: still V, still on oxygen
+
+
+def test_a_patient_whose_newest_values_are_not_yet_written_is_known_to_queries(session):
+    """Within a commit interval a patient's first readings are stored while its
+    ``patient_latest`` row is not yet: ``vitals query`` must not call it unknown."""
+    from vitals.queries import History
+    from vitals.queries.history import UnknownPatient
+
+    new, nobody = ids(2)
+    w = Writer(session)
+    now = datetime.now(UTC).replace(microsecond=0)
+    assert w.execute(w.batches(w.reading_rows([Reading(new, now, heart_rate=80)], [None])))
+    h = History(session)
+
+    h.require_patient(new)  # stored in patient_vitals only: known
+    assert h.readings(new, now - timedelta(minutes=1), now, limit=10)[0]["heart_rate"] == 80
+    with pytest.raises(UnknownPatient):
+        h.require_patient(nobody)

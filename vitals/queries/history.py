@@ -11,7 +11,7 @@ times aware in UTC, 32-bit floats rounded to the decimals the consumer stored
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from cassandra.cluster import Session
@@ -97,15 +97,28 @@ class History:
         upper = "<" if end_exclusive else "<="
         self._prepared = {kind: session.prepare(_select(kind, upper)) for kind in _SOURCES}
         self._known = session.prepare("SELECT patient_id FROM patient_latest WHERE patient_id = ?")
+        self._recent = session.prepare(
+            "SELECT patient_id FROM patient_vitals WHERE patient_id = ? AND day = ? LIMIT 1"
+        )
 
     def require_patient(self, patient_id: str) -> None:
-        """Raise ``UnknownPatient`` if no reading of ``patient_id`` was ever stored."""
-        if self.session.execute(self._known, (patient_id,)).one() is None:
-            raise UnknownPatient(
-                f"unknown patient {patient_id!r}: no reading of it is stored in keyspace "
-                f"{self.session.keyspace}; `vitals watch --once --all` lists the patients "
-                "(ids are case-sensitive)"
-            )
+        """Raise ``UnknownPatient`` if no reading of ``patient_id`` was ever stored.
+
+        Its ``patient_latest`` row answers; a patient whose first readings were stored
+        within the consumer's last commit interval (seconds: the newest values are written
+        once per interval) has none yet, so today's and yesterday's (UTC) reading
+        partitions are asked too before refusing."""
+        if self.session.execute(self._known, (patient_id,)).one() is not None:
+            return
+        today = datetime.now(UTC).date()
+        for day in (today, today - timedelta(days=1)):
+            if self.session.execute(self._recent, (patient_id, day)).one() is not None:
+                return
+        raise UnknownPatient(
+            f"unknown patient {patient_id!r}: no reading of it is stored in keyspace "
+            f"{self.session.keyspace}; `vitals watch --once --all` lists the patients "
+            "(ids are case-sensitive)"
+        )
 
     def readings(
         self, patient_id: str, start: datetime, end: datetime, *, limit: int
