@@ -189,7 +189,8 @@ def ingest(
             p.finish()
         offsets.close()
     seconds = done - assigned
-    stats = [_STOPPED.search(p.last_line("Stopped after") or "") for p in procs]
+    last = [p.last_line("Stopped after") or "" for p in procs]
+    stats = [_STOPPED.search(line) for line in last]
     cpu = sum(p.cpu_s or 0 for p in procs)
     out = {
         "rows": n,
@@ -203,9 +204,7 @@ def ingest(
         "alerts_raised": sum(int(m[3]) for m in stats if m),
         "dead_lettered": sum(int(m[2]) for m in stats if m),
         # patient_latest rows written per stored reading (a count: steady on a noisy machine)
-        "latest_upserts_per_row": sum(
-            int(m[1]) for p in procs if (m := _UPSERTS.search(p.last_line("Stopped after") or ""))
-        )
+        "latest_upserts_per_row": sum(int(m[1]) for line in last if (m := _UPSERTS.search(line)))
         / n,
     }
     scratch.drop_keyspace(ks)

@@ -27,11 +27,14 @@ pytestmark = pytest.mark.services
 Record = namedtuple("Record", "topic partition offset timestamp key value")
 
 
-def consumer(session, topics, kafka_settings, writer: Writer) -> VitalsConsumer:
+def consumer(topics, kafka_settings, writer: Writer, **settings: object) -> VitalsConsumer:
     return VitalsConsumer(
         kafka=kafka_settings,
         settings=ConsumerSettings(
-            topic=topics.vitals, alerts_topic=topics.alerts, dlq_topic=topics.dlq
+            topic=topics.vitals,
+            alerts_topic=topics.alerts,
+            dlq_topic=topics.dlq,
+            **settings,  # type: ignore[arg-type]
         ),
         writer=writer,
         rules=load_default_rules(),
@@ -71,7 +74,7 @@ def test_readings_are_stored_each_poll_and_the_newest_values_once_per_flush(
         return statements(items)
 
     w.latest_statements = count  # type: ignore[method-assign]
-    c = consumer(session, topics, kafka_settings, w)
+    c = consumer(topics, kafka_settings, w)
     readings = [
         Reading(pid, t0, 80, 97, 120, 75, 16, 37.0),
         Reading(pid, t0 + timedelta(seconds=1), heart_rate=84),
@@ -136,18 +139,7 @@ def test_a_partition_given_straight_back_is_read_on_from_what_was_written(
 
     pid = f"CK{uuid.uuid4().hex[:6].upper()}"
     t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=30)
-    c = VitalsConsumer(
-        kafka=kafka_settings,
-        settings=ConsumerSettings(
-            topic=topics.vitals,
-            group=topics.group,
-            alerts_topic=topics.alerts,
-            dlq_topic=topics.dlq,
-            commit_interval_s=60,
-        ),
-        writer=Writer(session),
-        rules=load_default_rules(),
-    )
+    c = consumer(topics, kafka_settings, Writer(session), group=topics.group, commit_interval_s=60)
     c.open()
     try:
         p = KafkaProducer(bootstrap_servers=KAFKA, acks="all")

@@ -195,7 +195,7 @@ class VitalsConsumer(RecordProcessing, Ownership):
             if records:
                 self._written[tp] = OffsetAndMetadata(records[-1].offset + 1, "", -1)
                 newest = max(newest, records[-1].timestamp)
-        if len(self._written) and not self._commit_due:
+        if self._written and not self._commit_due:
             every = self.settings.commit_interval_s
             behind = time.time() - newest / 1000 if newest > 0 else 0.0
             if every and behind > every:

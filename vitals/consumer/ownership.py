@@ -123,12 +123,7 @@ class Ownership:
         ]
         if out and not self._publish(out):
             return False
-        ok = self.writer.execute(
-            statements + self.writer.alert_statements(events),
-            should_stop=self._stop.is_set,
-            on_retry=lambda n, d, e: self.reporter.waiting("Cassandra", n, d, e),
-        )
-        if not ok:
+        if not self._write(statements + self.writer.alert_statements(events)):
             return False
         self._count(events)
         self.reporter.alerts(events)

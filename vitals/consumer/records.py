@@ -113,12 +113,7 @@ class RecordProcessing:
         statements += w.alert_statements(events)
         statements += w.batched(registrations)  # once per patient per owner: batched
         started = time.monotonic()
-        ok = w.execute(
-            statements,
-            should_stop=self._stop.is_set,
-            on_retry=lambda n, d, e: self.reporter.waiting("Cassandra", n, d, e),
-        )
-        if not ok:
+        if not self._write(statements):
             return False
         if self.metrics is not None:
             self.metrics.observe_write(time.monotonic() - started, len(readings))  # type: ignore[attr-defined]
@@ -147,15 +142,20 @@ class RecordProcessing:
             return True
         w = self.writer
         rows = [item for items in held.values() for item in items]
-        ok = w.execute(
-            w.latest_statements(rows),
-            should_stop=self._stop.is_set,
-            on_retry=lambda n, d, e: self.reporter.waiting("Cassandra", n, d, e),
-        )
+        ok = self._write(w.latest_statements(rows))
         if ok:
             held.clear()
             self.stats.latest_upserts += len(rows)
         return ok
+
+    def _write(self, statements: list) -> bool:
+        """Write ``statements`` to Cassandra, retried (each wait reported) until written;
+        False only if asked to stop while waiting (then nothing may be committed)."""
+        return self.writer.execute(
+            statements,
+            should_stop=self._stop.is_set,
+            on_retry=lambda n, d, e: self.reporter.waiting("Cassandra", n, d, e),
+        )
 
     def _publish(self, messages: list[tuple]) -> bool:
         """Deliver alert events and dead letters; retry until Kafka acknowledges each."""
